@@ -1,0 +1,65 @@
+"""`garden check`: validate every file of the garden and report each problem."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from cli.common import GardenOption, JsonOption, err, handle_errors, out
+from garden.catalog import load_garden
+from garden.errors import GardenError, display_path
+from garden.settings import load_settings
+
+LABELS = {
+    "files": "files read",
+    "patterns": "patterns",
+    "v7_1": "  v7.1 format",
+    "legacy": "  older format",
+    "with_block": "  with a graph_garden block",
+    "skipped": "not patterns (skipped)",
+    "files_with_errors": "files with errors",
+    "errors": "errors",
+    "warnings": "warnings",
+}
+
+
+@handle_errors
+def check(garden: GardenOption = None, json_out: JsonOption = False) -> None:
+    """Validate every pattern file in the garden.
+
+    Prints each problem as path:line:col: level: message, then a summary. Exit status 1 if any
+    file has an error; warnings alone (legacy variants that are read and normalised) exit 0.
+    Nothing is written.
+    """
+    settings = load_settings(garden=garden)
+    if not settings.garden.is_dir():
+        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
+    result = load_garden(settings.garden)
+    summary = result.summary()
+    if json_out:
+        payload = {
+            "garden": display_path(settings.garden),
+            "ok": not result.errors,
+            "summary": summary,
+            "problems": [p.to_dict() for p in result.problems],
+        }
+        out.print_json(json.dumps(payload))
+    else:
+        for problem in result.problems:
+            colour = "red" if problem.level == "error" else "yellow"
+            out.print(
+                f"{problem.path}:{problem.line}:{problem.col}: "
+                f"[{colour}]{problem.level}[/{colour}]: {problem.message}",
+                markup=True,
+                highlight=False,
+            ) if out.is_terminal else typer.echo(str(problem))
+        table = Table(title=f"garden check: {display_path(settings.garden)}", title_justify="left")
+        table.add_column("")
+        table.add_column("count", justify="right")
+        for key, label in LABELS.items():
+            table.add_row(label, str(summary[key]))
+        err.print(table)
+    if result.errors:
+        raise typer.Exit(1)

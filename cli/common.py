@@ -1,0 +1,55 @@
+"""What every command shares: the common options, the consoles, and error handling."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from garden.errors import GardenError
+
+GardenOption = Annotated[
+    Optional[Path],
+    typer.Option("--garden", help="The pattern folder. [default: ./patterns, or GARDEN_GARDEN]",
+                 file_okay=False, show_default=False),
+]
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="The event database. [default: ./.garden/events.db, or GARDEN_DB]",
+                 dir_okay=False, show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def handle_errors(func):
+    """Decorator for commands: a GardenError is a message, anything else a reported bug."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except GardenError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception:
+            if os.environ.get("GARDEN_DEBUG") == "1":
+                raise
+            typer.echo(
+                "internal error: graph-garden hit a bug; run again with GARDEN_DEBUG=1 "
+                "for the traceback and please report it",
+                err=True,
+            )
+            typer.echo("".join(traceback.format_exception_only(*sys.exc_info()[:2])).strip(), err=True)
+            raise typer.Exit(70) from None
+
+    return wrapper

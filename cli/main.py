@@ -1,0 +1,46 @@
+"""The `garden` command: thin subcommands over the library.
+
+Each command opens its resources, makes one library call, and prints. The project's own errors
+(`GardenError`) become one line on stderr and exit status 1 (2 for usage); anything else is a bug
+and says so, with the traceback when GARDEN_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import check
+from garden.errors import GardenError
+
+app = typer.Typer(
+    name="garden",
+    help=(
+        "Tend the machine-written graph (graph_garden blocks) of a Markdown pattern library.\n\n"
+        "Defaults: the garden is ./patterns, the event log ./.garden/events.db; "
+        "--garden/--db or GARDEN_GARDEN/GARDEN_DB change them."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+
+@app.callback()
+def main() -> None:
+    """Tend the machine-written graph (graph_garden blocks) of a Markdown pattern library."""
+
+
+app.command("check")(check.check)
+
+
+def run() -> None:
+    """Console-script entry point: run the app and turn errors into messages."""
+    try:
+        app(standalone_mode=True)
+    except GardenError as e:  # raised outside a command's own handling
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)

@@ -1,0 +1,220 @@
+"""Loading a garden: every pattern file in a folder, catalogued by slug, with its problems.
+
+A bad file never stops the rest from loading: it is reported (a `Problem` with its line and
+column) and left out of `patterns`, so nothing is ever written to it. A file without frontmatter
+is not a pattern and is skipped with a warning. Two files with one slug are both left out (which
+one is meant cannot be known), but the slug still counts as present in the garden.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from garden.block import to_kebab
+from garden.document import (
+    Document,
+    DocumentError,
+    NotAPatternError,
+    parse_document,
+    read_document_block,
+)
+from garden.errors import Problem, display_path
+from garden.model import LINK_TYPES, Pattern
+
+#: Top-level keys of the older format that hold curated links, and the type each means.
+LEGACY_RELATIONSHIPS = {
+    "generalizes_from": "generalizes_from",
+    "specializes_to": "specializes_to",
+    "enables": "enables",
+    "requires": "requires",
+    "alternatives": "alternatives",
+    "related": "complementary",
+    "complementary": "complementary",
+    "tools": "tools",
+}
+
+
+@dataclass
+class Garden:
+    root: Path
+    patterns: dict[str, Pattern] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+    skipped: int = 0
+    #: Every slug some file claims, including the ones left out for errors.
+    known_slugs: set[str] = field(default_factory=set)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    def failed_files(self) -> set[str]:
+        return {p.path for p in self.errors}
+
+    def summary(self) -> dict[str, int]:
+        """The counts `garden check` reports."""
+        patterns = list(self.patterns.values())
+        return {
+            "files": self.files,
+            "patterns": len(patterns),
+            "v7_1": sum(p.format == "v7.1" for p in patterns),
+            "legacy": sum(p.format == "legacy" for p in patterns),
+            "with_block": sum(p.block is not None for p in patterns),
+            "skipped": self.skipped,
+            "files_with_errors": len(self.failed_files()),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+        }
+
+
+def pattern_files(root: Path) -> list[Path]:
+    """The Markdown files under `root`, in a stable order, skipping hidden folders."""
+    return sorted(
+        p
+        for p in root.rglob("*.md")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
+    """The pattern a parsed document holds, or `None` with the errors that stop it."""
+    data = doc.data
+    problems: list[Problem] = []
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not slug.strip():
+        problems.append(
+            doc.problem("error", "missing slug: add `slug: <file-name>` to the frontmatter",
+                        "missing-slug", *_key_position(doc, "slug"))
+        )
+        return None, problems
+    expected = doc.path.stem
+    if slug != expected:
+        problems.append(
+            doc.problem("error", f'slug "{slug}" differs from the file name "{doc.path.name}"; '
+                        f"rename the file to {slug}.md or fix the slug",
+                        "slug-mismatch", *_key_position(doc, "slug"))
+        )
+    block, block_problems = read_document_block(doc)
+    problems.extend(block_problems)
+    if doc.block_span is not None and block is None:
+        return None, problems
+    ontology = data.get("ontology") if isinstance(data.get("ontology"), dict) else {}
+    hints = ontology.get("search_hints") if isinstance(ontology.get("search_hints"), dict) else {}
+    legacy_class = data.get("classification") if isinstance(data.get("classification"), dict) else {}
+    is_v71 = "relationships" in data or "graph_garden" in data
+    pattern = Pattern(
+        slug=slug,
+        slug_line=_key_position(doc, "slug")[0],
+        path=str(doc.path),
+        format="v7.1" if is_v71 else "legacy",
+        title=_text(data.get("title")),
+        summary=_text(data.get("summary") or data.get("description")),
+        keywords=tuple(k for k in _list(hints.get("vector_keywords")) if isinstance(k, str)),
+        domain=_text(ontology.get("domain") or legacy_class.get("domain")) or None,
+        relationships=_relationships(data),
+        block=block,
+        body=doc.body,
+        content_hash=doc.content_hash,
+        frontmatter=data,
+    )
+    return pattern, problems
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _relationships(data: dict) -> dict[str, tuple[str, ...]]:
+    """The curated graph as type -> slugs, from either format; odd items are skipped, not fatal."""
+    if isinstance(data.get("relationships"), dict):
+        groups = {k: v for k, v in data["relationships"].items() if k in LINK_TYPES}
+    else:
+        groups = {}
+        for key, kind in LEGACY_RELATIONSHIPS.items():
+            if key in data:
+                groups.setdefault(kind, [])
+                groups[kind] = list(groups[kind]) + _list(data[key])
+    out: dict[str, tuple[str, ...]] = {}
+    for kind, items in groups.items():
+        slugs = []
+        for item in _list(items):
+            if isinstance(item, str):
+                slugs.append(item)
+            elif isinstance(item, dict):
+                target = item.get("slug") or item.get("id") or item.get("target")
+                if isinstance(target, str):
+                    slugs.append(target)
+        out[kind] = tuple(slugs)
+    return out
+
+
+def _key_position(doc: Document, key: str) -> tuple[int, int]:
+    """Line and column of a top-level key (or of the frontmatter's first line when absent)."""
+    found = re.search(rf"^{re.escape(key)}[ \t]*:", doc.frontmatter, re.M)
+    return doc.line_of(doc.fm_start + (found.start() if found else 0)), 1
+
+
+def read_files(root: Path, paths: Iterable[Path]) -> Iterator[tuple[Path, Pattern | None, list[Problem]]]:
+    """Read each file; yields (path, pattern or None, problems). Never raises for a bad file."""
+    for path in paths:
+        shown = display_path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            yield path, None, [Problem(shown, 1, 1, "error", f"cannot read: {e.strerror}", "io")]
+            continue
+        try:
+            doc = parse_document(path, raw, shown)
+        except (DocumentError, NotAPatternError) as e:
+            yield path, None, [e.problem]
+            continue
+        pattern, problems = read_pattern(doc)
+        yield path, pattern, problems
+
+
+def load_garden(root: Path, progress=None) -> Garden:
+    """Read every pattern under `root`. `progress(done, total)` is called as files are read."""
+    root = Path(root)
+    garden = Garden(root=root)
+    paths = pattern_files(root)
+    claims: dict[str, list[tuple[Pattern, Path]]] = {}
+    for done, (path, pattern, problems) in enumerate(read_files(root, paths), 1):
+        garden.files += 1
+        garden.problems.extend(problems)
+        if pattern is None:
+            if any(p.code == "no-frontmatter" for p in problems):
+                garden.skipped += 1
+            continue
+        claims.setdefault(pattern.slug, []).append((pattern, path))
+        if progress:
+            progress(done, len(paths))
+    for slug, owners in claims.items():
+        garden.known_slugs.add(slug)
+        if len(owners) == 1:
+            garden.patterns[slug] = owners[0][0]
+            continue
+        shown = [display_path(path) for _, path in owners]
+        for pattern, path in owners:
+            others = ", ".join(s for s in shown if s != display_path(path))
+            garden.problems.append(
+                Problem(display_path(path), pattern.slug_line, 1, "error",
+                        f'duplicate slug "{slug}" (also in {others}); neither file is tended '
+                        "until one is renamed", "duplicate-slug")
+            )
+    garden.problems.sort(key=lambda p: (p.path, p.line, p.col))
+    return garden
+
+
+__all__ = ["Garden", "load_garden", "pattern_files", "read_pattern", "read_files", "to_kebab"]

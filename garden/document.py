@@ -1,0 +1,307 @@
+"""One pattern file as text: where its frontmatter and `graph_garden` block sit, byte for byte.
+
+A `Document` keeps the file's exact text and the character span of its block, so that writing a
+new block is a splice: every character outside the span is the file's own (comments, quoting,
+flow style, key order, blank lines, CRLF, a BOM, the body). python-frontmatter's YAML handler
+reads the frontmatter with libyaml's C loader; the span itself is found by scanning lines, since
+no YAML loader reports where a value ends. Every splice is checked by parsing the result again:
+the new block must read back as intended and every other key exactly as before, or nothing is
+written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from garden.block import Finding, emit_block, read_block
+from garden.errors import PatternError, Problem
+from garden.model import GardenBlock
+
+_HANDLER = YAMLHandler()
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DELIMITER = re.compile(r"---[ \t]*\r?\n?")
+_BLOCK_KEY = re.compile(r"graph_garden[ \t]*:(?:[ \t]|\r?\n|$)")
+_INDENTLESS = re.compile(r"^([ \t]*)[^\s#-][^\n]*:[ \t]*\r?\n\1- ", re.MULTILINE)
+_BOM = "\ufeff"
+
+
+def hash_bytes(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def load_yaml(text: str) -> Any:
+    return _HANDLER.load(text, Loader=_LOADER)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed pattern file. Offsets index `text` (the decoded file without its BOM)."""
+
+    path: Path
+    display: str
+    raw: bytes
+    text: str
+    bom: bool
+    newline: str
+    fm_start: int  # first character of the YAML
+    fm_end: int  # first character of the closing delimiter line
+    data: dict
+    block_span: tuple[int, int] | None  # the `graph_garden:` lines, ending after a newline
+
+    @property
+    def content_hash(self) -> str:
+        return hash_bytes(self.raw)
+
+    @property
+    def frontmatter(self) -> str:
+        return self.text[self.fm_start : self.fm_end]
+
+    @property
+    def body(self) -> str:
+        end = _DELIMITER.match(self.text, self.fm_end)
+        return self.text[end.end() if end else self.fm_end :]
+
+    def line_of(self, offset: int) -> int:
+        return self.text.count("\n", 0, offset) + 1
+
+    def problem(self, level: str, message: str, code: str, line: int = 1, col: int = 1) -> Problem:
+        return Problem(self.display, line, col, level, message, code)
+
+    @property
+    def block_text(self) -> str | None:
+        if self.block_span is None:
+            return None
+        return self.text[self.block_span[0] : self.block_span[1]]
+
+
+class NotAPatternError(PatternError):
+    """The file has no frontmatter: it is not a pattern and is skipped."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class DocumentError(PatternError):
+    """The file cannot be read as a pattern; `problem` says where and why."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def parse_document(path: Path, raw: bytes, display: str | None = None) -> Document:
+    """Split and parse one file; raises `DocumentError` or `NotAPatternError` with a position."""
+    display = display or str(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DocumentError(
+            Problem(display, line, col, "error",
+                    f"not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8",
+                    "encoding")
+        ) from e
+    bom = text.startswith(_BOM)
+    if bom:
+        text = text[1:]
+    opening = _DELIMITER.match(text)
+    if not opening or not opening.group().endswith("\n"):
+        raise NotAPatternError(
+            Problem(display, 1, 1, "warning",
+                    "no YAML frontmatter (the file does not start with ---); not a pattern, skipped",
+                    "no-frontmatter")
+        )
+    newline = "\r\n" if opening.group().endswith("\r\n") else "\n"
+    fm_start = opening.end()
+    fm_end = _find_closing(text, fm_start)
+    if fm_end is None:
+        raise DocumentError(
+            Problem(display, 1, 1, "error",
+                    "frontmatter opened with --- is never closed; add a --- line after it",
+                    "unclosed-frontmatter")
+        )
+    try:
+        data = load_yaml(text[fm_start:fm_end])
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = (mark.line + 2) if mark else 1
+        col = (mark.column + 1) if mark else 1
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        context = getattr(e, "context", None)
+        message = f"broken YAML: {what}" + (f" ({context})" if context else "")
+        raise DocumentError(Problem(display, line, col, "error", message, "yaml")) from e
+    if not isinstance(data, dict):
+        raise DocumentError(
+            Problem(display, 2, 1, "error",
+                    f"frontmatter must be a mapping of keys, found {type(data).__name__}",
+                    "frontmatter-shape")
+        )
+    span = _find_block(text, fm_start, fm_end) if "graph_garden" in data else None
+    doc = Document(path, display, raw, text, bom, newline, fm_start, fm_end, data, span)
+    if "graph_garden" in data and span is None:
+        raise DocumentError(
+            doc.problem("error",
+                        "cannot find the graph_garden: key at the start of a line; "
+                        "write it as a top-level key", "block-position")
+        )
+    return doc
+
+
+def _find_closing(text: str, start: int) -> int | None:
+    pos = start
+    while pos <= len(text):
+        end = text.find("\n", pos)
+        line = text[pos : len(text) if end < 0 else end]
+        if line.rstrip(" \t\r") == "---":
+            return pos
+        if end < 0:
+            return None
+        pos = end + 1
+    return None
+
+
+def _find_block(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
+    """The `graph_garden:` key line and the indented (or blank) lines under it.
+
+    Trailing blank lines stay outside the span. Two top-level graph_garden keys is ambiguous
+    (YAML loaders keep the last silently), so it finds none.
+    """
+    starts = [m.start() for m in re.finditer(r"^graph_garden[ \t]*:", text[fm_start:fm_end], re.M)]
+    if len(starts) != 1:
+        return None
+    start = fm_start + starts[0]
+    pos = text.find("\n", start, fm_end)
+    if pos < 0:
+        return start, fm_end
+    pos += 1
+    end = pos
+    while pos < fm_end:
+        nl = text.find("\n", pos, fm_end)
+        line_end = fm_end if nl < 0 else nl + 1
+        line = text[pos:line_end]
+        if line[:1] in (" ", "\t"):
+            if line.strip():
+                end = line_end
+        elif line.strip("\r\n"):
+            break
+        pos = line_end
+    return start, end
+
+
+def read_document_block(doc: Document) -> tuple[GardenBlock | None, list[Problem]]:
+    """The document's block, read and normalised, with each finding placed at its line."""
+    if doc.block_span is None:
+        return None, []
+    block, findings = read_block(doc.data.get("graph_garden"))
+    return block, [_place(doc, f) for f in findings]
+
+
+def _place(doc: Document, finding: Finding) -> Problem:
+    start = doc.block_span[0]
+    line, col = doc.line_of(start), 1
+    located = _locate(doc.block_text, finding.where)
+    if located:
+        line, col = line + located[0], located[1] + 1
+    return doc.problem(finding.level, finding.message, finding.code, line, col)
+
+
+def _locate(block_text: str, where: tuple) -> tuple[int, int] | None:
+    """Line offset and column of a path inside the block, read with ruamel.yaml's positions.
+
+    Only used when there is something to report, so the slower loader costs nothing on the
+    common path.
+    """
+    from ruamel.yaml import YAML
+
+    try:
+        node = YAML(typ="rt", pure=True).load(block_text)["graph_garden"]
+    except Exception:  # a position is a nicety: fall back to the block's first line
+        return None
+    found = None
+    for step in where:
+        try:
+            if isinstance(step, int):
+                found = node.lc.item(step)
+            else:
+                found = node.lc.key(step) if step in node else found
+            node = node[step]
+        except (AttributeError, KeyError, IndexError, TypeError):
+            break
+    return found
+
+
+def is_indentless(doc: Document) -> bool:
+    """Whether list items sit at their key's indentation (`key:\n- item`), as the block or,
+    when it has no items, the rest of the file writes them."""
+    if doc.block_text:
+        item = re.search(r"^( +)- ", doc.block_text, re.M)
+        if item:
+            return len(item.group(1)) <= 2
+    return bool(_INDENTLESS.search(doc.frontmatter))
+
+
+def replace_block(doc: Document, block: GardenBlock) -> bytes:
+    """The file's bytes with `block` in place of its own; every other byte as it was.
+
+    A file with no block gets one where the spec puts it: after the relationships group and
+    before the provenance group (`contributors:`), with the GROUP 6 banner when the file uses
+    banners.
+    """
+    text = emit_block(block, indentless=is_indentless(doc))
+    if doc.block_span is not None:
+        start, end = doc.block_span
+        new_text = doc.text[:start] + _with_newline(text, doc.newline) + doc.text[end:]
+    else:
+        at, prefix = _insertion_point(doc)
+        new_text = doc.text[:at] + _with_newline(prefix + text, doc.newline) + doc.text[at:]
+    _verify(doc, new_text, block)
+    return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
+
+
+def _with_newline(text: str, newline: str) -> str:
+    return text if newline == "\n" else text.replace("\n", newline)
+
+
+def _insertion_point(doc: Document) -> tuple[int, str]:
+    fm = doc.frontmatter
+    banner = re.search(r"^(#[ \t]*[═=─-]{3,}[^\n]*)\r?\n#[ \t]*GROUP 7\b", fm, re.M)
+    if banner:
+        rule = banner.group(1).rstrip("\r")
+        title = "# GROUP 6: GRAPH GARDEN (Machine-Written Graph)"
+        return doc.fm_start + banner.start(), f"{rule}\n{title}\n{rule}\n"
+    provenance = re.search(r"^contributors[ \t]*:", fm, re.M)
+    if provenance:
+        return doc.fm_start + provenance.start(), ""
+    # No provenance group: the end of the frontmatter, after a final newline if it lacks one.
+    if fm and not fm.endswith("\n"):
+        return doc.fm_end, "\n"
+    return doc.fm_end, ""
+
+
+def _verify(doc: Document, new_text: str, block: GardenBlock) -> None:
+    """Parse the spliced text again: the block must read as `block`, the rest as before."""
+    new_doc = None
+    try:
+        new_doc = parse_document(doc.path, new_text.encode("utf-8"), doc.display)
+    except PatternError:
+        pass
+    if new_doc is not None:
+        read, findings = read_block(new_doc.data.get("graph_garden"))
+        others_same = {k: v for k, v in new_doc.data.items() if k != "graph_garden"} == {
+            k: v for k, v in doc.data.items() if k != "graph_garden"
+        }
+        if read == block and others_same and new_doc.body == doc.body:
+            return
+    raise PatternError(
+        f"{doc.display}: error: the new graph_garden block would not read back as written; "
+        "the file was left unchanged (please report this with the file)"
+    )

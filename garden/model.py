@@ -1,0 +1,116 @@
+"""The domain values: a pattern, its curated relationships and its machine-written block.
+
+The `graph_garden` block is typed strictly enough for the pipeline (links have a target, a type,
+a confidence, a reason) and loosely enough to hold what real files carry: a field the spec does
+not name is kept in the item's extras and written back after the known ones, never dropped.
+`None` for a confidence or relevance means "the file did not say" (legacy items), which the
+policy treats as unknown rather than as zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: The seven relationship types of the pattern spec (v7.1), in the spec's order.
+LINK_TYPES: tuple[str, ...] = (
+    "generalizes_from",
+    "specializes_to",
+    "enables",
+    "requires",
+    "alternatives",
+    "complementary",
+    "tools",
+)
+
+#: Spellings seen in real blocks that plainly mean one of the seven types.
+LINK_TYPE_ALIASES: dict[str, str] = {
+    "generalizes": "generalizes_from",
+    "generalises_from": "generalizes_from",
+    "generalization": "generalizes_from",
+    "specializes": "specializes_to",
+    "specialises_to": "specializes_to",
+    "specialization": "specializes_to",
+    "enabler": "enables",
+    "enable": "enables",
+    "enabled_by": "requires",
+    "require": "requires",
+    "requirement": "requires",
+    "depends_on": "requires",
+    "alternative": "alternatives",
+    "complements": "complementary",
+    "complement": "complementary",
+    "complementary_to": "complementary",
+    "tool": "tools",
+}
+
+
+class Item(BaseModel):
+    """Base of the block's list items: unknown keys are kept, in order, as extras."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def extras(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class Entity(Item):
+    id: str
+    type: str | None = None
+    label: str | None = None
+    relevance: float | None = None
+
+
+class Community(Item):
+    id: str
+    label: str | None = None
+    source: str | None = None
+    confidence: float | None = None
+
+
+class InferredLink(Item):
+    target: str
+    type: str | None = None
+    confidence: float | None = None
+    reason: str | None = None
+
+
+class GardenBlock(BaseModel):
+    """The `graph_garden:` block of one pattern."""
+
+    model_config = ConfigDict(frozen=True)
+
+    last_pruned: dt.date | None = None
+    entities: tuple[Entity, ...] = ()
+    communities: tuple[Community, ...] = ()
+    inferred_links: tuple[InferredLink, ...] = ()
+
+
+class Pattern(BaseModel):
+    """One pattern file as the pipeline sees it.
+
+    `frontmatter` holds the whole parsed frontmatter (every key, typed or not), so nothing a
+    later stage might want is lost; the typed fields are the ones the pipeline uses.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    slug: str
+    slug_line: int = 1
+    path: str
+    format: Literal["v7.1", "legacy"]
+    title: str = ""
+    summary: str = ""
+    keywords: tuple[str, ...] = ()
+    domain: str | None = None
+    relationships: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    block: GardenBlock | None = None
+    body: str = ""
+    content_hash: str
+    frontmatter: dict[str, Any] = Field(default_factory=dict)
+
+    def curated_targets(self) -> set[str]:
+        """Every slug the human-curated graph already links this pattern to."""
+        return {slug for targets in self.relationships.values() for slug in targets}

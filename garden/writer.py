@@ -1,0 +1,76 @@
+"""Writing a `graph_garden` block back into its file: atomically, and never over someone's edit.
+
+The file is read again and its hash compared with the hash the caller read; if a person (or
+another process) changed it in between, nothing is written and `WriteConflictError` says so.
+The new bytes go to a temporary file in the same folder, are fsynced, get the original file's
+mode, and replace the file with one rename: a crash leaves the old file or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from garden.document import hash_bytes, parse_document, read_document_block, replace_block
+from garden.errors import PatternError, WriteConflictError, display_path
+from garden.model import GardenBlock
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    path: Path
+    written: bool
+    old_hash: str
+    new_hash: str
+
+
+def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
+    """Put `block` into the file at `path`, unless the file already holds an equal block.
+
+    `expected_hash` is the sha256 of the bytes the caller based its decision on; when given and
+    the file no longer has it, the write is refused.
+    """
+    path = Path(path)
+    shown = display_path(path)
+    raw = path.read_bytes()
+    old_hash = hash_bytes(raw)
+    if expected_hash is not None and old_hash != expected_hash:
+        raise WriteConflictError(
+            f"{shown}: changed on disk since it was read; not written (run again to pick up the edit)"
+        )
+    doc = parse_document(path, raw, shown)
+    current, problems = read_document_block(doc)
+    if doc.block_span is not None and current is None:
+        raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
+    if current == block:
+        return WriteResult(path, False, old_hash, old_hash)
+    new = replace_block(doc, block)
+    atomic_write(path, new)
+    return WriteResult(path, True, old_hash, hash_bytes(new))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename, keeping the file's mode."""
+    directory = path.parent
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
