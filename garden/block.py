@@ -334,7 +334,7 @@ def scalar(value: Any, quoted: bool = False) -> str:
             return ".nan"
         if math.isinf(value):
             return ".inf" if value > 0 else "-.inf"
-        return repr(value)
+        return _float(value)
     if isinstance(value, dt.datetime):
         return quote(value.isoformat())
     if isinstance(value, dt.date):
@@ -346,6 +346,19 @@ def scalar(value: Any, quoted: bool = False) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{scalar(str(k))}: {scalar(v)}" for k, v in value.items()) + "}"
     return quote(str(value))
+
+
+def _float(value: float) -> str:
+    """repr, made readable as a float by YAML 1.1 too (it needs a dot and a signed exponent)."""
+    text = repr(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return f"{mantissa}e{exponent}"
 
 
 def emit_block(block: GardenBlock, *, indentless: bool = False) -> str:
