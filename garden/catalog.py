@@ -121,8 +121,10 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
         domain=_text(ontology.get("domain") or legacy_class.get("domain")) or None,
         relationships=_relationships(data),
         block=block,
+        block_text=doc.block_text,
         body=doc.body,
         content_hash=doc.content_hash,
+        text_hash=doc.text_hash,
         frontmatter=data,
     )
     return pattern, problems

@@ -60,6 +60,14 @@ class Document:
         return hash_bytes(self.raw)
 
     @property
+    def text_hash(self) -> str:
+        """Hash of the text outside the block (what a person writes, not what we write)."""
+        if self.block_span is None:
+            return hash_bytes(self.text.encode("utf-8"))
+        start, end = self.block_span
+        return hash_bytes((self.text[:start] + self.text[end:]).encode("utf-8"))
+
+    @property
     def frontmatter(self) -> str:
         return self.text[self.fm_start : self.fm_end]
 
@@ -156,17 +164,12 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
     return doc
 
 
+_CLOSING = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+
+
 def _find_closing(text: str, start: int) -> int | None:
-    pos = start
-    while pos <= len(text):
-        end = text.find("\n", pos)
-        line = text[pos : len(text) if end < 0 else end]
-        if line.rstrip(" \t\r") == "---":
-            return pos
-        if end < 0:
-            return None
-        pos = end + 1
-    return None
+    found = _CLOSING.search(text, start)
+    return found.start() if found else None
 
 
 def _find_block(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
@@ -202,37 +205,41 @@ def read_document_block(doc: Document) -> tuple[GardenBlock | None, list[Problem
     if doc.block_span is None:
         return None, []
     block, findings = read_block(doc.data.get("graph_garden"))
-    return block, [_place(doc, f) for f in findings]
+    if not findings:
+        return block, []
+    positions = _positions(doc.block_text)
+    first = doc.line_of(doc.block_span[0])
+    problems = []
+    for finding in findings:
+        located = _locate(positions, finding.where)
+        line, col = (first + located[0], located[1] + 1) if located else (first, 1)
+        problems.append(doc.problem(finding.level, finding.message, finding.code, line, col))
+    return block, problems
 
 
-def _place(doc: Document, finding: Finding) -> Problem:
-    start = doc.block_span[0]
-    line, col = doc.line_of(start), 1
-    located = _locate(doc.block_text, finding.where)
-    if located:
-        line, col = line + located[0], located[1] + 1
-    return doc.problem(finding.level, finding.message, finding.code, line, col)
-
-
-def _locate(block_text: str, where: tuple) -> tuple[int, int] | None:
-    """Line offset and column of a path inside the block, read with ruamel.yaml's positions.
+def _positions(block_text: str):
+    """The block loaded by ruamel.yaml, whose nodes know their line and column.
 
     Only used when there is something to report, so the slower loader costs nothing on the
-    common path.
+    common path; `None` when it cannot load the block (a position is a nicety).
     """
     from ruamel.yaml import YAML
 
     try:
-        node = YAML(typ="rt", pure=True).load(block_text)["graph_garden"]
-    except Exception:  # a position is a nicety: fall back to the block's first line
+        return YAML(typ="rt", pure=True).load(block_text)["graph_garden"]
+    except Exception:
         return None
+
+
+def _locate(node, where: tuple) -> tuple[int, int] | None:
+    """Line offset and column of a path inside the block, e.g. ("inferred_links", 3, "type")."""
     found = None
     for step in where:
         try:
             if isinstance(step, int):
                 found = node.lc.item(step)
-            else:
-                found = node.lc.key(step) if step in node else found
+            elif step in node:
+                found = node.lc.key(step)
             node = node[step]
         except (AttributeError, KeyError, IndexError, TypeError):
             break
@@ -258,11 +265,32 @@ def replace_block(doc: Document, block: GardenBlock) -> bytes:
     """
     text = emit_block(block, indentless=is_indentless(doc))
     if doc.block_span is not None:
-        start, end = doc.block_span
-        new_text = doc.text[:start] + _with_newline(text, doc.newline) + doc.text[end:]
-    else:
-        at, prefix = _insertion_point(doc)
-        new_text = doc.text[:at] + _with_newline(prefix + text, doc.newline) + doc.text[at:]
+        return _splice(doc, _with_newline(text, doc.newline), block)
+    at, prefix = _insertion_point(doc)
+    new_text = doc.text[:at] + _with_newline(prefix + text, doc.newline) + doc.text[at:]
+    _verify(doc, new_text, block)
+    return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
+
+
+def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | None) -> bytes:
+    """The file's bytes with its block replaced by exact text (or removed, when None).
+
+    Used to put back a block as it was once written, style and all; `block` is what the text
+    must read as, checked like every splice.
+    """
+    if doc.block_span is None:
+        if block_text is None:
+            return doc.raw
+        at, _ = _insertion_point(doc)
+        new_text = doc.text[:at] + block_text + doc.text[at:]
+        _verify(doc, new_text, block)
+        return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
+    return _splice(doc, block_text or "", block)
+
+
+def _splice(doc: Document, block_text: str, block: GardenBlock | None) -> bytes:
+    start, end = doc.block_span
+    new_text = doc.text[:start] + block_text + doc.text[end:]
     _verify(doc, new_text, block)
     return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
 
@@ -287,7 +315,7 @@ def _insertion_point(doc: Document) -> tuple[int, str]:
     return doc.fm_end, ""
 
 
-def _verify(doc: Document, new_text: str, block: GardenBlock) -> None:
+def _verify(doc: Document, new_text: str, block: GardenBlock | None) -> None:
     """Parse the spliced text again: the block must read as `block`, the rest as before."""
     new_doc = None
     try:
@@ -295,7 +323,9 @@ def _verify(doc: Document, new_text: str, block: GardenBlock) -> None:
     except PatternError:
         pass
     if new_doc is not None:
-        read, findings = read_block(new_doc.data.get("graph_garden"))
+        read = None
+        if new_doc.block_span is not None:
+            read = read_block(new_doc.data.get("graph_garden"))[0]
         others_same = {k: v for k, v in new_doc.data.items() if k != "graph_garden"} == {
             k: v for k, v in doc.data.items() if k != "graph_garden"
         }

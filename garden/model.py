@@ -107,8 +107,12 @@ class Pattern(BaseModel):
     domain: str | None = None
     relationships: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     block: GardenBlock | None = None
+    #: The block's exact text in the file (None without a block).
+    block_text: str | None = None
     body: str = ""
     content_hash: str
+    #: Hash of the file without its block: changes when a person edits the pattern itself.
+    text_hash: str = ""
     frontmatter: dict[str, Any] = Field(default_factory=dict)
 
     def curated_targets(self) -> set[str]:

@@ -13,7 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from garden.document import hash_bytes, parse_document, read_document_block, replace_block
+from garden.block import read_block
+from garden.document import hash_bytes, parse_document, replace_block
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock
 
@@ -41,7 +42,7 @@ def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None
             f"{shown}: changed on disk since it was read; not written (run again to pick up the edit)"
         )
     doc = parse_document(path, raw, shown)
-    current, problems = read_document_block(doc)
+    current = read_block(doc.data.get("graph_garden"))[0] if doc.block_span else None
     if doc.block_span is not None and current is None:
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:

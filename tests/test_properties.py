@@ -97,10 +97,11 @@ def test_write_then_read_returns_the_block_and_keeps_every_other_byte(
     where = min(where, len(parts))
     block_text = emit_block(old, indentless=indentless) if old is not None else ""
     prefix = "---\n" + "".join(parts[:where])
-    suffix = "".join(parts[where:]) + "---\n" + body
+    tail = "---\n" + body
+    suffix = "".join(parts[where:]) + tail
     text = prefix + block_text + suffix
     if crlf:
-        text, prefix, suffix = (s.replace("\n", "\r\n") for s in (text, prefix, suffix))
+        text, prefix, suffix, tail = (s.replace("\n", "\r\n") for s in (text, prefix, suffix, tail))
     raw = (("\ufeff" if bom else "") + text).encode("utf-8")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.md"
@@ -115,7 +116,7 @@ def test_write_then_read_returns_the_block_and_keeps_every_other_byte(
         if old is not None:
             assert decoded.startswith(prefix) and decoded.endswith(suffix)
         else:  # inserted before provenance or at the end: every original line is still there
-            assert decoded.endswith("---" + ("\r\n" if crlf else "\n") + body)
+            assert decoded.endswith(tail)
             assert {k: v for k, v in doc.data.items() if k != "graph_garden"} == yaml.safe_load(
                 "".join(parts)
             )

@@ -1,0 +1,107 @@
+"""The event database's schema, as numbered migrations recorded in `schema_migrations`.
+
+A newer graph-garden opens an older database by applying the migrations it lacks, each in its
+own transaction. A database whose schema is newer than this code knows is refused: writing to it
+could lose what the newer version records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import sqlite_utils
+
+from garden.errors import GardenError
+
+
+class SchemaError(GardenError):
+    """The database's schema is not one this version of graph-garden can use."""
+
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "events: the append-only log",
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            slug TEXT,
+            run_id TEXT,
+            actor TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX events_slug ON events (slug, seq);
+        CREATE INDEX events_run ON events (run_id, seq) WHERE run_id IS NOT NULL;
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        """,
+    ),
+    (
+        "snapshots: cached projections",
+        """
+        CREATE TABLE snapshots (
+            seq INTEGER PRIMARY KEY,
+            fold_version INTEGER NOT NULL,
+            state TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if "schema_migrations" not in db.table_names():
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return row[0] or 0
+
+
+def migrate(db: sqlite_utils.Database, shown: str) -> int:
+    """Bring the database up to LATEST; returns the version it had."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        found = schema_version(db)
+        if found > LATEST:
+            raise SchemaError(
+                f"{shown}: the database has schema version {found}, newer than this graph-garden "
+                f"knows ({LATEST}); upgrade graph-garden to use it"
+            )
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        for version in range(found + 1, LATEST + 1):
+            name, sql = MIGRATIONS[version - 1]
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                [version, name, now],
+            )
+        conn.execute("COMMIT")
+        return found
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (sqlite3 knows where a trigger's body ends)."""
+    statements, current = [], ""
+    for line in sql.strip().splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements

@@ -1,0 +1,275 @@
+"""The event log: an append-only table of events in one SQLite file, with a hash chain.
+
+This module and its siblings in `events/` are the only code that touches SQLite; sqlite3 errors
+become `StoreError`s here. The database runs in WAL mode. Each append is one `BEGIN IMMEDIATE`
+transaction, so a batch is stored whole or not at all and its sequence numbers are contiguous;
+a second writer waits up to `timeout` seconds for the first, then fails with `StoreBusyError`.
+Triggers refuse any UPDATE or DELETE of an event: undo is a new event.
+
+Each event's hash covers its stored columns and the previous event's hash, so changing any byte
+of any event breaks the chain from there on, and `verify_chain` names the first broken event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from events.migrations import migrate
+from garden.errors import GardenError, display_path
+from garden.event import Event
+
+GENESIS = "0" * 64
+COLUMNS = "seq, id, type, slug, run_id, actor, recorded_at, schema_version, payload, hash"
+
+
+class StoreError(GardenError):
+    """The event database cannot be used as asked."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the database's write lock for longer than the timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    appended: int
+    skipped: int  # already in the log (same event id)
+    first_seq: int | None
+    last_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    seq: int
+    id: str
+    type: str
+    reason: str
+
+
+def chain_hash(prev: str, row: tuple) -> str:
+    """The hash of one stored row (seq .. payload), chained to the previous event's hash."""
+    content = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev}\n{content}".encode()).hexdigest()
+
+
+class EventStore:
+    """One event database. Use as a context manager, or call `close()`."""
+
+    def __init__(self, path: Path, *, timeout: float = 10.0, create: bool = True):
+        self.path = Path(path)
+        self.shown = display_path(self.path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.shown}: no event database here; run `garden observe` first")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self.db, self.shown)
+        except sqlite3.DatabaseError as e:
+            raise self._error("cannot open", e) from e
+        except OSError as e:
+            raise StoreError(f"{self.shown}: cannot open: {e.strerror}") from e
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "EventStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _error(self, doing: str, e: sqlite3.Error) -> StoreError:
+        text = str(e)
+        if "locked" in text or "busy" in text:
+            return StoreBusyError(
+                f"{self.shown}: the database is busy (another graph-garden process is writing); "
+                "try again when it has finished"
+            )
+        if isinstance(e, sqlite3.DatabaseError) and "not a database" in text:
+            return StoreError(f"{self.shown}: not an SQLite database (file is damaged or not ours)")
+        return StoreError(f"{self.shown}: {doing}: {text}")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(self, events: Iterable[Event]) -> AppendResult:
+        """Append a batch atomically; events whose id is already stored are skipped."""
+        batch = list(events)
+        if not batch:
+            return AppendResult(0, 0, None, None)
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise self._error("cannot append", e) from e
+        try:
+            present = self._present_ids([e.id for e in batch])
+            seq, prev = self._head()
+            rows = []
+            seen: set[str] = set()
+            for event in batch:
+                if event.id in present or event.id in seen:
+                    continue
+                seen.add(event.id)
+                seq += 1
+                row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
+                       event.recorded_at, event.schema_version, event.payload.model_dump_json())
+                prev = chain_hash(prev, row)
+                rows.append((*row, prev))
+            conn.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.execute("COMMIT")
+        except BaseException as e:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(e, sqlite3.Error):
+                raise self._error("cannot append", e) from e
+            raise
+        if not rows:
+            return AppendResult(0, len(batch), None, None)
+        return AppendResult(len(rows), len(batch) - len(rows), rows[0][0], rows[-1][0])
+
+    def _present_ids(self, ids: list[str]) -> set[str]:
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            present.update(
+                r[0] for r in self.conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+            )
+        return present
+
+    def _head(self) -> tuple[int, str]:
+        row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def head_seq(self) -> int:
+        try:
+            return self._head()[0]
+        except sqlite3.Error as e:
+            raise self._error("cannot read", e) from e
+
+    def rows(
+        self,
+        *,
+        slug: str | None = None,
+        run_id: str | None = None,
+        types: Iterable[str] | None = None,
+        after: int = 0,
+        until: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[tuple]:
+        """Raw rows (in COLUMNS order) matching every given filter, in sequence order."""
+        where, params = ["seq > ?"], [after]
+        if until is not None:
+            where.append("seq <= ?")
+            params.append(until)
+        if slug is not None:
+            where.append("slug = ?")
+            params.append(slug)
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if types is not None:
+            types = list(types)
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq {order}"
+        try:
+            yield from self.conn.execute(sql, params)
+        except sqlite3.Error as e:
+            raise self._error("cannot read", e) from e
+
+    def events(self, **filters) -> Iterator[Event]:
+        """Validated `Event`s matching the filters of `rows`."""
+        for row in self.rows(**filters):
+            yield row_to_event(row)
+
+    def get(self, event_id: str) -> Event | None:
+        row = self.conn.execute(f"SELECT {COLUMNS} FROM events WHERE id = ?", [event_id]).fetchone()
+        return row_to_event(row) if row else None
+
+    def seq_at(self, timestamp: str) -> int:
+        """The last sequence number recorded at or before an ISO timestamp (0 if none)."""
+        row = self.conn.execute(
+            "SELECT max(seq) FROM events WHERE recorded_at <= ?", [timestamp]
+        ).fetchone()
+        return row[0] or 0
+
+    def run_end_seq(self, run_id: str) -> int | None:
+        row = self.conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", [run_id]).fetchone()
+        return row[0]
+
+    # --- checking --------------------------------------------------------------------------
+
+    def verify_chain(self) -> ChainBreak | None:
+        """Recompute every hash; the first event where the chain breaks, or None."""
+        prev, expected_seq = GENESIS, 0
+        try:
+            for row in self.conn.execute(f"SELECT {COLUMNS} FROM events ORDER BY seq"):
+                expected_seq += 1
+                if row[0] != expected_seq:
+                    return ChainBreak(row[0], row[1], row[2], f"sequence jumps from {expected_seq - 1}")
+                digest = chain_hash(prev, tuple(row[:9]))
+                if digest != row[9]:
+                    return ChainBreak(row[0], row[1], row[2],
+                                      "its content does not match its hash (changed after it was stored)")
+                prev = digest
+        except sqlite3.Error as e:
+            raise self._error("cannot read", e) from e
+        return None
+
+    def integrity_errors(self) -> list[str]:
+        try:
+            found = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        return [] if found == ["ok"] else found
+
+    # --- snapshots (a cache: deleting them changes no result) ------------------------------
+
+    def save_snapshot(self, seq: int, fold_version: int, state_json: str) -> None:
+        try:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO snapshots (seq, fold_version, state) VALUES (?, ?, ?)",
+                [seq, fold_version, state_json],
+            )
+        except sqlite3.Error as e:
+            if not isinstance(self._error("", e), StoreBusyError):
+                raise self._error("cannot save a snapshot", e) from e
+
+    def latest_snapshot(self, fold_version: int, until: int | None = None) -> tuple[int, str] | None:
+        sql = "SELECT seq, state FROM snapshots WHERE fold_version = ?"
+        params: list = [fold_version]
+        if until is not None:
+            sql += " AND seq <= ?"
+            params.append(until)
+        row = self.conn.execute(sql + " ORDER BY seq DESC LIMIT 1", params).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def drop_snapshots(self) -> None:
+        self.conn.execute("DELETE FROM snapshots")
+
+
+def row_to_event(row: tuple) -> Event:
+    seq, event_id, _type, slug, run_id, actor, recorded_at, version, payload, digest = row
+    return Event(payload=json.loads(payload), slug=slug, run_id=run_id, actor=actor, id=event_id,
+                 recorded_at=recorded_at, schema_version=version, seq=seq, hash=digest)

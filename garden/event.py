@@ -1,0 +1,223 @@
+"""The events: everything the pipeline and its people do to the machine-written graph.
+
+An `Event` is an envelope (id, type, pattern slug, run, actor, time, schema version) around one
+payload; the payloads form one discriminated union on `type`. Payloads are complete enough that
+the projection never reads a file: an observation carries the whole normalised block and its
+original text, a write carries the file's new hash.
+
+Event ids are ULIDs, so they sort by creation time and can be made before the event is stored
+(appending the same event twice stores it once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from ulid import ULID
+
+SCHEMA_VERSION = 1
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- observing files -----------------------------------------------------------------------
+
+
+class GardenObserved(Payload):
+    """The first sight of a pattern: its block as it stood (None if it had none)."""
+
+    type: Literal["GardenObserved"] = "GardenObserved"
+    path: str
+    format: str
+    content_hash: str
+    text_hash: str
+    block: dict[str, Any] | None
+    block_text: str | None
+
+
+class ExternalEditObserved(Payload):
+    """A file changed outside graph-garden; its block becomes the projection (the person wins)."""
+
+    type: Literal["ExternalEditObserved"] = "ExternalEditObserved"
+    path: str
+    content_hash: str
+    previous_hash: str | None
+    text_hash: str
+    block: dict[str, Any] | None
+    block_text: str | None
+    block_changed: bool
+
+
+# --- proposals and decisions ---------------------------------------------------------------
+
+
+class LinkProposed(Payload):
+    type: Literal["LinkProposed"] = "LinkProposed"
+    target: str
+    link_type: str
+    confidence: float
+    reason: str
+    proposer: str
+    model: str | None = None
+
+
+class EntityProposed(Payload):
+    type: Literal["EntityProposed"] = "EntityProposed"
+    entity_id: str
+    entity_type: str
+    label: str
+    relevance: float
+    proposer: str
+    model: str | None = None
+
+
+class ProposalAccepted(Payload):
+    type: Literal["ProposalAccepted"] = "ProposalAccepted"
+    proposal_id: str
+    rule: str  # e.g. "auto_accept >= 0.85" or "curator"
+    note: str | None = None
+
+
+class ProposalRejected(Payload):
+    """A proposal turned down: by the policy, by a curator, or invalid on arrival (no id then)."""
+
+    type: Literal["ProposalRejected"] = "ProposalRejected"
+    proposal_id: str | None
+    reason: str
+    item: Any = None
+    note: str | None = None
+
+
+class LinkRescored(Payload):
+    type: Literal["LinkRescored"] = "LinkRescored"
+    target: str
+    link_type: str
+    old_confidence: float | None
+    new_confidence: float
+    reason: str | None = None
+    proposer: str | None = None
+
+
+# --- pruning and writing -------------------------------------------------------------------
+
+
+class LinkPruned(Payload):
+    type: Literal["LinkPruned"] = "LinkPruned"
+    target: str
+    link_type: str
+    rule: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class EntityPruned(Payload):
+    type: Literal["EntityPruned"] = "EntityPruned"
+    entity_id: str
+    rule: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommunityPruned(Payload):
+    type: Literal["CommunityPruned"] = "CommunityPruned"
+    community_id: str
+    rule: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class BlockWritten(Payload):
+    type: Literal["BlockWritten"] = "BlockWritten"
+    path: str
+    content_hash: str
+    previous_hash: str | None
+    last_pruned: dt.date
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+class RunStarted(Payload):
+    type: Literal["RunStarted"] = "RunStarted"
+    proposer: str
+    model: str | None = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunCompleted(Payload):
+    type: Literal["RunCompleted"] = "RunCompleted"
+    counts: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunFailed(Payload):
+    type: Literal["RunFailed"] = "RunFailed"
+    error: str
+    counts: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunReverted(Payload):
+    type: Literal["RunReverted"] = "RunReverted"
+    reverted_run: str
+    note: str | None = None
+
+
+AnyPayload = Annotated[
+    Union[
+        GardenObserved,
+        ExternalEditObserved,
+        LinkProposed,
+        EntityProposed,
+        ProposalAccepted,
+        ProposalRejected,
+        LinkRescored,
+        LinkPruned,
+        EntityPruned,
+        CommunityPruned,
+        BlockWritten,
+        RunStarted,
+        RunCompleted,
+        RunFailed,
+        RunReverted,
+    ],
+    Field(discriminator="type"),
+]
+PAYLOAD = TypeAdapter(AnyPayload)
+EVENT_TYPES: tuple[str, ...] = tuple(
+    member.model_fields["type"].default for member in get_args(get_args(AnyPayload)[0])
+)
+
+
+class Event(BaseModel):
+    """One entry of the log. `seq` and `hash` are given by the store when it is appended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payload: AnyPayload
+    slug: str | None = None
+    run_id: str | None = None
+    actor: str = "system"
+    id: str = Field(default_factory=new_id)
+    recorded_at: str = Field(default_factory=now_iso)
+    schema_version: int = SCHEMA_VERSION
+    seq: int | None = None
+    hash: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.payload.type
+
+
+def event(payload: Payload, *, slug: str | None = None, run_id: str | None = None,
+          actor: str = "system") -> Event:
+    """Shorthand for building an event around a payload."""
+    return Event(payload=payload, slug=slug, run_id=run_id, actor=actor)
