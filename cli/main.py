@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import check
+from cli import check, log
 from garden.errors import GardenError
 
 app = typer.Typer(
@@ -35,6 +35,11 @@ def main() -> None:
 
 
 app.command("check")(check.check)
+app.command("observe")(log.observe)
+app.command("runs")(log.runs)
+app.command("history")(log.history)
+app.command("replay")(log.replay)
+app.command("verify")(log.verify)
 
 
 def run() -> None:

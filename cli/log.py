@@ -1,0 +1,214 @@
+"""The log commands: observe, runs, history, replay, verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
+from events.projection import load_state
+from events.queries import history as read_history
+from events.queries import list_runs, record_observation, resolve_until, verify as verify_log
+from events.replay import compare, replay_into
+from events.store import EventStore
+from garden.catalog import Garden, load_garden
+from garden.errors import GardenError, display_path
+from garden.event import Event
+from garden.settings import Settings, load_settings
+
+
+def open_garden(settings: Settings) -> Garden:
+    if not settings.garden.is_dir():
+        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
+    garden = load_garden(settings.garden)
+    if garden.errors:
+        err.print(f"[yellow]note:[/yellow] {len(garden.failed_files())} file(s) with errors are "
+                  "left out (see `garden check`)")
+    return garden
+
+
+def open_store(settings: Settings, create: bool = False) -> EventStore:
+    return EventStore(settings.db, create=create)
+
+
+@handle_errors
+def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Record the garden's current blocks in the log, and nothing else.
+
+    A pattern seen for the first time is recorded as GardenObserved; a file changed since the
+    log last saw it as ExternalEditObserved (the person's edit wins). Every tend starts with
+    this step.
+    """
+    settings = load_settings(garden=garden, db=db)
+    found = open_garden(settings)
+    with open_store(settings, create=True) as store:
+        result = record_observation(store, found)
+        kinds: dict[str, int] = {}
+        if result.appended:
+            for row in store.rows(after=result.first_seq - 1, until=result.last_seq):
+                kinds[row[2]] = kinds.get(row[2], 0) + 1
+    summary = {"patterns": len(found.patterns), "recorded": result.appended,
+               "observed": kinds.get("GardenObserved", 0),
+               "external_edits": kinds.get("ExternalEditObserved", 0)}
+    if json_out:
+        out.print_json(json.dumps(summary))
+    else:
+        out.print(f"observed {summary['patterns']} patterns: {summary['observed']} new, "
+                  f"{summary['external_edits']} edited outside graph-garden, "
+                  f"{summary['recorded']} events recorded in {display_path(settings.db)}")
+
+
+@handle_errors
+def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """The runs, newest first: id, start, end, status, proposer and counts."""
+    settings = load_settings(db=db)
+    with open_store(settings) as store:
+        found = list_runs(store)
+    if json_out:
+        out.print_json(json.dumps([r.to_dict() for r in found]))
+        return
+    if not found:
+        out.print("no runs yet")
+        return
+    table = Table()
+    for column in ("run", "started", "ended", "status", "proposer", "counts"):
+        table.add_column(column)
+    for r in found:
+        counts = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
+        table.add_row(r.run_id, _short(r.started), _short(r.ended), r.status,
+                      r.proposer + (f"/{r.model}" if r.model else ""), counts)
+    out.print(table)
+
+
+def _short(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else ""
+
+
+@handle_errors
+def history(
+    slug: Annotated[str, typer.Argument(help="The pattern whose timeline to show.")],
+    target: Annotated[Optional[str], typer.Option(help="Only the link to this pattern.")] = None,
+    entity: Annotated[Optional[str], typer.Option(help="Only this entity id.")] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """The timeline of one pattern: what was proposed, by whom, decided, pruned, written.
+
+    Answers "why is this link here?": `garden history SLUG --target OTHER`.
+    """
+    if target and entity:
+        raise GardenError("give --target or --entity, not both")
+    settings = load_settings(db=db)
+    with open_store(settings) as store:
+        found = read_history(store, slug, target, entity)
+    if json_out:
+        out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
+        return
+    if not found:
+        out.print(f"nothing in the log about {slug}" + (f" and {target or entity}" if target or entity else ""))
+        return
+    for e in found:
+        out.print(f"#{e.seq:<6} {_short(e.recorded_at)}  {e.actor:<24} {describe_event(e)}",
+                  markup=False)
+
+
+def describe_event(e: Event) -> str:
+    """One event as a curator reads it."""
+    p = e.payload
+    match p.type:
+        case "GardenObserved":
+            block = p.block or {}
+            return (f"first seen: {len(block.get('inferred_links') or [])} links, "
+                    f"{len(block.get('entities') or [])} entities" if p.block else "first seen, no block")
+        case "ExternalEditObserved":
+            return "edited outside graph-garden" + (" (block changed; the edit wins)" if p.block_changed else "")
+        case "LinkProposed":
+            return f"proposed link -> {p.target} ({p.link_type}, {p.confidence:.2f}): {p.reason}  [{e.id}]"
+        case "EntityProposed":
+            return f"proposed entity {p.entity_id} ({p.entity_type}, {p.relevance:.2f}) \"{p.label}\"  [{e.id}]"
+        case "ProposalAccepted":
+            return f"accepted {p.proposal_id} ({p.rule})" + (f": {p.note}" if p.note else "")
+        case "ProposalRejected":
+            what = p.proposal_id or json.dumps(p.item, ensure_ascii=False)[:80]
+            return f"rejected {what}: {p.reason}" + (f" ({p.note})" if p.note else "")
+        case "LinkRescored":
+            return f"rescored -> {p.target} ({p.link_type}): {p.old_confidence} -> {p.new_confidence}"
+        case "LinkPruned":
+            return f"pruned link -> {p.target} ({p.link_type}) by {p.rule} {json.dumps(p.values)}"
+        case "EntityPruned":
+            return f"pruned entity {p.entity_id} by {p.rule} {json.dumps(p.values)}"
+        case "CommunityPruned":
+            return f"pruned community {p.community_id} by {p.rule} {json.dumps(p.values)}"
+        case "BlockWritten":
+            return f"block written (last_pruned {p.last_pruned})"
+    return p.type
+
+
+@handle_errors
+def replay(
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Write the replayed garden here (a new or empty folder).", file_okay=False)] = None,
+    until: Annotated[Optional[str], typer.Option(help="Stop at this point: a sequence number, a run id, or an ISO time.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Compare the projection with the files in place; write nothing.")] = False,
+    garden: GardenOption = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Rebuild the garden from the log: as it is now, or as it was at --until.
+
+    Each file keeps its body and the rest of its frontmatter as they are now; only the
+    graph_garden block comes from the log. With --check, list every difference between the
+    projection and the files in place (exit 1 if any).
+    """
+    if check == (out_dir is not None):
+        raise GardenError("give --out DIR to write a replay, or --check to compare (one of them)")
+    settings = load_settings(garden=garden, db=db)
+    found = open_garden(settings)
+    with open_store(settings) as store:
+        seq = resolve_until(store, until)
+        state = load_state(store, seq)
+    if check:
+        differences = compare(state, found)
+        if json_out:
+            out.print_json(json.dumps({"seq": state.seq, "differences": [d.to_dict() for d in differences]}))
+        else:
+            for d in differences:
+                out.print(str(d), markup=False)
+            err.print(f"{len(differences)} difference(s) between the files and the log at #{state.seq}")
+        if differences:
+            raise typer.Exit(1)
+        return
+    written = replay_into(state, found, out_dir)
+    if json_out:
+        out.print_json(json.dumps({"seq": state.seq, "out": str(out_dir), "patterns": written}))
+    else:
+        out.print(f"replayed {written} patterns as of event #{state.seq} into {display_path(out_dir)}")
+
+
+@handle_errors
+def verify(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Check the log: its hash chain, every payload's schema, SQLite's integrity, and that the
+    files equal the projection. Exit 1 on any problem, naming the first broken event."""
+    settings = load_settings(garden=garden, db=db)
+    found = open_garden(settings) if settings.garden.is_dir() else None
+    with open_store(settings) as store:
+        report = verify_log(store, found)
+    if json_out:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        for line in report.integrity:
+            out.print(f"database: {line}", markup=False)
+        if report.chain:
+            out.print(f"hash chain broken at {report.chain}", markup=False)
+        for line in report.schema:
+            out.print(line, markup=False)
+        for d in report.differences:
+            out.print(f"{d} (projection differs)", markup=False)
+        verdict = "ok" if report.ok else "FAILED"
+        err.print(f"verify {verdict}: {report.events} events, chain "
+                  f"{'broken' if report.chain else 'intact'}, {len(report.differences)} file difference(s)")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,155 @@
+"""Questions maintainers ask of the log: which runs, why is this link here, is the log sound."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from garden.catalog import Garden
+from garden.errors import GardenError
+from garden.event import PAYLOAD, Event
+
+from events.observe import observe_garden
+from events.projection import load_state
+from events.replay import Difference, compare
+from events.store import AppendResult, EventStore, row_to_event
+
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def record_observation(store: EventStore, garden: Garden, run_id: str | None = None) -> AppendResult:
+    """Append what the files hold that the log does not know yet."""
+    return store.append(observe_garden(garden, load_state(store), run_id))
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    started: str | None = None
+    ended: str | None = None
+    status: str = "running"
+    proposer: str | None = None
+    model: str | None = None
+    counts: dict = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def list_runs(store: EventStore) -> list[RunSummary]:
+    """The runs, newest first. A run with no end event is `running` (or was killed)."""
+    runs: dict[str, RunSummary] = {}
+    types = ("RunStarted", "RunCompleted", "RunFailed", "RunReverted")
+    for row in store.rows(types=types):
+        event = row_to_event(row)
+        p = event.payload
+        if p.type == "RunReverted":
+            reverted = runs.get(p.reverted_run)
+            if reverted:
+                reverted.status = "reverted"
+            continue
+        run = runs.setdefault(event.run_id or "?", RunSummary(event.run_id or "?"))
+        if p.type == "RunStarted":
+            run.started, run.proposer, run.model = event.recorded_at, p.proposer, p.model
+        else:
+            run.ended, run.counts = event.recorded_at, p.counts
+            run.status = "completed" if p.type == "RunCompleted" else "failed"
+            run.error = getattr(p, "error", None)
+    return sorted(runs.values(), key=lambda r: r.started or "", reverse=True)
+
+
+def history(store: EventStore, slug: str, target: str | None = None,
+            entity: str | None = None) -> list[Event]:
+    """Every event about a pattern, optionally narrowed to one link target or one entity.
+
+    Decisions (accepted / rejected) are kept when the proposal they decide is in the list.
+    """
+    events = list(store.events(slug=slug))
+    if target is None and entity is None:
+        return events
+    kept: list[Event] = []
+    proposals: set[str] = set()
+    for e in events:
+        p = e.payload
+        if target is not None:
+            hit = getattr(p, "target", None) == target or _block_mentions(p, "inferred_links", "target", target)
+        else:
+            hit = getattr(p, "entity_id", None) == entity or _block_mentions(p, "entities", "id", entity)
+        if hit and p.type in ("LinkProposed", "EntityProposed"):
+            proposals.add(e.id)
+        if hit or getattr(p, "proposal_id", None) in proposals:
+            kept.append(e)
+    return kept
+
+
+def _block_mentions(payload, key: str, field_name: str, value: str) -> bool:
+    block = getattr(payload, "block", None)
+    return bool(block) and any(i.get(field_name) == value for i in block.get(key) or [])
+
+
+def resolve_until(store: EventStore, until: str | None) -> int | None:
+    """`--until` as a sequence number: given as one, as a run id, or as an ISO timestamp."""
+    if until is None:
+        return None
+    text = until.strip()
+    if text.isdigit():
+        return int(text)
+    if _ULID.fullmatch(text.upper()):
+        end = store.run_end_seq(text.upper())
+        if end is None:
+            raise GardenError(f"no run {text} in the log; `garden runs` lists them")
+        return end
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise GardenError(
+            f"--until {until!r}: give a sequence number, a run id, or a time like 2026-11-22T03:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return store.seq_at(moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"))
+
+
+@dataclass
+class VerifyReport:
+    events: int
+    chain: str | None = None
+    schema: list[str] = field(default_factory=list)
+    integrity: list[str] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.chain or self.schema or self.integrity or self.differences)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "events": self.events, "chain": self.chain, "schema": self.schema,
+                "integrity": self.integrity,
+                "differences": [d.to_dict() for d in self.differences]}
+
+
+def verify(store: EventStore, garden: Garden | None) -> VerifyReport:
+    """The hash chain, every payload against its schema, SQLite's integrity, projection vs files."""
+    report = VerifyReport(events=store.head_seq())
+    report.integrity = store.integrity_errors()
+    broken = store.verify_chain()
+    if broken:
+        report.chain = f"event #{broken.seq} ({broken.type}, id {broken.id}): {broken.reason}"
+    for row in store.rows():
+        try:
+            PAYLOAD.validate_json(row[8])
+            if json.loads(row[8]).get("type") != row[2]:
+                raise ValueError("payload type differs from the event's type")
+        except (ValidationError, ValueError) as e:
+            first = str(e).splitlines()[0]
+            report.schema.append(f"event #{row[0]} ({row[2]}): payload does not match its schema: {first}")
+            if len(report.schema) >= 20:
+                break
+    if garden is not None and not report.chain:
+        report.differences = compare(load_state(store), garden)
+    return report
