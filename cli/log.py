@@ -75,7 +75,8 @@ def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
         out.print("no runs yet")
         return
     table = Table()
-    for column in ("run", "started", "ended", "status", "proposer", "counts"):
+    table.add_column("run", no_wrap=True, min_width=26)
+    for column in ("started", "ended", "status", "proposer", "counts"):
         table.add_column(column)
     for r in found:
         counts = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)

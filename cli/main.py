@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import check, log
+from cli import check, log, propose
 from garden.errors import GardenError
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ app.command("runs")(log.runs)
 app.command("history")(log.history)
 app.command("replay")(log.replay)
 app.command("verify")(log.verify)
+app.command("propose")(propose.propose)
 
 
 def run() -> None:

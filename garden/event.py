@@ -110,6 +110,37 @@ class LinkRescored(Payload):
     proposer: str | None = None
 
 
+class ProposerCalled(Payload):
+    """One proposer call for one pattern: its cost, and whether it gave a usable answer.
+
+    A failed call (malformed JSON, a refusal, an empty answer, an HTTP error) leaves the
+    pattern to be asked again next run.
+    """
+
+    type: Literal["ProposerCalled"] = "ProposerCalled"
+    proposer: str
+    model: str | None = None
+    text_hash: str
+    outcome: Literal["ok", "failed"]
+    error: str | None = None
+    raw: str | None = None
+    cache_hit: bool = False
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    proposed: int = 0
+    rejected: int = 0
+
+
+class ProposalDeferred(Payload):
+    """A pattern not asked this run (the budget was spent); it comes first next run."""
+
+    type: Literal["ProposalDeferred"] = "ProposalDeferred"
+    proposer: str
+    reason: str
+
+
 # --- pruning and writing -------------------------------------------------------------------
 
 
@@ -180,6 +211,8 @@ AnyPayload = Annotated[
         ProposalAccepted,
         ProposalRejected,
         LinkRescored,
+        ProposerCalled,
+        ProposalDeferred,
         LinkPruned,
         EntityPruned,
         CommunityPruned,

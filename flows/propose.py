@@ -1,0 +1,124 @@
+"""Proposing: read files -> rank -> proposer -> validate -> store. No Prefect here.
+
+`propose_garden` is the one call both `garden propose` and the nightly tend make; the tend wraps
+batches of it in Prefect tasks. Each pattern's events are appended as one batch as soon as its
+answer arrives, so a crash loses at most the answers in flight, and those are asked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from events.cache import SqliteResponseCache
+from events.projection import State
+from events.store import EventStore
+from garden.candidates import Ranking, make_request
+from garden.catalog import Garden
+from garden.errors import GardenError, SettingsError
+from garden.proposal import Budget, Proposer, ProposalRequest
+from garden.proposals import answer_events
+from garden.settings import Settings
+from garden.validate import check_answer
+from proposers.offline import OfflineProposer
+
+
+def make_proposer(settings: Settings, store: EventStore | None = None, name: str | None = None) -> Proposer:
+    """The proposer the settings ask for; the LLM one needs a key and a model."""
+    name = name or settings.proposer
+    if name == "offline":
+        return OfflineProposer()
+    if name != "llm":
+        raise SettingsError(f"unknown proposer {name!r}: use offline or llm")
+    from proposers.llm import LLMProposer
+
+    return LLMProposer(
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        base_url=settings.base_url,
+        model=settings.model,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        concurrency=settings.concurrency,
+        requests_per_minute=settings.requests_per_minute,
+        cache=SqliteResponseCache(store) if store is not None else None,
+    )
+
+
+def budget_of(settings: Settings) -> Budget:
+    return Budget(max_requests=settings.max_requests, max_tokens=settings.max_tokens)
+
+
+@dataclass
+class ProposeTally:
+    """What one propose pass did, for summaries."""
+
+    asked: int = 0
+    answered: int = 0
+    failed: int = 0
+    deferred: int = 0
+    cache_hits: int = 0
+    requests: int = 0
+    links: int = 0
+    entities: int = 0
+    rescored: int = 0
+    invalid: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: "ProposeTally") -> None:
+        for key, value in other.__dict__.items():
+            if key == "errors":
+                self.errors.extend(value)
+            else:
+                setattr(self, key, getattr(self, key) + value)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+
+
+def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequence[str],
+                   k: int = 20) -> list[ProposalRequest]:
+    missing = [s for s in slugs if s not in garden.patterns]
+    if missing:
+        raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
+    return [make_request(garden.patterns[s], state.block(s), ranking, garden.patterns, k)
+            for s in slugs]
+
+
+def propose_requests(store: EventStore, requests: Sequence[ProposalRequest], proposer: Proposer,
+                     garden_slugs: set[str], budget: Budget, run_id: str | None,
+                     on_events: Callable[[list], None] | None = None) -> ProposeTally:
+    """Ask the proposer about each request and record every answer as events."""
+    tally = ProposeTally(asked=len(requests))
+    by_slug = {r.slug: r for r in requests}
+    for answer in proposer.propose(requests, budget):
+        request = by_slug[answer.slug]
+        checked = None
+        if answer.items is not None:
+            checked = check_answer(request, answer.items, garden_slugs)
+        events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id)
+        store.append(events)
+        if on_events:
+            on_events(events)
+        _count(tally, answer, checked)
+    return tally
+
+
+def _count(tally: ProposeTally, answer, checked) -> None:
+    if answer.deferred:
+        tally.deferred += 1
+        return
+    tally.cache_hits += answer.cache_hit
+    tally.requests += answer.requests
+    tally.prompt_tokens += answer.usage.prompt_tokens
+    tally.completion_tokens += answer.usage.completion_tokens
+    if checked is None:
+        tally.failed += 1
+        tally.errors.append(f"{answer.slug}: {answer.error}")
+        return
+    tally.answered += 1
+    tally.links += len(checked.links)
+    tally.entities += len(checked.entities)
+    tally.rescored += len(checked.rescores)
+    tally.invalid += len(checked.invalid)

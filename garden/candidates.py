@@ -1,0 +1,158 @@
+"""Ranking the garden: for each pattern, the other patterns most worth linking to.
+
+Every proposer sees the same ranked candidates, never a truncated alphabetical list (the real
+library's machine-written links sit 99% on slugs beginning with "a" because an earlier pipeline
+showed its model such a list). Each pattern becomes a TF-IDF vector (scikit-learn) over its
+title, summary, keywords and entity labels (weighted by repetition) and its body; candidates are
+the top K by cosine similarity. Similarities are computed a chunk of rows at a time and only the
+top K of each row is kept: memory grows with N x K, never N x N.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from garden.model import GardenBlock, Pattern
+from garden.proposal import Candidate, ProposalRequest
+
+CHUNK = 512
+
+
+_CODE = re.compile(r"```.*?```", re.DOTALL)
+
+
+def pattern_prose(pattern: Pattern) -> str:
+    """Title, summary and body, without code blocks (diagrams would rank patterns by syntax)."""
+    return f"{pattern.title}\n{pattern.summary}\n{_CODE.sub(' ', pattern.body)}"
+
+
+def pattern_document(pattern: Pattern) -> str:
+    """The text a pattern is ranked by; the short fields count more by repetition."""
+    labels = " ".join(e.label or e.id for e in (pattern.block.entities if pattern.block else ()))
+    keywords = " ".join(pattern.keywords)
+    head = " ".join([pattern.title] * 2 + [pattern.summary] + [keywords] * 3 + [labels] * 2)
+    return f"{head}\n{pattern_prose(pattern)}"
+
+
+@dataclass
+class Ranking:
+    """Top-k neighbours of every pattern: `neighbours[i]` and `scores[i]` are best first."""
+
+    slugs: list[str]
+    neighbours: np.ndarray  # (n, k) int32 indices into slugs; -1 where fewer exist
+    scores: np.ndarray  # (n, k) float32 cosine similarities
+    matrix: object  # the (n, terms) sparse TF-IDF matrix, rows L2-normalised
+    terms: np.ndarray
+
+    def index(self, slug: str) -> int:
+        return self._index[slug]
+
+    def __post_init__(self) -> None:
+        self._index = {slug: i for i, slug in enumerate(self.slugs)}
+
+    def top(self, slug: str, exclude: Iterable[str] = (), k: int | None = None) -> list[tuple[str, float]]:
+        """The best candidates for `slug`, skipping `exclude`, as (slug, score)."""
+        i = self._index[slug]
+        skip = set(exclude)
+        found = []
+        for j, score in zip(self.neighbours[i], self.scores[i]):
+            if j < 0 or score <= 0:
+                break
+            other = self.slugs[j]
+            if other not in skip:
+                found.append((other, float(score)))
+                if k is not None and len(found) >= k:
+                    break
+        return found
+
+    def shared_terms(self, a: str, b: str, n: int = 5) -> tuple[str, ...]:
+        """The terms that contribute most to the two patterns' similarity."""
+        row = self.matrix[self._index[a]].multiply(self.matrix[self._index[b]]).tocoo()
+        if row.nnz == 0:
+            return ()
+        order = np.argsort(-row.data)[:n]
+        return tuple(str(self.terms[row.col[i]]) for i in order)
+
+
+def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> Ranking:
+    """Rank every pattern's neighbours. Keeps k + extra per pattern, so that callers can skip
+    curated targets and existing links and still have k candidates."""
+    patterns = list(patterns)
+    slugs = [p.slug for p in patterns]
+    n = len(patterns)
+    keep = max(0, min(k + extra, n - 1))
+    if n == 0:
+        empty = np.zeros((0, 0))
+        return Ranking(slugs, empty.astype(np.int32), empty.astype(np.float32), None, np.array([]))
+    vectorizer = TfidfVectorizer(
+        stop_words="english",
+        sublinear_tf=True,
+        min_df=2 if n >= 50 else 1,
+        max_df=0.5 if n >= 50 else 1.0,
+        max_features=200_000,
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b",
+        dtype=np.float32,
+    )
+    try:
+        matrix = vectorizer.fit_transform(pattern_document(p) for p in patterns).tocsr()
+        terms = vectorizer.get_feature_names_out()
+    except ValueError:  # no usable terms at all (e.g. empty patterns)
+        from scipy.sparse import csr_matrix
+
+        matrix, terms = csr_matrix((n, 1), dtype=np.float32), np.array([""])
+    neighbours = np.full((n, keep), -1, dtype=np.int32)
+    scores = np.zeros((n, keep), dtype=np.float32)
+    transposed = matrix.T.tocsc()
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        block = (matrix[start:stop] @ transposed).toarray()
+        block[np.arange(stop - start), np.arange(start, stop)] = -1.0  # never yourself
+        if keep == 0:
+            continue
+        part = np.argpartition(-block, keep - 1, axis=1)[:, :keep] if keep < n else np.argsort(-block, axis=1)[:, :keep]
+        part_scores = np.take_along_axis(block, part, axis=1)
+        # Best first; ties broken by slug position so the order is deterministic.
+        order = np.lexsort((part, -part_scores), axis=1)
+        neighbours[start:stop] = np.take_along_axis(part, order, axis=1)
+        scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+    return Ranking(slugs, neighbours, scores, matrix, terms)
+
+
+#: How a candidate's own curated link back to a pattern reads from the pattern's side.
+INVERSE_TYPES = {
+    "enables": "requires",
+    "requires": "enables",
+    "generalizes_from": "specializes_to",
+    "specializes_to": "generalizes_from",
+    "alternatives": "alternatives",
+    "complementary": "complementary",
+    "tools": "complementary",
+}
+
+
+def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
+                 patterns: Mapping[str, Pattern], k: int = 20, shared: int = 5) -> ProposalRequest:
+    """What a proposer is asked about one pattern: the top k candidates it is not yet linked to."""
+    block = block or GardenBlock()
+    exclude = pattern.curated_targets() | {link.target for link in block.inferred_links}
+    candidates = []
+    for rank, (slug, score) in enumerate(ranking.top(pattern.slug, exclude, k)):
+        other = patterns[slug]
+        back = next((kind for kind, slugs in other.relationships.items() if pattern.slug in slugs), None)
+        candidates.append(Candidate(
+            slug=slug, title=other.title, summary=other.summary, score=round(score, 4),
+            shared_terms=ranking.shared_terms(pattern.slug, slug) if rank < shared else (),
+            entity_labels=tuple(e.label or e.id for e in (other.block.entities if other.block else ())),
+            curated_back=back,
+        ))
+    return ProposalRequest(
+        slug=pattern.slug, title=pattern.title, summary=pattern.summary, keywords=pattern.keywords,
+        text=pattern_prose(pattern), text_hash=pattern.text_hash,
+        existing_links=block.inferred_links, existing_entities=block.entities,
+        curated=dict(pattern.relationships), candidates=tuple(candidates),
+    )

@@ -1,0 +1,97 @@
+"""What a proposer is asked and what it answers: the interface both proposers share.
+
+The core sees a proposer only through `Proposer`: it hands over `ProposalRequest`s (one pattern,
+its current block, its curated graph and a ranked list of candidates) and gets back one
+`ProposerAnswer` per request, in any order. An answer holds the raw JSON object the proposer
+produced (`{"inferred_links": [...], "entities": [...]}`), or the reason it has none; every
+item is validated afterwards by one path (`garden.validate`), whichever proposer made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from garden.model import Entity, InferredLink
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Another pattern worth linking to, from the relevance ranking."""
+
+    slug: str
+    title: str
+    summary: str
+    score: float  # cosine similarity of the two patterns' TF-IDF vectors, in [0, 1]
+    shared_terms: tuple[str, ...] = ()
+    entity_labels: tuple[str, ...] = ()
+    #: How the candidate's own curated graph links back to this pattern, if it does.
+    curated_back: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalRequest:
+    slug: str
+    title: str
+    summary: str
+    keywords: tuple[str, ...]
+    text: str  # the pattern's prose (title, summary, body), for proposers that read it
+    text_hash: str
+    existing_links: tuple[InferredLink, ...]
+    existing_entities: tuple[Entity, ...]
+    curated: dict[str, tuple[str, ...]]
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ProposerAnswer:
+    """One pattern's answer. `items` is None when there is no usable answer; `error` says why.
+
+    `deferred` marks a pattern not asked at all because the run's budget was spent.
+    """
+
+    slug: str
+    items: dict[str, Any] | None
+    error: str | None = None
+    deferred: bool = False
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    requests: int = 0
+    raw: str | None = None  # the model's text when it did not parse (truncated), for the log
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Per-run limits; None means no limit."""
+
+    max_requests: int | None = None
+    max_tokens: int | None = None
+
+
+class Proposer(Protocol):
+    name: str
+    model: str | None
+
+    def propose(self, requests: Sequence[ProposalRequest], budget: Budget) -> Iterator[ProposerAnswer]:
+        """One answer per request (any order); never raises for one pattern's failure."""
+        ...
+
+
+class ResponseCache(Protocol):
+    """Where parsed model responses are kept between runs (the event database, in practice)."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, model: str, response: dict[str, Any], usage: Usage) -> None: ...

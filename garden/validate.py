@@ -1,0 +1,184 @@
+"""One validation path for every proposer's answer: each item is valid, a re-assessment, or
+rejected with a reason (and the raw item kept, so the log shows exactly what was refused)."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from garden.model import LINK_TYPES
+from garden.proposal import ProposalRequest
+
+MAX_REASON = 300
+MAX_LABEL = 120
+NEAR_DUPLICATE = 90  # rapidfuzz ratio (0-100) of normalised labels at or above which two entities are one
+_KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(frozen=True, slots=True)
+class NewLink:
+    target: str
+    type: str
+    confidence: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntity:
+    id: str
+    type: str
+    label: str
+    relevance: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rescore:
+    target: str
+    type: str
+    old: float | None
+    new: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    reason: str
+    item: Any
+
+
+@dataclass
+class Checked:
+    links: list[NewLink]
+    entities: list[NewEntity]
+    rescores: list[Rescore]
+    invalid: list[Invalid]
+
+
+def clean_text(text: str, limit: int) -> str:
+    """Control characters become spaces, runs of space collapse, and long text is capped."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def normalise_label(label: str) -> str:
+    folded = unicodedata.normalize("NFKD", label).casefold()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and 0.0 <= value <= 1.0 else None
+
+
+def check_answer(request: ProposalRequest, items: Any, garden_slugs: set[str],
+                 declined: frozenset[tuple[str, str]] = frozenset()) -> Checked:
+    """Sort an answer's items into new links, new entities, re-assessments and rejections.
+
+    `declined` holds (target, type) pairs a curator rejected for this pattern: they are not
+    proposed again until the pattern's text changes.
+    """
+    checked = Checked([], [], [], [])
+    if not isinstance(items, dict):
+        checked.invalid.append(Invalid("the answer is not a JSON object", items))
+        return checked
+    links, entities = items.get("inferred_links", []), items.get("entities", [])
+    for key, value in (("inferred_links", links), ("entities", entities)):
+        if not isinstance(value, list):
+            checked.invalid.append(Invalid(f"{key} is not a list", value))
+    if isinstance(links, list):
+        _check_links(request, links, garden_slugs, declined, checked)
+    if isinstance(entities, list):
+        _check_entities(request, entities, checked)
+    return checked
+
+
+def _check_links(request, links, garden_slugs, declined, checked: Checked) -> None:
+    curated = {slug: kind for kind, slugs in request.curated.items() for slug in slugs}
+    existing = {(l.target, l.type): l for l in request.existing_links}
+    seen: set[tuple[str, str]] = set()
+    for item in links:
+        reason = _link_problem(item, request.slug, garden_slugs, curated)
+        if reason:
+            checked.invalid.append(Invalid(reason, item))
+            continue
+        key = (item["target"], item["type"])
+        confidence = _score(item.get("confidence"))
+        why = clean_text(item["reason"], MAX_REASON)
+        if key in seen:
+            checked.invalid.append(Invalid("the same link twice in one answer", item))
+        elif key in declined:
+            checked.invalid.append(Invalid("a curator rejected this link; not proposed again until the pattern changes", item))
+        elif key in existing:
+            checked.rescores.append(Rescore(*key, existing[key].confidence, confidence, why))
+        else:
+            checked.links.append(NewLink(*key, confidence, why))
+        seen.add(key)
+
+
+def _link_problem(item, slug, garden_slugs, curated) -> str | None:
+    if not isinstance(item, dict):
+        return "a link must be an object"
+    target = item.get("target")
+    if not isinstance(target, str) or not target.strip():
+        return "a link needs a target slug"
+    if target == slug:
+        return "self-link: a pattern cannot link to itself"
+    if target not in garden_slugs:
+        return f"target {target!r} is not in the garden"
+    if target in curated:
+        return f"target {target!r} is already a curated relationship ({curated[target]})"
+    kind = item.get("type")
+    if kind not in LINK_TYPES:
+        return f"type {kind!r} is not one of {', '.join(LINK_TYPES)}"
+    if _score(item.get("confidence")) is None:
+        return f"confidence {item.get('confidence')!r} is not a number in [0, 1]"
+    reason = item.get("reason")
+    if not isinstance(reason, str) or not clean_text(reason, MAX_REASON):
+        return "empty reason"
+    return None
+
+
+def _check_entities(request, entities, checked: Checked) -> None:
+    known = [(e.id, normalise_label(e.label or e.id)) for e in request.existing_entities]
+    for item in entities:
+        reason = _entity_problem(item, known)
+        if reason:
+            checked.invalid.append(Invalid(reason, item))
+            continue
+        label = clean_text(item["label"], MAX_LABEL)
+        entity = NewEntity(item["id"], clean_text(item["type"], 40), label, _score(item["relevance"]))
+        checked.entities.append(entity)
+        known.append((entity.id, normalise_label(label)))
+
+
+def _entity_problem(item, known) -> str | None:
+    if not isinstance(item, dict):
+        return "an entity must be an object"
+    entity_id = item.get("id")
+    if not isinstance(entity_id, str) or not _KEBAB.fullmatch(entity_id):
+        return f"entity id {entity_id!r} is not kebab-case (like 'systems-thinking')"
+    label = item.get("label")
+    if not isinstance(label, str) or not clean_text(label, MAX_LABEL):
+        return "an entity needs a label"
+    if not isinstance(item.get("type"), str) or not item["type"].strip():
+        return "an entity needs a type"
+    if _score(item.get("relevance")) is None:
+        return f"relevance {item.get('relevance')!r} is not a number in [0, 1]"
+    norm = normalise_label(label)
+    for other_id, other_label in known:
+        if entity_id == other_id:
+            return f"duplicate of entity {other_id!r} (same id)"
+        if norm == other_label:
+            return f"duplicate of entity {other_id!r} (same label)"
+        similarity = fuzz.ratio(norm, other_label)
+        if similarity >= NEAR_DUPLICATE:
+            return f"near-duplicate of entity {other_id!r} (label similarity {similarity:.0f}%)"
+    return None
