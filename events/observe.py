@@ -10,7 +10,7 @@ from the projection: that is a write the pipeline has still to make, not an edit
 from __future__ import annotations
 
 from garden.catalog import Garden
-from garden.event import Event, ExternalEditObserved, GardenObserved, event
+from garden.event import BlockWritten, Event, ExternalEditObserved, GardenObserved, event
 from garden.model import GardenBlock, Pattern
 
 from events.projection import State
@@ -40,6 +40,11 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None) -
         )
     elif known["content_hash"] == pattern.content_hash:
         return None
+    elif (known.get("write_intent") or {}).get("content_hash") == pattern.content_hash:
+        intent = known["write_intent"]  # our own write, whose confirmation a crash cut off
+        payload = BlockWritten(path=pattern.path, content_hash=pattern.content_hash,
+                               previous_hash=intent["previous_hash"],
+                               last_pruned=intent["last_pruned"])
     else:
         payload = ExternalEditObserved(
             path=pattern.path, content_hash=pattern.content_hash,

@@ -9,6 +9,11 @@ is fast and a snapshot is one `json.dumps`. A pattern's state:
   a block the log has not changed since comes back as it was written (legacy style and all).
 - `content_hash`, `text_hash`, `path`: the file as graph-garden last saw or wrote it.
 - `pending`: proposals waiting for a decision, by proposal (event) id.
+- `tended`: when the pattern was last proposed for (`at`, `run_id`, the `text_hash` it had) and
+  whether it must be asked again (`retry`: the last call failed or was deferred).
+- `refreshed`: per link ("target|type"), when it was last observed, proposed or re-assessed
+  (for the optional confidence decay).
+- `write_intent`: a block write started and not yet confirmed (see BlockWriteStarted).
 
 History is not kept in the state: it is read from the log by slug when someone asks.
 Snapshots are a cache: `load_state` folds from the newest snapshot it trusts, and deleting them
@@ -23,7 +28,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 1
+FOLD_VERSION = 2
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
 
@@ -61,6 +66,13 @@ def apply(state: State, row: tuple) -> None:
                                    "actor": actor, "at": recorded_at})
 
 
+def apply_event(state: State, event) -> None:
+    """Fold an `Event` not (or not yet) read back from the store, e.g. in a dry run."""
+    apply(state, (state.seq + 1, event.id, event.payload.type, event.slug, event.run_id,
+                  event.actor, event.recorded_at, event.schema_version,
+                  event.payload.model_dump_json(), None))
+
+
 def fold(rows, state: State | None = None) -> State:
     state = state or State()
     for row in rows:
@@ -72,7 +84,10 @@ def fold(rows, state: State | None = None) -> State:
 
 
 def _observed(state: State, slug: str, p: dict, meta: dict) -> None:
-    old = state.patterns.get(slug)
+    old = state.patterns.get(slug) or {}
+    refreshed = dict(old.get("refreshed") or {})
+    for link in (p["block"] or {}).get("inferred_links") or []:
+        refreshed.setdefault(f"{link['target']}|{link.get('type')}", meta["at"])
     state.patterns[slug] = {
         "path": p["path"],
         "content_hash": p["content_hash"],
@@ -80,8 +95,31 @@ def _observed(state: State, slug: str, p: dict, meta: dict) -> None:
         "block": p["block"],
         "observed_block": p["block"],
         "observed_text": p["block_text"],
-        "pending": old["pending"] if old else {},
+        "pending": old.get("pending") or {},
+        "tended": old.get("tended"),
+        "refreshed": refreshed,
+        "write_intent": None,
     }
+
+
+def _called(state: State, slug: str, p: dict, meta: dict) -> None:
+    pattern = state.patterns.get(slug)
+    if pattern is None:
+        return
+    if p["type"] == "ProposalDeferred":
+        tended = dict(pattern.get("tended") or {})
+        tended["retry"] = True
+    else:
+        tended = {"at": meta["at"], "run_id": meta["run_id"], "text_hash": p["text_hash"],
+                  "retry": p["outcome"] != "ok"}
+    pattern["tended"] = tended
+
+
+def _write_started(state: State, slug: str, p: dict, meta: dict) -> None:
+    pattern = state.patterns.get(slug)
+    if pattern is not None:
+        pattern["write_intent"] = {"content_hash": p["content_hash"], "previous_hash": p["previous_hash"],
+                                   "last_pruned": p["last_pruned"], "path": p["path"]}
 
 
 def _proposed(state: State, slug: str, p: dict, meta: dict) -> None:
@@ -103,6 +141,7 @@ def _accepted(state: State, slug: str, p: dict, meta: dict) -> None:
         item = {"target": proposal["target"], "type": proposal["link_type"],
                 "confidence": proposal["confidence"], "reason": proposal["reason"]}
         _upsert(block["inferred_links"], item, ("target", "type"))
+        _refresh(pattern, item["target"], item["type"], meta)
     else:
         item = {"id": proposal["entity_id"], "type": proposal["entity_type"],
                 "label": proposal["label"], "relevance": proposal["relevance"]}
@@ -123,6 +162,11 @@ def _rescored(state: State, slug: str, p: dict, meta: dict) -> None:
     for link in block["inferred_links"]:
         if link["target"] == p["target"] and link["type"] == p["link_type"]:
             link["confidence"] = p["new_confidence"]
+            _refresh(pattern, p["target"], p["link_type"], meta)
+
+
+def _refresh(pattern: dict, target: str, kind: str, meta: dict) -> None:
+    pattern.setdefault("refreshed", {})[f"{target}|{kind}"] = meta["at"]
 
 
 def _pruned(key: str, item_key: tuple[str, ...], fields: tuple[str, ...]):
@@ -145,6 +189,7 @@ def _written(state: State, slug: str, p: dict, meta: dict) -> None:
     block["last_pruned"] = p["last_pruned"]
     pattern["content_hash"] = p["content_hash"]
     pattern["path"] = p["path"]
+    pattern["write_intent"] = None
 
 
 def _editable(pattern: dict) -> dict:
@@ -178,7 +223,10 @@ _HANDLERS = {
     "LinkPruned": _pruned("inferred_links", ("target", "type"), ("target", "link_type")),
     "EntityPruned": _pruned("entities", ("id",), ("entity_id",)),
     "CommunityPruned": _pruned("communities", ("id",), ("community_id",)),
+    "BlockWriteStarted": _write_started,
     "BlockWritten": _written,
+    "ProposerCalled": _called,
+    "ProposalDeferred": _called,
 }
 
 

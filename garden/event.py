@@ -166,6 +166,18 @@ class CommunityPruned(Payload):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+class BlockWriteStarted(Payload):
+    """About to replace a file's block: if the process dies before BlockWritten, the next
+    observation tells a finished write (the file has `content_hash`) from one that never
+    happened (it still has `previous_hash`) and from a person's edit (neither)."""
+
+    type: Literal["BlockWriteStarted"] = "BlockWriteStarted"
+    path: str
+    content_hash: str
+    previous_hash: str | None
+    last_pruned: dt.date
+
+
 class BlockWritten(Payload):
     type: Literal["BlockWritten"] = "BlockWritten"
     path: str
@@ -216,6 +228,7 @@ AnyPayload = Annotated[
         LinkPruned,
         EntityPruned,
         CommunityPruned,
+        BlockWriteStarted,
         BlockWritten,
         RunStarted,
         RunCompleted,

@@ -105,7 +105,10 @@ def _check_links(request, links, garden_slugs, declined, checked: Checked) -> No
     existing = {(l.target, l.type): l for l in request.existing_links}
     seen: set[tuple[str, str]] = set()
     for item in links:
-        reason = _link_problem(item, request.slug, garden_slugs, curated)
+        # A link the pattern already has is a re-assessment, wherever its target is.
+        known = isinstance(item, dict) and (item.get("target"), item.get("type")) in existing
+        reason = _link_problem(item, request.slug, garden_slugs, {} if known else curated,
+                               skip_target=known)
         if reason:
             checked.invalid.append(Invalid(reason, item))
             continue
@@ -123,7 +126,7 @@ def _check_links(request, links, garden_slugs, declined, checked: Checked) -> No
         seen.add(key)
 
 
-def _link_problem(item, slug, garden_slugs, curated) -> str | None:
+def _link_problem(item, slug, garden_slugs, curated, skip_target=False) -> str | None:
     if not isinstance(item, dict):
         return "a link must be an object"
     target = item.get("target")
@@ -131,7 +134,7 @@ def _link_problem(item, slug, garden_slugs, curated) -> str | None:
         return "a link needs a target slug"
     if target == slug:
         return "self-link: a pattern cannot link to itself"
-    if target not in garden_slugs:
+    if target not in garden_slugs and not skip_target:
         return f"target {target!r} is not in the garden"
     if target in curated:
         return f"target {target!r} is already a curated relationship ({curated[target]})"

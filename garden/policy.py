@@ -1,0 +1,211 @@
+"""The policy: which proposals are accepted, which wait for a curator, and what is pruned.
+
+Values come from one place: a `garden.toml` in the working directory, or else the
+`[tool.garden]` table of its `pyproject.toml`, with `GARDEN_POLICY_<NAME>` environment variables
+on top (e.g. `GARDEN_POLICY_AUTO_ACCEPT=0.9`). Pydantic validates them, and every run records
+the values it used in RunStarted.
+
+`decide` and `prune` are pure: a pattern's state in, events out. Each prune event names its rule
+and the values that triggered it. Human-curated `relationships:` are never touched: the policy
+only ever sees the machine-written block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from garden.errors import SettingsError
+from garden.event import (
+    CommunityPruned,
+    EntityPruned,
+    Event,
+    LinkPruned,
+    ProposalAccepted,
+    ProposalRejected,
+    event,
+)
+from garden.model import LINK_TYPES
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auto_accept: float = Field(0.85, ge=0, le=1, description="accept links at or above this confidence")
+    review_floor: float = Field(0.70, ge=0, le=1, description="below this, reject; between, wait for a curator")
+    entity_auto_accept: float = Field(0.85, ge=0, le=1)
+    entity_review_floor: float = Field(0.70, ge=0, le=1)
+    min_link_confidence: float = Field(0.70, ge=0, le=1)
+    min_link_confidence_by_type: dict[str, float] = Field(default_factory=dict)
+    min_entity_relevance: float = Field(0.50, ge=0, le=1)
+    min_community_confidence: float = Field(0.60, ge=0, le=1)
+    max_links_per_pattern: int = Field(15, ge=0)
+    prune_missing_targets: bool = False
+    prune_curated_repeats: bool = False
+    decay_half_life_days: float | None = Field(None, gt=0)
+    nightly_limit: int | None = Field(None, ge=1, description="patterns tended per run; None: all")
+    retend_after_days: int = Field(30, ge=0, description="ask again about an unchanged pattern after this")
+    batch_size: int = Field(50, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Policy":
+        if self.review_floor > self.auto_accept:
+            raise ValueError("review_floor must not be above auto_accept")
+        if self.entity_review_floor > self.entity_auto_accept:
+            raise ValueError("entity_review_floor must not be above entity_auto_accept")
+        unknown = set(self.min_link_confidence_by_type) - set(LINK_TYPES)
+        if unknown:
+            raise ValueError(f"min_link_confidence_by_type has unknown link types: {', '.join(sorted(unknown))}")
+        for kind, value in self.min_link_confidence_by_type.items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"min_link_confidence_by_type.{kind} must be in [0, 1]")
+        return self
+
+    def link_floor(self, kind: str) -> float:
+        return self.min_link_confidence_by_type.get(kind, self.min_link_confidence)
+
+
+def load_policy(directory: Path | None = None, environ: dict[str, str] | None = None) -> Policy:
+    """The policy from garden.toml or pyproject.toml's [tool.garden], then GARDEN_POLICY_* vars."""
+    directory = Path(directory or Path.cwd())
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    source = "defaults"
+    for name, pick in (("garden.toml", lambda d: d.get("policy", d)),
+                       ("pyproject.toml", lambda d: d.get("tool", {}).get("garden", {}).get("policy"))):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            found = pick(tomllib.loads(path.read_text("utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise SettingsError(f"{path.name}: cannot read: {e}") from e
+        if found:
+            values, source = dict(found), path.name
+            break
+    prefix = "GARDEN_POLICY_"
+    for key, raw in environ.items():
+        if key.startswith(prefix):
+            name = key[len(prefix):].lower()
+            values[name] = _parse_env(raw)
+            source = f"{source} + environment"
+    try:
+        return Policy(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "policy"
+        raise SettingsError(f"invalid policy ({source}): {where}: {first['msg']}") from e
+
+
+def _parse_env(raw: str) -> Any:
+    text = raw.strip()
+    if text.lower() in ("", "none", "null"):
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.startswith("{"):
+        import json
+
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def decide(slug: str, pending: dict[str, dict], policy: Policy, run_id: str | None,
+           only: set[str] | None = None) -> list[Event]:
+    """Accept, keep for review, or reject each pending proposal (those in `only`, if given)."""
+    out: list[Event] = []
+    for proposal_id, proposal in pending.items():
+        if only is not None and proposal_id not in only:
+            continue
+        if proposal["kind"] == "link":
+            score, accept, floor, what = (proposal["confidence"], policy.auto_accept,
+                                          policy.review_floor, "confidence")
+        else:
+            score, accept, floor, what = (proposal["relevance"], policy.entity_auto_accept,
+                                          policy.entity_review_floor, "relevance")
+        if score >= accept:
+            payload = ProposalAccepted(proposal_id=proposal_id, rule=f"auto_accept: {what} {score} >= {accept}")
+        elif score < floor:
+            payload = ProposalRejected(proposal_id=proposal_id,
+                                       reason=f"review_floor: {what} {score} < {floor}")
+        else:
+            continue  # waits for a curator
+        out.append(event(payload, slug=slug, run_id=run_id, actor="pruner"))
+    return out
+
+
+# --- pruning --------------------------------------------------------------------------------
+
+
+def prune(slug: str, block: dict | None, curated: set[str], garden_slugs: set[str], policy: Policy,
+          run_id: str | None, today: dt.date, refreshed: dict[str, str] | None = None) -> list[Event]:
+    """The prune events for one pattern's projected block (a dict as the projection keeps it)."""
+    if not block:
+        return []
+    out: list[Event] = []
+
+    def emit(payload) -> None:
+        out.append(event(payload, slug=slug, run_id=run_id, actor="pruner"))
+
+    kept: list[dict] = []
+    for link in block["inferred_links"]:
+        rule = _link_rule(link, curated, garden_slugs, policy, today, refreshed or {})
+        if rule:
+            emit(LinkPruned(target=link["target"], link_type=link["type"], rule=rule[0], values=rule[1]))
+        else:
+            kept.append(link)
+    if len(kept) > policy.max_links_per_pattern:
+        ranked = sorted(kept, key=lambda l: (-(l.get("confidence") or 0.0), l["target"]))
+        floor = ranked[policy.max_links_per_pattern - 1].get("confidence") if policy.max_links_per_pattern else None
+        for link in ranked[policy.max_links_per_pattern:]:
+            emit(LinkPruned(target=link["target"], link_type=link["type"], rule="max_links_per_pattern",
+                            values={"confidence": link.get("confidence"), "max": policy.max_links_per_pattern,
+                                    "kept_down_to": floor}))
+    for entity in block["entities"]:
+        relevance = entity.get("relevance")
+        if relevance is not None and relevance < policy.min_entity_relevance:
+            emit(EntityPruned(entity_id=entity["id"], rule="min_entity_relevance",
+                              values={"relevance": relevance, "threshold": policy.min_entity_relevance}))
+    for community in block["communities"]:
+        confidence = community.get("confidence")
+        if (community.get("source") == "inferred" and confidence is not None
+                and confidence < policy.min_community_confidence):
+            emit(CommunityPruned(community_id=community["id"], rule="min_community_confidence",
+                                 values={"confidence": confidence, "threshold": policy.min_community_confidence}))
+    return out
+
+
+def _link_rule(link, curated, garden_slugs, policy, today, refreshed):
+    confidence = link.get("confidence")
+    kind = link.get("type") or "complementary"
+    if policy.prune_missing_targets and link["target"] not in garden_slugs:
+        return "missing_target", {"target": link["target"]}
+    if policy.prune_curated_repeats and link["target"] in curated:
+        return "curated_repeat", {"target": link["target"]}
+    if confidence is None:
+        return None  # a legacy link with no confidence: unknown, not low
+    floor = policy.link_floor(kind)
+    if confidence < floor:
+        rule = "min_link_confidence" + (f".{kind}" if kind in policy.min_link_confidence_by_type else "")
+        return rule, {"confidence": confidence, "threshold": floor}
+    if policy.decay_half_life_days:
+        since = refreshed.get(f"{link['target']}|{kind}")
+        if since:
+            age = (today - dt.date.fromisoformat(since[:10])).days
+            decayed = confidence * math.pow(0.5, max(age, 0) / policy.decay_half_life_days)
+            if decayed < floor:
+                return "decayed", {"confidence": confidence, "decayed_to": round(decayed, 3),
+                                   "age_days": age, "half_life_days": policy.decay_half_life_days,
+                                   "threshold": floor}
+    return None

@@ -1,0 +1,43 @@
+"""Choosing which patterns a tend asks the proposer about, so a large garden is tended in rotation.
+
+Order: patterns whose last call failed or was deferred (they were promised to come first), then
+patterns never tended, then patterns whose text changed since they were last proposed for, then
+the longest untended among those last tended at least `retend_after_days` ago. A pattern tended
+recently with unchanged text is not asked again (a re-run after a crash finishes the work without
+recording any proposal twice). `limit` cuts the list; the rest wait for the next night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    slug: str
+    why: str  # retry | new | changed | rotation | asked
+
+
+def choose_patterns(patterns: dict[str, str], state_patterns: dict[str, dict], today: dt.date,
+                    limit: int | None = None, retend_after_days: int = 30,
+                    explicit: Iterable[str] | None = None) -> list[Choice]:
+    """`patterns` maps each slug in the garden to its current text hash."""
+    if explicit:
+        return [Choice(slug, "asked") for slug in explicit]
+    groups: dict[str, list[tuple]] = {"retry": [], "new": [], "changed": [], "rotation": []}
+    for slug, text_hash in patterns.items():
+        tended = (state_patterns.get(slug) or {}).get("tended")
+        if not tended or "at" not in tended:
+            groups["retry" if tended and tended.get("retry") else "new"].append((slug,))
+        elif tended.get("retry"):
+            groups["retry"].append((tended["at"], slug))
+        elif tended.get("text_hash") != text_hash:
+            groups["changed"].append((tended["at"], slug))
+        else:
+            age = (today - dt.date.fromisoformat(tended["at"][:10])).days
+            if age >= retend_after_days:
+                groups["rotation"].append((tended["at"], slug))
+    chosen = [Choice(key[-1], why) for why, keys in groups.items() for key in sorted(keys)]
+    return chosen[:limit] if limit is not None else chosen
