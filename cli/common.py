@@ -38,7 +38,7 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except GardenError as e:
             typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(getattr(e, "exit_code", 1)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception:

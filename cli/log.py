@@ -79,10 +79,22 @@ def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
     for column in ("started", "ended", "status", "proposer", "counts"):
         table.add_column(column)
     for r in found:
-        counts = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
-        table.add_row(r.run_id, _short(r.started), _short(r.ended), r.status,
+        counts = _short_counts(r.counts)
+        table.add_row(r.run_id, _short(r.started)[5:16], _short(r.ended)[5:16], r.status,
                       r.proposer + (f"/{r.model}" if r.model else ""), counts)
     out.print(table)
+
+
+SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected",
+                "files_written", "failed", "errors")
+
+
+def _short_counts(counts: dict) -> str:
+    shown = [f"{k.replace('_', ' ')} {counts[k]}" for k in SHOWN_COUNTS if counts.get(k)]
+    pruned = sum((counts.get("pruned") or {}).values()) if isinstance(counts.get("pruned"), dict) else 0
+    if pruned:
+        shown.append(f"pruned {pruned}")
+    return ", ".join(shown)
 
 
 def _short(stamp: str | None) -> str:

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import check, log, propose
+from cli import check, log, propose, tend
 from garden.errors import GardenError
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ app.command("history")(log.history)
 app.command("replay")(log.replay)
 app.command("verify")(log.verify)
 app.command("propose")(propose.propose)
+app.command("tend")(tend.tend)
 
 
 def run() -> None:

@@ -21,6 +21,7 @@ class LockedError(GardenError):
     """Another tend holds the garden's lock."""
 
     exit_code = 2
+    prefix = "another tend is running"
 
 
 @contextmanager

@@ -86,10 +86,10 @@ def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequen
             for s in slugs]
 
 
-def propose_requests(store: EventStore, requests: Sequence[ProposalRequest], proposer: Proposer,
-                     garden_slugs: set[str], budget: Budget, run_id: str | None,
+def propose_requests(record: Callable[[list], None], requests: Sequence[ProposalRequest],
+                     proposer: Proposer, garden_slugs: set[str], budget: Budget, run_id: str | None,
                      on_events: Callable[[list], None] | None = None) -> ProposeTally:
-    """Ask the proposer about each request and record every answer as events."""
+    """Ask the proposer about each request and `record` every answer's events as one batch."""
     tally = ProposeTally(asked=len(requests))
     by_slug = {r.slug: r for r in requests}
     for answer in proposer.propose(requests, budget):
@@ -98,7 +98,7 @@ def propose_requests(store: EventStore, requests: Sequence[ProposalRequest], pro
         if answer.items is not None:
             checked = check_answer(request, answer.items, garden_slugs)
         events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id)
-        store.append(events)
+        record(events)
         if on_events:
             on_events(events)
         _count(tally, answer, checked)

@@ -27,11 +27,20 @@ class WriteResult:
     new_hash: str
 
 
-def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
-    """Put `block` into the file at `path`, unless the file already holds an equal block.
+@dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """New bytes for a file, ready to go, and the hash the file must still have."""
 
-    `expected_hash` is the sha256 of the bytes the caller based its decision on; when given and
-    the file no longer has it, the write is refused.
+    path: Path
+    data: bytes
+    old_hash: str
+    new_hash: str
+
+
+def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = None) -> PreparedWrite | None:
+    """The bytes `path` would have with `block` in it; None when its block already equals it.
+
+    Raises WriteConflictError when the file no longer has `expected_hash` (someone edited it).
     """
     path = Path(path)
     shown = display_path(path)
@@ -46,10 +55,33 @@ def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None
     if doc.block_span is not None and current is None:
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:
-        return WriteResult(path, False, old_hash, old_hash)
+        return None
     new = replace_block(doc, block)
-    atomic_write(path, new)
-    return WriteResult(path, True, old_hash, hash_bytes(new))
+    return PreparedWrite(path, new, old_hash, hash_bytes(new))
+
+
+def commit_write(prepared: PreparedWrite) -> None:
+    """Write prepared bytes, unless the file changed since they were prepared."""
+    if hash_bytes(prepared.path.read_bytes()) != prepared.old_hash:
+        raise WriteConflictError(
+            f"{display_path(prepared.path)}: changed on disk while graph-garden was writing; "
+            "not written (run again to pick up the edit)"
+        )
+    atomic_write(prepared.path, prepared.data)
+
+
+def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
+    """Put `block` into the file at `path`, unless the file already holds an equal block.
+
+    `expected_hash` is the sha256 of the bytes the caller based its decision on; when given and
+    the file no longer has it, the write is refused.
+    """
+    prepared = prepare_write(path, block, expected_hash)
+    if prepared is None:
+        old = hash_bytes(Path(path).read_bytes())
+        return WriteResult(Path(path), False, old, old)
+    commit_write(prepared)
+    return WriteResult(prepared.path, True, prepared.old_hash, prepared.new_hash)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

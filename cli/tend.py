@@ -1,0 +1,77 @@
+"""`garden tend`: the main job, one run of the Prefect flow, here and now."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
+from cli.propose import PatternOption, ProposerOption
+from flows.lock import LockedError
+from garden.errors import GardenError
+from garden.settings import load_settings
+
+# Prefect's temporary local server, quietly: no telemetry (there is no network), and only
+# warnings from Prefect's own loggers on the terminal. A user's own settings win.
+PREFECT_QUIET = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOG_PRINTS": "false",
+}
+
+
+@handle_errors
+def tend(
+    proposer: ProposerOption = None,
+    limit: Annotated[Optional[int], typer.Option(help="Tend at most N patterns this run (the rest wait their turn).", min=1)] = None,
+    pattern: PatternOption = None,
+    today: Annotated[Optional[str], typer.Option(help="The run's date for last_pruned (YYYY-MM-DD). Default: today.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Propose and decide, report, and record or write nothing.")] = False,
+    garden: GardenOption = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Tend the garden once: observe the files, propose new links and entities, accept or
+    reject by the policy, prune, and write the changed blocks back.
+
+    Runs the same Prefect flow as the nightly deployment (prefect.yaml). Without a Prefect
+    server configured it uses Prefect's temporary local server; no key is needed with the
+    default offline proposer. Exit status: 0 done, 1 error, 2 another tend holds the lock.
+    """
+    if today is not None:
+        try:
+            dt.date.fromisoformat(today)
+        except ValueError:
+            raise GardenError(f"--today {today!r}: give a date like 2026-11-22") from None
+    settings = load_settings(garden=garden, db=db, proposer=proposer)
+    for key, value in PREFECT_QUIET.items():
+        os.environ.setdefault(key, value)
+    from flows.tend import tend_flow
+
+    state = tend_flow(garden=str(settings.garden), db=str(settings.db), proposer=settings.proposer,
+                      limit=limit, patterns=pattern, today=today, dry_run=dry_run, return_state=True)
+    if state.is_failed():
+        message = state.message or "the tend failed"
+        if message.startswith(LockedError.prefix):
+            raise LockedError(message)
+        raise GardenError(message)
+    result = state.result()
+    if json_out:
+        out.print_json(json.dumps(result))
+        return
+    from flows.report import summary_rows
+
+    title = f"garden tend {'(dry run) ' if result['dry_run'] else ''}{result['run_id']}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, value in summary_rows(result):
+        table.add_row(label, value)
+    out.print(table)
+    for line in result.get("error_lines") or []:
+        err.print(f"[yellow]error:[/yellow] {line}", markup=True, highlight=False)

@@ -1,0 +1,110 @@
+"""The nightly tend as a Prefect flow: the same flow runs from `garden tend` and from the
+`nightly-tend` deployment in prefect.yaml.
+
+Tasks are thin calls into `flows.tending`; proposing runs as one task per batch of patterns (a
+Prefect task run costs milliseconds, a pattern far less), with retries: a retried batch skips the
+patterns it already answered. Expected failures (the lock is held, a bad setting) end the flow
+in a Failed state with a one-line message and no traceback; the summary is published as a
+markdown artifact (key `garden-tend-summary`) for the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
+
+from events.store import EventStore
+from flows import tending
+from flows.lock import garden_lock
+from flows.report import summary_markdown
+from garden.errors import GardenError
+from garden.policy import load_policy
+from garden.settings import load_settings
+
+ARTIFACT_KEY = "garden-tend-summary"
+
+
+@task(name="observe", cache_policy=NO_CACHE)
+def observe_task(tend: tending.Tend) -> int:
+    return tending.observe_step(tend)
+
+
+@task(name="choose-and-rank", cache_policy=NO_CACHE)
+def choose_task(tend: tending.Tend):
+    tending.choose_step(tend)
+    return tending.rank_step(tend) if tend.chosen else None
+
+
+@task(name="propose-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def propose_task(tend: tending.Tend, slugs: list[str], ranking) -> dict[str, int]:
+    return tending.propose_batch(tend, slugs, ranking).counts()
+
+
+@task(name="decide-and-prune", cache_policy=NO_CACHE)
+def decide_task(tend: tending.Tend) -> None:
+    tending.decide_step(tend)
+    tending.prune_step(tend)
+
+
+@task(name="write", cache_policy=NO_CACHE)
+def write_task(tend: tending.Tend) -> int:
+    return len(tending.write_step(tend))
+
+
+@flow(name="tend", log_prints=False, validate_parameters=True)
+def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer: str = "offline",
+              limit: int | None = None, patterns: list[str] | None = None, today: str | None = None,
+              dry_run: bool = False) -> dict[str, Any]:
+    """Tend the garden once: observe, choose, propose, decide, prune, write back, summarise."""
+    logger = get_run_logger()
+    try:
+        settings = load_settings(garden=Path(garden), db=Path(db), proposer=proposer)
+        policy = load_policy()
+        day = dt.date.fromisoformat(today) if today else dt.date.today()
+        with garden_lock(settings.db), EventStore(settings.db) as store:
+            return _tend(settings, policy, store, day, limit, patterns, dry_run)
+    except GardenError as e:
+        logger.error(str(e))
+        return Failed(message=str(e))
+    except ValueError as e:  # a bad --today
+        logger.error(f"invalid value: {e}")
+        return Failed(message=f"invalid value: {e}")
+
+
+def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, Any]:
+    tend = tending.start_tend(settings, policy, store, today=day, limit=limit, patterns=patterns,
+                              dry_run=dry_run)
+    try:
+        clock = time.perf_counter()
+        observe_task(tend)
+        tend.timings["observe"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        ranking = choose_task(tend)
+        tend.timings["choose_and_rank"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        for batch in tending.batches(tend):
+            propose_task(tend, batch, ranking)
+        tend.timings["propose"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        decide_task(tend)
+        tend.timings["decide_and_prune"] = time.perf_counter() - clock
+        if not dry_run:
+            clock = time.perf_counter()
+            write_task(tend)
+            tend.timings["write"] = time.perf_counter() - clock
+        result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
+    except BaseException as e:
+        tending.fail_tend(tend, e)
+        raise
+    result["error_lines"] = tend.errors + tend.tally.errors
+    if not dry_run:
+        create_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown(result),
+                                 description=f"graph-garden tend {result['run_id']}")
+    return result

@@ -1,0 +1,291 @@
+"""One tend, as plain steps: observe, choose, propose, decide, prune, write, finish.
+
+The Prefect flow in `flows/tend.py` calls these steps (the propose step once per batch, as a
+task); nothing here imports Prefect, so every step is tested and reused on its own.
+
+Every step records what it does through a `Recorder`, which appends the events to the store and
+folds them into the in-memory projection, so later steps see the effect of earlier ones without
+reading the log again. In a dry run the Recorder folds but does not append: the same steps run,
+and nothing is recorded or written.
+
+Crash safety comes from the order of things. Each pattern's answer is appended as one batch. A
+pattern already asked in a run is not asked again when a batch is retried, and a re-run after a
+crash does not ask again about patterns tended recently (see `garden.schedule`). Every file write
+is announced (BlockWriteStarted), made atomically, then confirmed (BlockWritten); the next
+observation settles a write whose confirmation a crash cut off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from events.observe import observe_garden
+from events.projection import State, apply_event, load_state
+from events.store import EventStore
+from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, propose_requests
+from garden.candidates import Ranking, rank_patterns
+from garden.catalog import Garden, load_garden
+from garden.errors import GardenError, PatternError, WriteConflictError, display_path
+from garden.event import (
+    BlockWriteStarted,
+    BlockWritten,
+    Event,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    event,
+    new_id,
+)
+from garden.model import GardenBlock
+from garden.policy import Policy, decide, prune
+from garden.proposal import Proposer
+from garden.schedule import choose_patterns
+from garden.settings import Settings
+from garden.writer import commit_write, prepare_write
+
+
+@dataclass
+class Recorder:
+    store: EventStore
+    state: State
+    dry_run: bool = False
+    counts: Counter = field(default_factory=Counter)
+    rules: Counter = field(default_factory=Counter)
+
+    def record(self, events: list[Event]) -> None:
+        if not events:
+            return
+        if not self.dry_run:
+            self.store.append(events)
+        for e in events:
+            apply_event(self.state, e)
+            self.counts[e.type] += 1
+            rule = getattr(e.payload, "rule", None)
+            if e.type.endswith("Pruned"):
+                self.rules[rule.split(".")[0]] += 1
+
+
+@dataclass
+class Tend:
+    """Everything one tend works with; built by `start_tend`."""
+
+    run_id: str
+    settings: Settings
+    policy: Policy
+    today: dt.date
+    store: EventStore
+    garden: Garden
+    recorder: Recorder
+    proposer: Proposer
+    explicit: list[str] | None
+    limit: int | None
+    tally: ProposeTally = field(default_factory=ProposeTally)
+    chosen: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def state(self) -> State:
+        return self.recorder.state
+
+    def record(self, events: list[Event]) -> None:
+        self.recorder.record(events)
+
+
+def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: dt.date,
+               limit: int | None = None, patterns: list[str] | None = None,
+               dry_run: bool = False, run_id: str | None = None) -> Tend:
+    """Load the garden and the projection, close runs a killed process left open, RunStarted."""
+    if not settings.garden.is_dir():
+        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
+    garden = load_garden(settings.garden)
+    state = load_state(store)
+    proposer = make_proposer(settings, store)
+    tend = Tend(run_id or new_id(), settings, policy, today, store, garden,
+                Recorder(store, state, dry_run), proposer, patterns,
+                limit if limit is not None else policy.nightly_limit)
+    for problem in garden.errors:
+        tend.errors.append(str(problem))
+    if not dry_run:
+        close_orphaned_runs(store)
+    options = {"garden": str(settings.garden), "db": str(settings.db), "limit": tend.limit,
+               "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run}
+    tend.record([event(RunStarted(proposer=proposer.name, model=proposer.model,
+                                  policy=policy.model_dump(), options=options), run_id=tend.run_id)])
+    return tend
+
+
+def close_orphaned_runs(store: EventStore) -> int:
+    """Record RunFailed for runs that started and never ended (their process was killed).
+
+    Only called while holding the garden's lock, so no such run is still going.
+    """
+    started, ended = {}, set()
+    for row in store.rows(types=("RunStarted", "RunCompleted", "RunFailed")):
+        if row[2] == "RunStarted":
+            started[row[4]] = row
+        else:
+            ended.add(row[4])
+    orphans = [run for run in started if run not in ended]
+    store.append([event(RunFailed(error="interrupted: the process ended before the run finished"),
+                        run_id=run) for run in orphans])
+    return len(orphans)
+
+
+def observe_step(tend: Tend) -> int:
+    events = observe_garden(tend.garden, tend.state, tend.run_id)
+    tend.record(events)
+    return len(events)
+
+
+def choose_step(tend: Tend) -> list[str]:
+    if tend.explicit:
+        missing = [s for s in tend.explicit if s not in tend.garden.patterns]
+        if missing:
+            raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
+    hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items()}
+    chosen = choose_patterns(hashes, tend.state.patterns, tend.today, tend.limit,
+                             tend.policy.retend_after_days, tend.explicit)
+    tend.chosen = [c.slug for c in chosen]
+    return tend.chosen
+
+
+def rank_step(tend: Tend) -> Ranking:
+    return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
+
+
+def batches(tend: Tend) -> list[list[str]]:
+    size = tend.policy.batch_size
+    return [tend.chosen[i : i + size] for i in range(0, len(tend.chosen), size)]
+
+
+def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTally:
+    """Ask about one batch. Patterns already asked in this run (a retried batch) are skipped."""
+    todo = [s for s in slugs if ((tend.state.patterns.get(s) or {}).get("tended") or {}).get("run_id") != tend.run_id]
+    requests = build_requests(tend.garden, tend.state, ranking, todo, tend.settings.candidates)
+    tally = propose_requests_recorded(tend, requests)
+    tend.tally.add(tally)
+    return tally
+
+
+def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:
+    return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.known_slugs,
+                            budget_of(tend.settings), tend.run_id)
+
+
+def decide_step(tend: Tend) -> None:
+    """Apply the policy to every pending proposal in the garden."""
+    for slug in sorted(tend.state.patterns):
+        pending = tend.state.patterns[slug]["pending"]
+        if pending:
+            tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
+
+
+def prune_step(tend: Tend) -> None:
+    for slug, pattern in sorted(tend.garden.patterns.items()):
+        known = tend.state.patterns.get(slug)
+        if not known:
+            continue
+        tend.record(prune(slug, known["block"], pattern.curated_targets(), tend.garden.known_slugs,
+                          tend.policy, tend.run_id, tend.today, known.get("refreshed")))
+
+
+def write_step(tend: Tend) -> list[str]:
+    """Write every block whose content the log changed; stamp last_pruned with the run's date."""
+    for slug, pattern in sorted(tend.garden.patterns.items()):
+        known = tend.state.patterns.get(slug)
+        if not known or known["block"] is None:
+            continue
+        projected = GardenBlock.model_validate(known["block"])
+        if not _needs_write(projected, pattern.block):
+            continue
+        block = projected.model_copy(update={"last_pruned": tend.today})
+        path = Path(pattern.path)
+        try:
+            prepared = prepare_write(path, block, known["content_hash"])
+            if prepared is None:
+                continue
+            if tend.recorder.dry_run:
+                tend.written.append(slug)
+                continue
+            tend.record([event(BlockWriteStarted(path=pattern.path, content_hash=prepared.new_hash,
+                                                 previous_hash=prepared.old_hash, last_pruned=tend.today),
+                               slug=slug, run_id=tend.run_id, actor="system")])
+            commit_write(prepared)
+        except (WriteConflictError, PatternError) as e:
+            tend.errors.append(str(e))
+            continue
+        tend.record([event(BlockWritten(path=pattern.path, content_hash=prepared.new_hash,
+                                        previous_hash=prepared.old_hash, last_pruned=tend.today),
+                           slug=slug, run_id=tend.run_id, actor="system")])
+        tend.written.append(slug)
+    return tend.written
+
+
+def _needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
+    if in_file is None:
+        return bool(projected.entities or projected.communities or projected.inferred_links)
+    strip = {"last_pruned": None}
+    return projected.model_copy(update=strip) != in_file.model_copy(update=strip)
+
+
+def summary(tend: Tend) -> dict[str, Any]:
+    c = tend.recorder.counts
+    pending = sum(len(p["pending"]) for p in tend.state.patterns.values())
+    return {
+        "run_id": tend.run_id,
+        "dry_run": tend.recorder.dry_run,
+        "proposer": tend.proposer.name,
+        "model": tend.proposer.model,
+        "today": tend.today.isoformat(),
+        "patterns": len(tend.garden.patterns),
+        "tended": len(tend.chosen),
+        "observed": c["GardenObserved"],
+        "external_edits": c["ExternalEditObserved"],
+        "proposed": c["LinkProposed"] + c["EntityProposed"],
+        "rescored": c["LinkRescored"],
+        "accepted": c["ProposalAccepted"],
+        "pending": pending,
+        "rejected": c["ProposalRejected"],
+        "invalid": tend.tally.invalid,
+        "failed": tend.tally.failed,
+        "deferred": tend.tally.deferred,
+        "pruned": dict(sorted(tend.recorder.rules.items())),
+        "files_written": len(tend.written),
+        "errors": len(tend.errors) + tend.tally.failed,
+        "requests": tend.tally.requests,
+        "cache_hits": tend.tally.cache_hits,
+        "tokens": tend.tally.prompt_tokens + tend.tally.completion_tokens,
+        "cost": _cost(tend),
+        "timings": {k: round(v, 3) for k, v in tend.timings.items()},
+    }
+
+
+def _cost(tend: Tend) -> float | None:
+    s = tend.settings
+    if s.price_prompt_per_1k is None and s.price_completion_per_1k is None:
+        return None
+    return round(tend.tally.prompt_tokens / 1000 * (s.price_prompt_per_1k or 0)
+                 + tend.tally.completion_tokens / 1000 * (s.price_completion_per_1k or 0), 6)
+
+
+def finish_tend(tend: Tend) -> dict[str, Any]:
+    result = summary(tend)
+    counts = {k: v for k, v in result.items() if k not in ("run_id", "timings")}
+    tend.record([event(RunCompleted(counts=counts), run_id=tend.run_id)])
+    return result
+
+
+def fail_tend(tend: Tend, error: BaseException) -> None:
+    if tend.recorder.dry_run:
+        return
+    reason = "interrupted" if isinstance(error, KeyboardInterrupt) else (str(error) or type(error).__name__)
+    try:
+        tend.store.append([event(RunFailed(error=reason, counts=summary(tend)), run_id=tend.run_id)])
+    except Exception:  # the original error matters more than a failed record of it
+        pass
