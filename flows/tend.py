@@ -30,32 +30,39 @@ from garden.settings import load_settings
 
 ARTIFACT_KEY = "garden-tend-summary"
 
+# Tasks get the run id, not the Tend itself: Prefect walks every task parameter (to find
+# upstream futures), and walking a whole garden per task costs seconds.
+_ACTIVE: dict[str, tending.Tend] = {}
+
 
 @task(name="observe", cache_policy=NO_CACHE)
-def observe_task(tend: tending.Tend) -> int:
-    return tending.observe_step(tend)
+def observe_task(run_id: str) -> int:
+    return tending.observe_step(_ACTIVE[run_id])
 
 
 @task(name="choose-and-rank", cache_policy=NO_CACHE)
-def choose_task(tend: tending.Tend):
+def choose_task(run_id: str) -> int:
+    tend = _ACTIVE[run_id]
     tending.choose_step(tend)
-    return tending.rank_step(tend) if tend.chosen else None
+    tend.ranking = tending.rank_step(tend) if tend.chosen else None
+    return len(tend.chosen)
 
 
 @task(name="propose-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def propose_task(tend: tending.Tend, slugs: list[str], ranking) -> dict[str, int]:
-    return tending.propose_batch(tend, slugs, ranking).counts()
+def propose_task(run_id: str, slugs: list[str]) -> dict[str, int]:
+    tend = _ACTIVE[run_id]
+    return tending.propose_batch(tend, slugs, tend.ranking).counts()
 
 
 @task(name="decide-and-prune", cache_policy=NO_CACHE)
-def decide_task(tend: tending.Tend) -> None:
-    tending.decide_step(tend)
-    tending.prune_step(tend)
+def decide_task(run_id: str) -> None:
+    tending.decide_step(_ACTIVE[run_id])
+    tending.prune_step(_ACTIVE[run_id])
 
 
 @task(name="write", cache_policy=NO_CACHE)
-def write_task(tend: tending.Tend) -> int:
-    return len(tending.write_step(tend))
+def write_task(run_id: str) -> int:
+    return len(tending.write_step(_ACTIVE[run_id]))
 
 
 @flow(name="tend", log_prints=False, validate_parameters=True)
@@ -79,30 +86,29 @@ def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer:
 
 
 def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, Any]:
+    clock = time.perf_counter()
     tend = tending.start_tend(settings, policy, store, today=day, limit=limit, patterns=patterns,
                               dry_run=dry_run)
+    tend.timings["load"] = time.perf_counter() - clock
+    run_id = tend.run_id
+    _ACTIVE[run_id] = tend
     try:
-        clock = time.perf_counter()
-        observe_task(tend)
-        tend.timings["observe"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        ranking = choose_task(tend)
-        tend.timings["choose_and_rank"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        for batch in tending.batches(tend):
-            propose_task(tend, batch, ranking)
-        tend.timings["propose"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        decide_task(tend)
-        tend.timings["decide_and_prune"] = time.perf_counter() - clock
+        steps = [("observe", lambda: observe_task(run_id)),
+                 ("choose_and_rank", lambda: choose_task(run_id)),
+                 ("propose", lambda: [propose_task(run_id, b) for b in tending.batches(tend)]),
+                 ("decide_and_prune", lambda: decide_task(run_id))]
         if not dry_run:
+            steps.append(("write", lambda: write_task(run_id)))
+        for name, step in steps:
             clock = time.perf_counter()
-            write_task(tend)
-            tend.timings["write"] = time.perf_counter() - clock
+            step()
+            tend.timings[name] = time.perf_counter() - clock
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
     except BaseException as e:
         tending.fail_tend(tend, e)
         raise
+    finally:
+        _ACTIVE.pop(run_id, None)
     result["error_lines"] = tend.errors + tend.tally.errors
     if not dry_run:
         create_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown(result),

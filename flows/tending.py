@@ -45,7 +45,7 @@ from garden.policy import Policy, decide, prune
 from garden.proposal import Proposer
 from garden.schedule import choose_patterns
 from garden.settings import Settings
-from garden.writer import commit_write, prepare_write
+from garden.writer import commit_write, prepare_write, sync_directory
 
 
 @dataclass
@@ -88,6 +88,7 @@ class Tend:
     written: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    ranking: Ranking | None = None
 
     @property
     def state(self) -> State:
@@ -195,36 +196,62 @@ def prune_step(tend: Tend) -> None:
                           tend.policy, tend.run_id, tend.today, known.get("refreshed")))
 
 
+WRITE_GROUP = 200
+
+
 def write_step(tend: Tend) -> list[str]:
-    """Write every block whose content the log changed; stamp last_pruned with the run's date."""
+    """Write every block whose content the log changed; stamp last_pruned with the run's date.
+
+    Files go in groups: every write in a group is announced in one batch (BlockWriteStarted),
+    made (temporary file, fsync, rename), the folders fsynced once, then confirmed in one batch.
+    """
+    todo = []
     for slug, pattern in sorted(tend.garden.patterns.items()):
         known = tend.state.patterns.get(slug)
         if not known or known["block"] is None:
             continue
         projected = GardenBlock.model_validate(known["block"])
-        if not _needs_write(projected, pattern.block):
-            continue
-        block = projected.model_copy(update={"last_pruned": tend.today})
-        path = Path(pattern.path)
+        if _needs_write(projected, pattern.block):
+            todo.append((slug, pattern, known["content_hash"],
+                         projected.model_copy(update={"last_pruned": tend.today})))
+    for start in range(0, len(todo), WRITE_GROUP):
+        _write_group(tend, todo[start : start + WRITE_GROUP])
+    return tend.written
+
+
+def _write_group(tend: Tend, group: list) -> None:
+    prepared = []
+    for slug, pattern, expected, block in group:
         try:
-            prepared = prepare_write(path, block, known["content_hash"])
-            if prepared is None:
-                continue
-            if tend.recorder.dry_run:
-                tend.written.append(slug)
-                continue
-            tend.record([event(BlockWriteStarted(path=pattern.path, content_hash=prepared.new_hash,
-                                                 previous_hash=prepared.old_hash, last_pruned=tend.today),
-                               slug=slug, run_id=tend.run_id, actor="system")])
-            commit_write(prepared)
+            ready = prepare_write(Path(pattern.path), block, expected, pattern)
         except (WriteConflictError, PatternError) as e:
             tend.errors.append(str(e))
             continue
-        tend.record([event(BlockWritten(path=pattern.path, content_hash=prepared.new_hash,
-                                        previous_hash=prepared.old_hash, last_pruned=tend.today),
-                           slug=slug, run_id=tend.run_id, actor="system")])
-        tend.written.append(slug)
-    return tend.written
+        if ready is not None:
+            prepared.append((slug, pattern, ready))
+    if tend.recorder.dry_run:
+        tend.written.extend(slug for slug, _, _ in prepared)
+        return
+
+    def payload(kind, pattern, ready):
+        return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
+                    last_pruned=tend.today)
+
+    tend.record([event(payload(BlockWriteStarted, pattern, ready), slug=slug, run_id=tend.run_id)
+                 for slug, pattern, ready in prepared])
+    done = []
+    for slug, pattern, ready in prepared:
+        try:
+            commit_write(ready, sync_dir=False)
+        except (WriteConflictError, OSError) as e:
+            tend.errors.append(str(e))
+            continue
+        done.append((slug, pattern, ready))
+    for directory in {ready.path.parent for _, _, ready in done}:
+        sync_directory(directory)
+    tend.record([event(payload(BlockWritten, pattern, ready), slug=slug, run_id=tend.run_id)
+                 for slug, pattern, ready in done])
+    tend.written.extend(slug for slug, _, _ in done)
 
 
 def _needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:

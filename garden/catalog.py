@@ -125,6 +125,7 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
         body=doc.body,
         content_hash=doc.content_hash,
         text_hash=doc.text_hash,
+        layout=(doc.fm_start, doc.fm_end, *(doc.block_span or (None, None))),
         frontmatter=data,
     )
     return pattern, problems

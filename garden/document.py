@@ -167,6 +167,18 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
 _CLOSING = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
 
 
+def rebuild_document(path: Path, raw: bytes, data: dict, layout: tuple, display: str | None = None) -> Document:
+    """A Document from bytes already parsed once (same hash), without parsing the YAML again."""
+    text = raw.decode("utf-8")
+    bom = text.startswith(_BOM)
+    if bom:
+        text = text[1:]
+    fm_start, fm_end, block_start, block_end = layout
+    newline = "\r\n" if text[:fm_start].endswith("\r\n") else "\n"
+    span = None if block_start is None else (block_start, block_end)
+    return Document(path, display or str(path), raw, text, bom, newline, fm_start, fm_end, data, span)
+
+
 def _find_closing(text: str, start: int) -> int | None:
     found = _CLOSING.search(text, start)
     return found.start() if found else None

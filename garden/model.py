@@ -113,6 +113,9 @@ class Pattern(BaseModel):
     content_hash: str
     #: Hash of the file without its block: changes when a person edits the pattern itself.
     text_hash: str = ""
+    #: Where the frontmatter and the block sit in the file's text (see garden.document), so a
+    #: write can splice without parsing the file again when its bytes are unchanged.
+    layout: tuple[int, int, int | None, int | None] = (0, 0, None, None)
     frontmatter: dict[str, Any] = Field(default_factory=dict)
 
     def curated_targets(self) -> set[str]:

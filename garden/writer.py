@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import hash_bytes, parse_document, replace_block
+from garden.document import hash_bytes, parse_document, rebuild_document, replace_block
 from garden.errors import PatternError, WriteConflictError, display_path
-from garden.model import GardenBlock
+from garden.model import GardenBlock, Pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +37,12 @@ class PreparedWrite:
     new_hash: str
 
 
-def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = None) -> PreparedWrite | None:
+def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = None,
+                  pattern: Pattern | None = None) -> PreparedWrite | None:
     """The bytes `path` would have with `block` in it; None when its block already equals it.
 
     Raises WriteConflictError when the file no longer has `expected_hash` (someone edited it).
+    Given the `pattern` read from these very bytes, the file is not parsed again.
     """
     path = Path(path)
     shown = display_path(path)
@@ -50,8 +52,12 @@ def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = No
         raise WriteConflictError(
             f"{shown}: changed on disk since it was read; not written (run again to pick up the edit)"
         )
-    doc = parse_document(path, raw, shown)
-    current = read_block(doc.data.get("graph_garden"))[0] if doc.block_span else None
+    if pattern is not None and pattern.content_hash == old_hash:
+        doc = rebuild_document(path, raw, pattern.frontmatter, pattern.layout, shown)
+        current = pattern.block
+    else:
+        doc = parse_document(path, raw, shown)
+        current = read_block(doc.data.get("graph_garden"))[0] if doc.block_span else None
     if doc.block_span is not None and current is None:
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:
@@ -60,14 +66,18 @@ def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = No
     return PreparedWrite(path, new, old_hash, hash_bytes(new))
 
 
-def commit_write(prepared: PreparedWrite) -> None:
-    """Write prepared bytes, unless the file changed since they were prepared."""
+def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> None:
+    """Write prepared bytes, unless the file changed since they were prepared.
+
+    With `sync_dir=False` the caller fsyncs the folder itself (`sync_directory`), once for many
+    files, before it relies on the renames having reached the disk.
+    """
     if hash_bytes(prepared.path.read_bytes()) != prepared.old_hash:
         raise WriteConflictError(
             f"{display_path(prepared.path)}: changed on disk while graph-garden was writing; "
             "not written (run again to pick up the edit)"
         )
-    atomic_write(prepared.path, prepared.data)
+    atomic_write(prepared.path, prepared.data, sync_dir)
 
 
 def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
@@ -84,7 +94,7 @@ def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None
     return WriteResult(prepared.path, True, prepared.old_hash, prepared.new_hash)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, sync_dir: bool = True) -> None:
     """Replace `path` with `data` in one rename, keeping the file's mode."""
     directory = path.parent
     mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
@@ -102,6 +112,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+    if sync_dir:
+        sync_directory(directory)
+
+
+def sync_directory(directory: Path) -> None:
+    """fsync a folder, so the renames made in it survive a power loss."""
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

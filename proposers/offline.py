@@ -12,7 +12,8 @@ already links back, in which case the inverse of that relationship is used. The 
 terms and entities the two patterns share.
 
 Entities: what the pattern's own text supports: multi-word keywords, a short title, and entities
-that similar patterns carry whose label occurs at least twice in this pattern's text. Relevance grows with how
+that the 10 most similar patterns carry whose label occurs at least twice in this pattern's
+text. Relevance grows with how
 often the label occurs:
 
     relevance = min(0.95, 0.5 + 0.15 * log2(1 + occurrences)), rounded to 2 places
@@ -28,12 +29,17 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections.abc import Iterator, Sequence
 
 from garden.block import to_kebab
 from garden.candidates import INVERSE_TYPES
 from garden.proposal import Budget, ProposalRequest, ProposerAnswer
 from garden.validate import normalise_label
+
+
+#: Entities are borrowed only from this many of the best candidates.
+NEIGHBOURS_FOR_ENTITIES = 10
 
 
 def link_confidence(similarity: float) -> float:
@@ -57,11 +63,12 @@ class OfflineProposer:
             yield ProposerAnswer(request.slug, self.answer(request))
 
     def answer(self, request: ProposalRequest) -> dict:
-        return {"inferred_links": self._links(request), "entities": self._entities(request)}
+        words = _words(request.text)
+        return {"inferred_links": self._links(request, words),
+                "entities": self._entities(request, words)}
 
-    def _links(self, request: ProposalRequest) -> list[dict]:
+    def _links(self, request: ProposalRequest, text: str) -> list[dict]:
         links = []
-        text = _words(request.text)
         for candidate in request.candidates[: self.max_links]:
             shared_entities = [label for label in candidate.entity_labels if _occurs(label, text)][:3]
             parts = []
@@ -78,8 +85,7 @@ class OfflineProposer:
             })
         return links
 
-    def _entities(self, request: ProposalRequest) -> list[dict]:
-        text = _words(request.text)
+    def _entities(self, request: ProposalRequest, text: str) -> list[dict]:
         have = {e.id for e in request.existing_entities} | {
             normalise_label(e.label or e.id) for e in request.existing_entities
         }
@@ -100,7 +106,7 @@ class OfflineProposer:
         for keyword in request.keywords:
             if len(keyword.split()) > 1:  # single-word keywords are mostly filler ("within")
                 offer(keyword, "concept")
-        for candidate in request.candidates:
+        for candidate in request.candidates[:NEIGHBOURS_FOR_ENTITIES]:
             for label in candidate.entity_labels:
                 offer(label, "concept", minimum=2)
         ranked = sorted(found.values(), key=lambda e: (-e["relevance"], e["id"]))
@@ -115,8 +121,13 @@ def _words(text: str) -> str:
     return " " + " ".join(_WORD.findall(text.casefold())) + " "
 
 
+@lru_cache(maxsize=100_000)
+def _phrase(label: str) -> str:
+    return _words(label)
+
+
 def _count(label: str, words: str) -> int:
-    phrase = _words(label)
+    phrase = _phrase(label)
     return words.count(phrase) if phrase.strip() else 0
 
 
