@@ -45,7 +45,7 @@ from garden.policy import Policy, decide, prune
 from garden.proposal import Proposer
 from garden.schedule import choose_patterns
 from garden.settings import Settings
-from garden.writer import commit_write, prepare_write, sync_directory
+from garden.writer import commit_write, prepare_write, remove_stale_temp_files, sync_directory
 
 
 @dataclass
@@ -114,6 +114,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
         tend.errors.append(str(problem))
     if not dry_run:
         close_orphaned_runs(store)
+        remove_stale_temp_files(settings.garden)
     options = {"garden": str(settings.garden), "db": str(settings.db), "limit": tend.limit,
                "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run}
     tend.record([event(RunStarted(proposer=proposer.name, model=proposer.model,

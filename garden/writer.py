@@ -123,3 +123,15 @@ def sync_directory(directory: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete temporary files a killed writer left behind (call only while holding the lock)."""
+    removed = 0
+    for stale in Path(root).rglob(".*.md.*.tmp"):
+        try:
+            stale.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
