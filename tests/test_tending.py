@@ -1,0 +1,93 @@
+"""The tend's steps without Prefect: edits during a run, interrupted writes, the person winning."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from conftest import make_garden
+from events.projection import load_state
+from events.queries import record_observation, verify
+from events.store import EventStore
+from flows import tending
+from garden.catalog import load_garden
+from garden.policy import Policy
+from garden.settings import load_settings
+
+TODAY = dt.date(2026, 11, 22)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    make_garden(tmp_path / "patterns", 30)
+    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
+    with EventStore(settings.db) as store:
+        yield settings, store
+
+
+def run_until_write(settings, store, policy=Policy()):
+    tend = tending.start_tend(settings, policy, store, today=TODAY)
+    tending.observe_step(tend)
+    tending.choose_step(tend)
+    ranking = tending.rank_step(tend)
+    for batch in tending.batches(tend):
+        tending.propose_batch(tend, batch, ranking)
+    tending.decide_step(tend)
+    tending.prune_step(tend)
+    return tend
+
+
+def test_a_file_edited_during_the_run_is_not_clobbered(setup):
+    settings, store = setup
+    tend = run_until_write(settings, store)
+    targets = [s for s in tend.garden.patterns if tending._needs_write(
+        tend.state.block(s), tend.garden.patterns[s].block)]
+    assert targets
+    victim = settings.garden / f"{targets[0]}.md"
+    edited = victim.read_text("utf-8") + "\nA curator's note.\n"
+    victim.write_text(edited, "utf-8")
+    written = tending.write_step(tend)
+    tending.finish_tend(tend)
+    assert targets[0] not in written and len(written) == len(targets) - 1
+    assert victim.read_text("utf-8") == edited
+    assert any("changed on disk since it was read" in e for e in tend.errors)
+    # The next observation records the edit; the person wins; the log and files agree again.
+    record_observation(store, load_garden(settings.garden))
+    assert load_state(store).patterns[targets[0]]["content_hash"]
+    report = verify(store, load_garden(settings.garden))
+    assert report.chain is None
+
+
+def test_a_write_cut_off_before_its_confirmation_is_settled_by_the_next_observation(setup):
+    settings, store = setup
+    tend = run_until_write(settings, store)
+    real_record = tend.recorder.record
+
+    def lose_confirmations(events):  # the process "dies" after the renames, before BlockWritten
+        if events and events[0].type == "BlockWritten":
+            raise KeyboardInterrupt
+        real_record(events)
+
+    tend.recorder.record = lose_confirmations
+    with pytest.raises(KeyboardInterrupt):
+        tending.write_step(tend)
+    garden = load_garden(settings.garden)
+    events = record_observation(store, garden)
+    kinds = [row[2] for row in store.rows(after=events.first_seq - 1)] if events.appended else []
+    assert kinds and set(kinds) == {"BlockWritten"}  # recovered, not mistaken for external edits
+    assert verify(store, garden).ok
+
+
+def test_an_external_edit_of_the_block_wins(setup):
+    settings, store = setup
+    tend = run_until_write(settings, store)
+    tending.write_step(tend)
+    tending.finish_tend(tend)
+    path = next(p for p in settings.garden.iterdir() if "last_pruned: 2026-11-22" in p.read_text())
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("last_pruned: 2026-11-22", "last_pruned: 2026-12-01"), "utf-8")
+    second = tending.start_tend(settings, Policy(), store, today=TODAY)
+    tending.observe_step(second)
+    assert second.recorder.counts["ExternalEditObserved"] == 1
+    assert str(second.state.block(path.stem).last_pruned) == "2026-12-01"
