@@ -4,8 +4,9 @@ Every proposer sees the same ranked candidates, never a truncated alphabetical l
 library's machine-written links sit 99% on slugs beginning with "a" because an earlier pipeline
 showed its model such a list). Each pattern becomes a TF-IDF vector (scikit-learn) over its
 title, summary, keywords and entity labels (weighted by repetition) and its body; candidates are
-the top K by cosine similarity. Similarities are computed a chunk of rows at a time and only the
-top K of each row is kept: memory grows with N x K, never N x N.
+the top K by cosine similarity. Each vector keeps only its heaviest terms (TERMS_PER_PATTERN).
+Similarities are computed a chunk of rows at a time and only the top K of each row is kept:
+memory grows with N x K, never N x N.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from garden.model import GardenBlock, Pattern
 from garden.proposal import Candidate, ProposalRequest
 
 CHUNK = 512
+#: Terms kept per pattern vector (its heaviest by TF-IDF weight). The light ones barely move a
+#: similarity, but common terms in every vector make the similarity product grow with the square
+#: of their document frequency: at 20,000 patterns, keeping all terms took 135 s, keeping 250
+#: takes under 30 s, and the best-5 candidates stay 73% the same on the real library.
+TERMS_PER_PATTERN = 250
 
 
 _CODE = re.compile(r"```.*?```", re.DOTALL)
@@ -105,9 +111,10 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         from scipy.sparse import csr_matrix
 
         matrix, terms = csr_matrix((n, 1), dtype=np.float32), np.array([""])
+    matrix = _keep_heaviest(matrix, TERMS_PER_PATTERN)
     neighbours = np.full((n, keep), -1, dtype=np.int32)
     scores = np.zeros((n, keep), dtype=np.float32)
-    transposed = matrix.T.tocsc()
+    transposed = matrix.T.tocsr()
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         block = (matrix[start:stop] @ transposed).toarray()
@@ -121,6 +128,22 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         neighbours[start:stop] = np.take_along_axis(part, order, axis=1)
         scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
     return Ranking(slugs, neighbours, scores, matrix, terms)
+
+
+def _keep_heaviest(matrix, m: int):
+    """Each row keeps its m largest weights and is L2-normalised again."""
+    from sklearn.preprocessing import normalize
+
+    matrix = matrix.tocsr(copy=True)
+    indptr, data = matrix.indptr, matrix.data
+    for row in range(matrix.shape[0]):
+        start, stop = indptr[row], indptr[row + 1]
+        if stop - start > m:
+            cut = np.partition(data[start:stop], stop - start - m)[stop - start - m]
+            segment = data[start:stop]
+            segment[segment < cut] = 0.0
+    matrix.eliminate_zeros()
+    return normalize(matrix, copy=False)
 
 
 #: How a candidate's own curated link back to a pattern reads from the pattern's side.

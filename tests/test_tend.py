@@ -35,9 +35,12 @@ def count_events(db: Path, kind: str | None = None) -> int:
         return 0
     conn = sqlite3.connect(db)
     sql = "SELECT count(*) FROM events" + (" WHERE type = ?" if kind else "")
-    n = conn.execute(sql, [kind] if kind else []).fetchone()[0]
-    conn.close()
-    return n
+    try:
+        return conn.execute(sql, [kind] if kind else []).fetchone()[0]
+    except sqlite3.OperationalError:  # created a moment ago, not migrated yet
+        return 0
+    finally:
+        conn.close()
 
 
 @pytest.fixture
