@@ -66,6 +66,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "snapshots: one row per pattern, decoded only when used",
+        """
+        DROP TABLE snapshots;
+        CREATE TABLE snapshots (
+            seq INTEGER PRIMARY KEY,
+            fold_version INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE snapshot_patterns (
+            seq INTEGER NOT NULL,
+            slug TEXT NOT NULL,
+            state BLOB NOT NULL,
+            PRIMARY KEY (seq, slug)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -1,7 +1,7 @@
 """The projection: folding the log into each pattern's block and pending proposals.
 
 State is plain data (dicts and lists, JSON all the way down) so that folding a million events
-is fast and a snapshot is one `json.dumps`. A pattern's state:
+is fast and a pattern's snapshot is one JSON document. A pattern's state:
 
 - `block`: the `graph_garden` block to write, as `GardenBlock.model_dump(mode="json")` (or None
   when the file has none); items keep their order, new ones are appended.
@@ -22,32 +22,98 @@ changes no result (the property tests check this).
 
 from __future__ import annotations
 
-import json
+import gc
+
+import orjson
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 2
+FOLD_VERSION = 4
+_SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
+
+
+class Patterns(MutableMapping):
+    """Each pattern's state by slug; patterns loaded from a snapshot stay encoded until used.
+
+    Loading the current state then costs reading the snapshot, not decoding all of it: a
+    command about one pattern decodes one, and a command over the garden decodes them as it goes.
+    """
+
+    def __init__(self, encoded: dict[str, bytes] | None = None):
+        self._encoded = encoded or {}
+        self._live: dict[str, dict] = {}
+
+    def __getitem__(self, slug: str) -> dict:
+        try:
+            return self._live[slug]
+        except KeyError:
+            pattern = _decode(self._encoded.pop(slug))
+            self._live[slug] = pattern
+            return pattern
+
+    def __setitem__(self, slug: str, value: dict) -> None:
+        self._encoded.pop(slug, None)
+        self._live[slug] = value
+
+    def __delitem__(self, slug: str) -> None:
+        if self._live.pop(slug, None) is None:
+            del self._encoded[slug]
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._live or slug in self._encoded
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._live)
+        yield from list(self._encoded)
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._encoded)
+
+    def encoded(self) -> Iterator[tuple[str, bytes]]:
+        """Every pattern encoded, reusing the bytes of those never decoded."""
+        yield from self._encoded.items()
+        for slug, pattern in self._live.items():
+            yield slug, _encode(pattern)
+
+
+def _encode(pattern: dict) -> bytes:
+    """A pattern's state as JSON; a block still as observed is stored once, not twice."""
+    if pattern.get("observed_block") is not None and pattern["observed_block"] == pattern["block"]:
+        pattern = {**pattern, "observed_block": _SAME}
+    return orjson.dumps(pattern)
+
+
+def _decode(data: bytes) -> dict:
+    pattern = orjson.loads(data)
+    if pattern.get("observed_block") == _SAME:
+        pattern["observed_block"] = pattern["block"]  # the same object: the first change copies it
+    return pattern
 
 
 @dataclass
 class State:
     seq: int = 0
-    patterns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patterns: Patterns = field(default_factory=Patterns)
 
     def block(self, slug: str) -> GardenBlock | None:
         data = self.patterns.get(slug, {}).get("block")
         return None if data is None else GardenBlock.model_validate(data)
 
-    def to_json(self) -> str:
-        return json.dumps({"seq": self.seq, "patterns": self.patterns}, separators=(",", ":"))
+    def to_json(self) -> bytes:
+        """The whole state as one JSON document (for comparisons and debugging)."""
+        return orjson.dumps({"seq": self.seq, "patterns": {slug: self.patterns[slug] for slug in self.patterns}},
+                            option=orjson.OPT_SORT_KEYS)
 
-    @classmethod
-    def from_json(cls, text: str) -> "State":
-        data = json.loads(text)
-        return cls(seq=data["seq"], patterns=data["patterns"])
+
+def save_snapshot(store, state: State) -> None:
+    store.save_snapshot(state.seq, FOLD_VERSION, state.patterns.encoded())
+
+
+_LISTS = ("entities", "communities", "inferred_links")
 
 
 def empty_block() -> dict[str, Any]:
@@ -56,14 +122,12 @@ def empty_block() -> dict[str, Any]:
 
 def apply(state: State, row: tuple) -> None:
     """Fold one stored row (seq, id, type, slug, run_id, actor, recorded_at, version, payload, hash)."""
-    seq, event_id, kind, slug, run_id, actor, recorded_at = row[:7]
-    state.seq = seq
+    kind, slug = row[2], row[3]
+    state.seq = row[0]
     handler = _HANDLERS.get(kind)
     if handler is None or slug is None:
         return
-    payload = json.loads(row[8])
-    handler(state, slug, payload, {"id": event_id, "seq": seq, "run_id": run_id,
-                                   "actor": actor, "at": recorded_at})
+    handler(state, slug, orjson.loads(row[8]), row)
 
 
 def apply_event(state: State, event) -> None:
@@ -83,11 +147,15 @@ def fold(rows, state: State | None = None) -> State:
 # --- handlers ------------------------------------------------------------------------------
 
 
-def _observed(state: State, slug: str, p: dict, meta: dict) -> None:
+# Handlers get the stored row as `meta`: (seq, id, type, slug, run_id, actor, recorded_at, ...).
+SEQ, ID, RUN, ACTOR, AT = 0, 1, 4, 5, 6
+
+
+def _observed(state: State, slug: str, p: dict, meta: tuple) -> None:
     old = state.patterns.get(slug) or {}
     refreshed = dict(old.get("refreshed") or {})
     for link in (p["block"] or {}).get("inferred_links") or []:
-        refreshed.setdefault(f"{link['target']}|{link.get('type')}", meta["at"])
+        refreshed.setdefault(f"{link['target']}|{link.get('type')}", meta[AT])
     state.patterns[slug] = {
         "path": p["path"],
         "content_hash": p["content_hash"],
@@ -102,7 +170,7 @@ def _observed(state: State, slug: str, p: dict, meta: dict) -> None:
     }
 
 
-def _called(state: State, slug: str, p: dict, meta: dict) -> None:
+def _called(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if pattern is None:
         return
@@ -110,28 +178,29 @@ def _called(state: State, slug: str, p: dict, meta: dict) -> None:
         tended = dict(pattern.get("tended") or {})
         tended["retry"] = True
     else:
-        tended = {"at": meta["at"], "run_id": meta["run_id"], "text_hash": p["text_hash"],
+        tended = {"at": meta[AT], "run_id": meta[RUN], "text_hash": p["text_hash"],
                   "retry": p["outcome"] != "ok"}
     pattern["tended"] = tended
 
 
-def _write_started(state: State, slug: str, p: dict, meta: dict) -> None:
+def _write_started(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if pattern is not None:
         pattern["write_intent"] = {"content_hash": p["content_hash"], "previous_hash": p["previous_hash"],
                                    "last_pruned": p["last_pruned"], "path": p["path"]}
 
 
-def _proposed(state: State, slug: str, p: dict, meta: dict) -> None:
+def _proposed(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if pattern is None:
         return
-    proposal = {k: v for k, v in p.items() if k != "type"}
-    proposal.update(kind="link" if p["type"] == "LinkProposed" else "entity", **meta)
-    pattern["pending"][meta["id"]] = proposal
+    proposal = p
+    proposal["kind"] = "link" if proposal.pop("type") == "LinkProposed" else "entity"
+    proposal.update(seq=meta[SEQ], run_id=meta[RUN], actor=meta[ACTOR], at=meta[AT])
+    pattern["pending"][meta[ID]] = proposal
 
 
-def _accepted(state: State, slug: str, p: dict, meta: dict) -> None:
+def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     proposal = pattern and pattern["pending"].pop(p["proposal_id"], None)
     if not proposal:
@@ -148,13 +217,13 @@ def _accepted(state: State, slug: str, p: dict, meta: dict) -> None:
         _upsert(block["entities"], item, ("id",))
 
 
-def _rejected(state: State, slug: str, p: dict, meta: dict) -> None:
+def _rejected(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if pattern and p.get("proposal_id"):
         pattern["pending"].pop(p["proposal_id"], None)
 
 
-def _rescored(state: State, slug: str, p: dict, meta: dict) -> None:
+def _rescored(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if not pattern or not pattern["block"]:
         return
@@ -165,23 +234,25 @@ def _rescored(state: State, slug: str, p: dict, meta: dict) -> None:
             _refresh(pattern, p["target"], p["link_type"], meta)
 
 
-def _refresh(pattern: dict, target: str, kind: str, meta: dict) -> None:
-    pattern.setdefault("refreshed", {})[f"{target}|{kind}"] = meta["at"]
+def _refresh(pattern: dict, target: str, kind: str, meta: tuple) -> None:
+    pattern.setdefault("refreshed", {})[f"{target}|{kind}"] = meta[AT]
 
 
 def _pruned(key: str, item_key: tuple[str, ...], fields: tuple[str, ...]):
-    def handler(state: State, slug: str, p: dict, meta: dict) -> None:
+    def handler(state: State, slug: str, p: dict, meta: tuple) -> None:
         pattern = state.patterns.get(slug)
         if not pattern or not pattern["block"]:
             return
+        wanted = [p[f] for f in fields]
+        if not any(all(i.get(k) == w for k, w in zip(item_key, wanted)) for i in pattern["block"][key]):
+            return
         block = _editable(pattern)
-        wanted = tuple(p[f] for f in fields)
-        block[key] = [i for i in block[key] if tuple(i.get(k) for k in item_key) != wanted]
+        block[key] = [i for i in block[key] if not all(i.get(k) == w for k, w in zip(item_key, wanted))]
 
     return handler
 
 
-def _written(state: State, slug: str, p: dict, meta: dict) -> None:
+def _written(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if not pattern:
         return
@@ -197,16 +268,15 @@ def _editable(pattern: dict) -> dict:
     block = pattern["block"]
     if block is None:
         block = empty_block()
-    elif block is pattern["observed_block"]:
-        block = json.loads(json.dumps(block))
+    elif block is pattern["observed_block"]:  # items are only ever replaced or updated key by key
+        block = {**block, **{k: [dict(i) for i in block[k]] for k in _LISTS}}
     pattern["block"] = block
     return block
 
 
 def _upsert(items: list[dict], item: dict, key: tuple[str, ...]) -> None:
-    wanted = tuple(item[k] for k in key)
     for existing in items:
-        if tuple(existing.get(k) for k in key) == wanted:
+        if all(existing.get(k) == item[k] for k in key):
             existing.update(item)
             return
     items.append(item)
@@ -243,14 +313,20 @@ def load_state(store, until: int | None = None, *, use_snapshots: bool = True) -
     if use_snapshots:
         snap = store.latest_snapshot(FOLD_VERSION, until)
         if snap is not None:
-            start, text = snap
-            state = State.from_json(text)
+            start, encoded = snap
+            state = State(seq=start, patterns=Patterns(encoded))
     folded = 0
-    for row in store.rows(after=start, until=until):
-        apply(state, row)
-        folded += 1
+    collecting = gc.isenabled()
+    gc.disable()  # the fold makes millions of small containers and frees none of them
+    try:
+        for row in store.rows(after=start, until=until):
+            apply(state, row)
+            folded += 1
+    finally:
+        if collecting:
+            gc.enable()
     if until is not None and state.seq < until:
         state.seq = min(until, store.head_seq())
     if use_snapshots and until is None and folded >= SNAPSHOT_EVERY:
-        store.save_snapshot(state.seq, FOLD_VERSION, state.to_json())
+        save_snapshot(store, state)
     return state

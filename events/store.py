@@ -12,9 +12,11 @@ of any event breaks the chain from there on, and `verify_chain` names the first 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sqlite3
+from json.encoder import encode_basestring as _str
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,10 @@ COLUMNS = "seq, id, type, slug, run_id, actor, recorded_at, schema_version, payl
 
 class StoreError(GardenError):
     """The event database cannot be used as asked."""
+
+
+class _AlreadyStored(Exception):
+    """Internal: a batch holds an event the log already has."""
 
 
 class StoreBusyError(StoreError):
@@ -54,9 +60,19 @@ class ChainBreak:
 
 
 def chain_hash(prev: str, row: tuple) -> str:
-    """The hash of one stored row (seq .. payload), chained to the previous event's hash."""
-    content = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    """The hash of one stored row (seq .. payload), chained to the previous event's hash.
+
+    The row is hashed as `json.dumps(row, ensure_ascii=False, separators=(",", ":"))` would
+    write it; built by hand because that call costs more than the hash itself.
+    """
+    seq, event_id, kind, slug, run_id, actor, recorded_at, version, payload = row
+    content = (f"[{int(seq)},{_str(event_id)},{_str(kind)},{_opt(slug)},{_opt(run_id)},"
+               f"{_str(actor)},{_str(recorded_at)},{int(version)},{_str(payload)}]")
     return hashlib.sha256(f"{prev}\n{content}".encode()).hexdigest()
+
+
+def _opt(value: str | None) -> str:
+    return "null" if value is None else _str(value)
 
 
 class EventStore:
@@ -108,17 +124,30 @@ class EventStore:
     # --- writing ---------------------------------------------------------------------------
 
     def append(self, events: Iterable[Event]) -> AppendResult:
-        """Append a batch atomically; events whose id is already stored are skipped."""
+        """Append a batch atomically; events whose id is already stored are skipped.
+
+        The common case (all new) is tried first and the UNIQUE index on `id` guards it; when it
+        reports a stored id, the batch is rolled back and appended again without the stored ones.
+        """
         batch = list(events)
         if not batch:
             return AppendResult(0, 0, None, None)
+        try:
+            rows = self._append(batch, check_present=False)
+        except _AlreadyStored:
+            rows = self._append(batch, check_present=True)
+        if not rows:
+            return AppendResult(0, len(batch), None, None)
+        return AppendResult(len(rows), len(batch) - len(rows), rows[0][0], rows[-1][0])
+
+    def _append(self, batch: list[Event], check_present: bool) -> list[tuple]:
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise self._error("cannot append", e) from e
         try:
-            present = self._present_ids([e.id for e in batch])
+            present = self._present_ids([e.id for e in batch]) if check_present else set()
             seq, prev = self._head()
             rows = []
             seen: set[str] = set()
@@ -131,7 +160,12 @@ class EventStore:
                        event.recorded_at, event.schema_version, event.payload.model_dump_json())
                 prev = chain_hash(prev, row)
                 rows.append((*row, prev))
-            conn.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            try:
+                conn.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            except sqlite3.IntegrityError as e:
+                if not check_present and "events.id" in str(e):
+                    raise _AlreadyStored from e
+                raise
             conn.execute("COMMIT")
         except BaseException as e:
             try:
@@ -141,9 +175,7 @@ class EventStore:
             if isinstance(e, sqlite3.Error):
                 raise self._error("cannot append", e) from e
             raise
-        if not rows:
-            return AppendResult(0, len(batch), None, None)
-        return AppendResult(len(rows), len(batch) - len(rows), rows[0][0], rows[-1][0])
+        return rows
 
     def _present_ids(self, ids: list[str]) -> set[str]:
         present: set[str] = set()
@@ -247,27 +279,43 @@ class EventStore:
 
     # --- snapshots (a cache: deleting them changes no result) ------------------------------
 
-    def save_snapshot(self, seq: int, fold_version: int, state_json: str) -> None:
+    def save_snapshot(self, seq: int, fold_version: int, patterns: Iterable[tuple[str, bytes]]) -> None:
+        """Keep a snapshot at `seq` (one row per pattern) and drop older ones."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         try:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO snapshots (seq, fold_version, state) VALUES (?, ?, ?)",
-                [seq, fold_version, state_json],
-            )
+            with self.conn:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.execute("DELETE FROM snapshot_patterns")
+                self.conn.execute("DELETE FROM snapshots")
+                self.conn.execute("INSERT INTO snapshots (seq, fold_version, created_at) VALUES (?, ?, ?)",
+                                  [seq, fold_version, now])
+                self.conn.executemany("INSERT INTO snapshot_patterns (seq, slug, state) VALUES (?, ?, ?)",
+                                      ((seq, slug, state) for slug, state in patterns))
         except sqlite3.Error as e:
-            if not isinstance(self._error("", e), StoreBusyError):
+            if not isinstance(self._error("", e), StoreBusyError):  # a cache can wait for next time
                 raise self._error("cannot save a snapshot", e) from e
 
-    def latest_snapshot(self, fold_version: int, until: int | None = None) -> tuple[int, str] | None:
-        sql = "SELECT seq, state FROM snapshots WHERE fold_version = ?"
+    def latest_snapshot(self, fold_version: int, until: int | None = None) -> tuple[int, dict[str, bytes]] | None:
+        """The newest usable snapshot: its sequence number and each pattern's encoded state."""
+        sql = "SELECT seq FROM snapshots WHERE fold_version = ?"
         params: list = [fold_version]
         if until is not None:
             sql += " AND seq <= ?"
             params.append(until)
-        row = self.conn.execute(sql + " ORDER BY seq DESC LIMIT 1", params).fetchone()
-        return (row[0], row[1]) if row else None
+        try:
+            row = self.conn.execute(sql + " ORDER BY seq DESC LIMIT 1", params).fetchone()
+            if row is None:
+                return None
+            rows = self.conn.execute("SELECT slug, state FROM snapshot_patterns WHERE seq = ?", [row[0]])
+            return row[0], dict(rows)
+        except sqlite3.Error as e:
+            raise self._error("cannot read a snapshot", e) from e
 
     def drop_snapshots(self) -> None:
-        self.conn.execute("DELETE FROM snapshots")
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM snapshot_patterns")
+            self.conn.execute("DELETE FROM snapshots")
 
 
 def row_to_event(row: tuple) -> Event:

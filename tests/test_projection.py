@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.projection import FOLD_VERSION, load_state
+from events.projection import load_state, save_snapshot
 from events.store import EventStore
 from garden.event import (
     BlockWritten,
@@ -100,7 +100,7 @@ def test_replay_equals_live_state_at_every_point(events, snapshot_every):
             store.append([e])
             state = load_state(store)
             if i % snapshot_every == 0:
-                store.save_snapshot(state.seq, FOLD_VERSION, state.to_json())
+                save_snapshot(store, state)
             live[i] = as_data(state)
         assert as_data(load_state(store, use_snapshots=False)) == live[len(events)]
         for point, recorded in live.items():
