@@ -85,7 +85,7 @@ def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
     out.print(table)
 
 
-SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected",
+SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected", "restored", "withdrawn",
                 "files_written", "failed", "errors")
 
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import check, log, propose, tend
+from cli import check, curate, log, propose, tend
 from garden.errors import GardenError
 
 app = typer.Typer(
@@ -42,6 +42,12 @@ app.command("replay")(log.replay)
 app.command("verify")(log.verify)
 app.command("propose")(propose.propose)
 app.command("tend")(tend.tend)
+app.command("review")(curate.review)
+app.command("accept")(curate.accept)
+app.command("reject")(curate.reject)
+app.command("lift")(curate.lift)
+app.command("diff")(curate.diff)
+app.command("revert")(curate.revert)
 
 
 def run() -> None:

@@ -14,6 +14,9 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
 - `refreshed`: per link ("target|type"), when it was last observed, proposed or re-assessed
   (for the optional confidence decay).
 - `write_intent`: a block write started and not yet confirmed (see BlockWriteStarted).
+- `declined`: links ("target|type") and entities ("entity|id") a curator rejected, with the
+  pattern's text hash then: not proposed again while the text is unchanged, or until lifted.
+- `superseded`: proposal ids replaced by a later proposal of the same link or entity.
 
 History is not kept in the state: it is read from the log by slug when someone asks.
 Snapshots are a cache: `load_state` folds from the newest snapshot it trusts, and deleting them
@@ -31,7 +34,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 4
+FOLD_VERSION = 5
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
@@ -197,7 +200,19 @@ def _proposed(state: State, slug: str, p: dict, meta: tuple) -> None:
     proposal = p
     proposal["kind"] = "link" if proposal.pop("type") == "LinkProposed" else "entity"
     proposal.update(seq=meta[SEQ], run_id=meta[RUN], actor=meta[ACTOR], at=meta[AT])
-    pattern["pending"][meta[ID]] = proposal
+    pending = pattern["pending"]
+    key = proposal_key(proposal)
+    for older in [pid for pid, other in pending.items() if proposal_key(other) == key]:
+        del pending[older]
+        pattern.setdefault("superseded", {})[older] = meta[ID]
+    pending[meta[ID]] = proposal
+
+
+def proposal_key(proposal: dict) -> str:
+    """What a proposal is about: "target|type" for a link, "entity|id" for an entity."""
+    if proposal["kind"] == "link":
+        return f"{proposal['target']}|{proposal['link_type']}"
+    return f"entity|{proposal['entity_id']}"
 
 
 def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
@@ -219,8 +234,26 @@ def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
 
 def _rejected(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
-    if pattern and p.get("proposal_id"):
-        pattern["pending"].pop(p["proposal_id"], None)
+    if not pattern or not p.get("proposal_id"):
+        return
+    proposal = pattern["pending"].pop(p["proposal_id"], None)
+    if proposal and meta[ACTOR].startswith("curator:"):
+        pattern.setdefault("declined", {})[proposal_key(proposal)] = pattern["text_hash"]
+
+
+def _lifted(state: State, slug: str, p: dict, meta: tuple) -> None:
+    pattern = state.patterns.get(slug)
+    if pattern:
+        key = f"entity|{p['entity_id']}" if p.get("entity_id") else f"{p['target']}|{p['link_type']}"
+        (pattern.get("declined") or {}).pop(key, None)
+
+
+def _restored(state: State, slug: str, p: dict, meta: tuple) -> None:
+    pattern = state.patterns.get(slug)
+    if pattern:
+        block = p["block"]
+        pattern["block"] = None if block is None else {
+            **block, **{k: [dict(i) for i in block.get(k) or []] for k in _LISTS}}
 
 
 def _rescored(state: State, slug: str, p: dict, meta: tuple) -> None:
@@ -297,6 +330,8 @@ _HANDLERS = {
     "BlockWritten": _written,
     "ProposerCalled": _called,
     "ProposalDeferred": _called,
+    "RejectionLifted": _lifted,
+    "BlockRestored": _restored,
 }
 
 

@@ -36,6 +36,7 @@ class RunSummary:
     model: str | None = None
     counts: dict = field(default_factory=dict)
     error: str | None = None
+    reverted_by: str | None = None
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -51,14 +52,19 @@ def list_runs(store: EventStore) -> list[RunSummary]:
         if p.type == "RunReverted":
             reverted = runs.get(p.reverted_run)
             if reverted:
-                reverted.status = "reverted"
+                # reverting a revert restores the run the first revert undid
+                undone = next((r for r in runs.values() if r.reverted_by == reverted.run_id), None)
+                if undone:
+                    undone.status, undone.reverted_by = "restored", None
+                reverted.status, reverted.reverted_by = "reverted", event.run_id
             continue
         run = runs.setdefault(event.run_id or "?", RunSummary(event.run_id or "?"))
         if p.type == "RunStarted":
             run.started, run.proposer, run.model = event.recorded_at, p.proposer, p.model
         else:
             run.ended, run.counts = event.recorded_at, p.counts
-            run.status = "completed" if p.type == "RunCompleted" else "failed"
+            if run.status == "running":
+                run.status = "completed" if p.type == "RunCompleted" else "failed"
             run.error = getattr(p, "error", None)
     return sorted(runs.values(), key=lambda r: r.started or "", reverse=True)
 

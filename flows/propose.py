@@ -82,8 +82,15 @@ def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequen
     missing = [s for s in slugs if s not in garden.patterns]
     if missing:
         raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
-    return [make_request(garden.patterns[s], state.block(s), ranking, garden.patterns, k)
+    return [make_request(garden.patterns[s], state.block(s), ranking, garden.patterns, k,
+                         declined=declined_for(state, s, garden.patterns[s].text_hash))
             for s in slugs]
+
+
+def declined_for(state: State, slug: str, text_hash: str) -> frozenset[str]:
+    """What a curator rejected for this pattern while its text was as it is now."""
+    declined = (state.patterns.get(slug) or {}).get("declined") or {}
+    return frozenset(key for key, seen in declined.items() if seen == text_hash)
 
 
 def propose_requests(record: Callable[[list], None], requests: Sequence[ProposalRequest],

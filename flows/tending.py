@@ -29,10 +29,8 @@ from events.store import EventStore
 from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, propose_requests
 from garden.candidates import Ranking, rank_patterns
 from garden.catalog import Garden, load_garden
-from garden.errors import GardenError, PatternError, WriteConflictError, display_path
+from garden.errors import GardenError, display_path
 from garden.event import (
-    BlockWriteStarted,
-    BlockWritten,
     Event,
     RunCompleted,
     RunFailed,
@@ -40,12 +38,12 @@ from garden.event import (
     event,
     new_id,
 )
-from garden.model import GardenBlock
 from garden.policy import Policy, decide, prune
 from garden.proposal import Proposer
 from garden.schedule import choose_patterns
 from garden.settings import Settings
-from garden.writer import commit_write, prepare_write, remove_stale_temp_files, sync_directory
+from flows.writing import write_changed_blocks
+from garden.writer import remove_stale_temp_files
 
 
 @dataclass
@@ -197,69 +195,13 @@ def prune_step(tend: Tend) -> None:
                           tend.policy, tend.run_id, tend.today, known.get("refreshed")))
 
 
-WRITE_GROUP = 200
-
-
 def write_step(tend: Tend) -> list[str]:
-    """Write every block whose content the log changed; stamp last_pruned with the run's date.
-
-    Files go in groups: every write in a group is announced in one batch (BlockWriteStarted),
-    made (temporary file, fsync, rename), the folders fsynced once, then confirmed in one batch.
-    """
-    todo = []
-    for slug, pattern in sorted(tend.garden.patterns.items()):
-        known = tend.state.patterns.get(slug)
-        if not known or known["block"] is None:
-            continue
-        projected = GardenBlock.model_validate(known["block"])
-        if _needs_write(projected, pattern.block):
-            todo.append((slug, pattern, known["content_hash"],
-                         projected.model_copy(update={"last_pruned": tend.today})))
-    for start in range(0, len(todo), WRITE_GROUP):
-        _write_group(tend, todo[start : start + WRITE_GROUP])
+    """Write every block whose content the log changed; stamp last_pruned with the run's date."""
+    written, errors = write_changed_blocks(tend.record, tend.garden, tend.state, tend.today,
+                                           tend.run_id, dry_run=tend.recorder.dry_run)
+    tend.written.extend(written)
+    tend.errors.extend(errors)
     return tend.written
-
-
-def _write_group(tend: Tend, group: list) -> None:
-    prepared = []
-    for slug, pattern, expected, block in group:
-        try:
-            ready = prepare_write(Path(pattern.path), block, expected, pattern)
-        except (WriteConflictError, PatternError) as e:
-            tend.errors.append(str(e))
-            continue
-        if ready is not None:
-            prepared.append((slug, pattern, ready))
-    if tend.recorder.dry_run:
-        tend.written.extend(slug for slug, _, _ in prepared)
-        return
-
-    def payload(kind, pattern, ready):
-        return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
-                    last_pruned=tend.today)
-
-    tend.record([event(payload(BlockWriteStarted, pattern, ready), slug=slug, run_id=tend.run_id)
-                 for slug, pattern, ready in prepared])
-    done = []
-    for slug, pattern, ready in prepared:
-        try:
-            commit_write(ready, sync_dir=False)
-        except (WriteConflictError, OSError) as e:
-            tend.errors.append(str(e))
-            continue
-        done.append((slug, pattern, ready))
-    for directory in {ready.path.parent for _, _, ready in done}:
-        sync_directory(directory)
-    tend.record([event(payload(BlockWritten, pattern, ready), slug=slug, run_id=tend.run_id)
-                 for slug, pattern, ready in done])
-    tend.written.extend(slug for slug, _, _ in done)
-
-
-def _needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
-    if in_file is None:
-        return bool(projected.entities or projected.communities or projected.inferred_links)
-    strip = {"last_pruned": None}
-    return projected.model_copy(update=strip) != in_file.model_copy(update=strip)
 
 
 def summary(tend: Tend) -> dict[str, Any]:

@@ -159,10 +159,13 @@ INVERSE_TYPES = {
 
 
 def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
-                 patterns: Mapping[str, Pattern], k: int = 20, shared: int = 5) -> ProposalRequest:
-    """What a proposer is asked about one pattern: the top k candidates it is not yet linked to."""
+                 patterns: Mapping[str, Pattern], k: int = 20, shared: int = 5,
+                 declined: frozenset[str] = frozenset()) -> ProposalRequest:
+    """What a proposer is asked about one pattern: the top k candidates it is not yet linked to
+    (nor rejected by a curator)."""
     block = block or GardenBlock()
-    exclude = pattern.curated_targets() | {link.target for link in block.inferred_links}
+    exclude = (pattern.curated_targets() | {link.target for link in block.inferred_links}
+               | {key.split("|")[0] for key in declined if not key.startswith("entity|")})
     candidates = []
     for rank, (slug, score) in enumerate(ranking.top(pattern.slug, exclude, k)):
         other = patterns[slug]
@@ -177,5 +180,5 @@ def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
         slug=pattern.slug, title=pattern.title, summary=pattern.summary, keywords=pattern.keywords,
         text=pattern_prose(pattern), text_hash=pattern.text_hash,
         existing_links=block.inferred_links, existing_entities=block.entities,
-        curated=dict(pattern.relationships), candidates=tuple(candidates),
+        curated=dict(pattern.relationships), candidates=tuple(candidates), declined=declined,
     )

@@ -208,6 +208,25 @@ class RunFailed(Payload):
     counts: dict[str, Any] = Field(default_factory=dict)
 
 
+class RejectionLifted(Payload):
+    """A curator lets a rejected link (or entity) be proposed again."""
+
+    type: Literal["RejectionLifted"] = "RejectionLifted"
+    target: str | None = None
+    link_type: str | None = None
+    entity_id: str | None = None
+    note: str | None = None
+
+
+class BlockRestored(Payload):
+    """A block put back as it was (a revert): the items a run changed, restored."""
+
+    type: Literal["BlockRestored"] = "BlockRestored"
+    block: dict[str, Any] | None
+    reverted_run: str
+    restored: list[str] = Field(default_factory=list)  # the items put back, e.g. "link x/enables"
+
+
 class RunReverted(Payload):
     type: Literal["RunReverted"] = "RunReverted"
     reverted_run: str
@@ -234,6 +253,8 @@ AnyPayload = Annotated[
         RunCompleted,
         RunFailed,
         RunReverted,
+        RejectionLifted,
+        BlockRestored,
     ],
     Field(discriminator="type"),
 ]

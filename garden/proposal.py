@@ -42,6 +42,8 @@ class ProposalRequest:
     existing_entities: tuple[Entity, ...]
     curated: dict[str, tuple[str, ...]]
     candidates: tuple[Candidate, ...]
+    #: Links ("target|type") and entities ("entity|id") a curator rejected for this text.
+    declined: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

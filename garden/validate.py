@@ -78,12 +78,11 @@ def _score(value: Any) -> float | None:
     return value if math.isfinite(value) and 0.0 <= value <= 1.0 else None
 
 
-def check_answer(request: ProposalRequest, items: Any, garden_slugs: set[str],
-                 declined: frozenset[tuple[str, str]] = frozenset()) -> Checked:
+def check_answer(request: ProposalRequest, items: Any, garden_slugs: set[str]) -> Checked:
     """Sort an answer's items into new links, new entities, re-assessments and rejections.
 
-    `declined` holds (target, type) pairs a curator rejected for this pattern: they are not
-    proposed again until the pattern's text changes.
+    Links and entities a curator rejected for this pattern (`request.declined`, as "target|type"
+    and "entity|id") are not proposed again until the pattern's text changes.
     """
     checked = Checked([], [], [], [])
     if not isinstance(items, dict):
@@ -94,7 +93,7 @@ def check_answer(request: ProposalRequest, items: Any, garden_slugs: set[str],
         if not isinstance(value, list):
             checked.invalid.append(Invalid(f"{key} is not a list", value))
     if isinstance(links, list):
-        _check_links(request, links, garden_slugs, declined, checked)
+        _check_links(request, links, garden_slugs, request.declined, checked)
     if isinstance(entities, list):
         _check_entities(request, entities, checked)
     return checked
@@ -117,7 +116,7 @@ def _check_links(request, links, garden_slugs, declined, checked: Checked) -> No
         why = clean_text(item["reason"], MAX_REASON)
         if key in seen:
             checked.invalid.append(Invalid("the same link twice in one answer", item))
-        elif key in declined:
+        elif f"{key[0]}|{key[1]}" in declined:
             checked.invalid.append(Invalid("a curator rejected this link; not proposed again until the pattern changes", item))
         elif key in existing:
             checked.rescores.append(Rescore(*key, existing[key].confidence, confidence, why))
@@ -155,6 +154,9 @@ def _check_entities(request, entities, checked: Checked) -> None:
         reason = _entity_problem(item, known)
         if reason:
             checked.invalid.append(Invalid(reason, item))
+            continue
+        if f"entity|{item['id']}" in request.declined:
+            checked.invalid.append(Invalid("a curator rejected this entity; not proposed again until the pattern changes", item))
             continue
         label = clean_text(item["label"], MAX_LABEL)
         entity = NewEntity(item["id"], clean_text(item["type"], 40), label, _score(item["relevance"]))

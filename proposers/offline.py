@@ -86,7 +86,8 @@ class OfflineProposer:
         return links
 
     def _entities(self, request: ProposalRequest, text: str) -> list[dict]:
-        have = {e.id for e in request.existing_entities} | {
+        have = {key[len("entity|"):] for key in request.declined if key.startswith("entity|")}
+        have |= {e.id for e in request.existing_entities} | {
             normalise_label(e.label or e.id) for e in request.existing_entities
         }
         found: dict[str, dict] = {}

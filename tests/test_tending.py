@@ -11,6 +11,7 @@ from events.projection import load_state
 from events.queries import record_observation, verify
 from events.store import EventStore
 from flows import tending
+from flows.writing import needs_write
 from garden.catalog import load_garden
 from garden.policy import Policy
 from garden.settings import load_settings
@@ -41,7 +42,7 @@ def run_until_write(settings, store, policy=Policy()):
 def test_a_file_edited_during_the_run_is_not_clobbered(setup):
     settings, store = setup
     tend = run_until_write(settings, store)
-    targets = [s for s in tend.garden.patterns if tending._needs_write(
+    targets = [s for s in tend.garden.patterns if needs_write(
         tend.state.block(s), tend.garden.patterns[s].block)]
     assert targets
     victim = settings.garden / f"{targets[0]}.md"

@@ -1,0 +1,313 @@
+"""What curators and maintainers do: review, accept or reject, lift a rejection, diff and revert
+a run. Each action is a run of its own in the log (proposer `curator`), so it can be diffed and
+reverted like a nightly one; nothing is ever edited in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from events.projection import State, apply, load_state
+from events.queries import list_runs, record_observation
+from events.store import EventStore, row_to_event
+from flows.run import recorded_run
+from flows.writing import write_changed_blocks
+from garden.catalog import Garden
+from garden.errors import GardenError
+from garden.event import (
+    BlockRestored,
+    ProposalAccepted,
+    ProposalRejected,
+    RejectionLifted,
+    RunReverted,
+    event,
+)
+from garden.model import GardenBlock
+from garden.revert import block_diff, changed_items, restore_items
+
+
+# --- review ---------------------------------------------------------------------------------
+
+
+def pending_by_pattern(state: State, pattern: str | None = None, run: str | None = None,
+                       min_confidence: float | None = None) -> dict[str, dict[str, dict]]:
+    """Pending proposals, filtered, grouped by pattern (patterns in slug order)."""
+    found: dict[str, dict[str, dict]] = {}
+    slugs = [pattern] if pattern else sorted(state.patterns)
+    for slug in slugs:
+        known = state.patterns.get(slug)
+        if not known:
+            continue
+        chosen = {}
+        for pid, p in sorted(known["pending"].items(), key=lambda kv: kv[1]["seq"]):
+            score = p.get("confidence", p.get("relevance"))
+            if run and p.get("run_id") != run:
+                continue
+            if min_confidence is not None and score < min_confidence:
+                continue
+            chosen[pid] = p
+        if chosen:
+            found[slug] = chosen
+    return found
+
+
+def accepted_block(block: dict | None, proposals: dict[str, dict]) -> dict:
+    """The block as accepting these proposals would leave it."""
+    block = {"last_pruned": None, "entities": [], "communities": [], "inferred_links": [],
+             **(block or {})}
+    block = {**block, **{k: [dict(i) for i in block[k]] for k in ("entities", "communities", "inferred_links")}}
+    for p in proposals.values():
+        if p["kind"] == "link":
+            item, key, name = ({"target": p["target"], "type": p["link_type"], "confidence": p["confidence"],
+                                "reason": p["reason"]}, ("target", "type"), "inferred_links")
+        else:
+            item, key, name = ({"id": p["entity_id"], "type": p["entity_type"], "label": p["label"],
+                                "relevance": p["relevance"]}, ("id",), "entities")
+        for existing in block[name]:
+            if all(existing.get(k) == item[k] for k in key):
+                existing.update(item)
+                break
+        else:
+            block[name].append(item)
+    return block
+
+
+def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str]:
+    block = state.patterns[slug]["block"]
+    return block_diff(slug, block, accepted_block(block, proposals))
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> str:
+    """Why an id cannot be decided (it is not pending), in words a curator can act on."""
+    for slug in state.patterns:
+        newer = (state.patterns[slug].get("superseded") or {}).get(proposal_id)
+        if newer:
+            return (f"proposal {proposal_id} was superseded by {newer} (a later proposal of the same "
+                    f"link or entity on {slug}); decide {newer} instead")
+    stored = store.get(proposal_id)
+    if stored is None:
+        return f"no proposal {proposal_id} in the log (`garden review` lists the pending ones)"
+    if stored.type not in ("LinkProposed", "EntityProposed"):
+        return f"{proposal_id} is a {stored.type} event, not a proposal"
+    for row in store.rows(slug=stored.slug, types=("ProposalAccepted", "ProposalRejected"), after=stored.seq):
+        decision = row_to_event(row)
+        if decision.payload.proposal_id == proposal_id:
+            verb = "accepted" if decision.type == "ProposalAccepted" else "rejected"
+            return (f"proposal {proposal_id} was already {verb} (event #{decision.seq} by "
+                    f"{decision.actor}, {decision.recorded_at[:16].replace('T', ' ')})")
+    return f"proposal {proposal_id} is no longer pending"
+
+
+@dataclass
+class CuratorResult:
+    run_id: str
+    decided: list[dict[str, Any]] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def select_proposals(store: EventStore, state: State, ids: list[str] | None, pattern: str | None,
+                     run: str | None) -> list[tuple[str, str]]:
+    """(slug, proposal id) for what a curator named; any unusable id stops everything."""
+    if bool(ids) + bool(pattern) + bool(run) != 1:
+        raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
+    if ids:
+        where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
+        problems = [explain_not_pending(store, state, pid) for pid in ids if pid not in where]
+        if problems:
+            raise GardenError("; ".join(problems) + "; nothing was changed")
+        return [(where[pid], pid) for pid in ids]
+    if pattern and pattern not in state.patterns:
+        raise GardenError(f"no pattern {pattern!r} in the log (run `garden observe`)")
+    chosen = pending_by_pattern(state, pattern=pattern, run=run)
+    if not chosen:
+        raise GardenError(f"nothing pending for {'pattern ' + pattern if pattern else 'run ' + run}")
+    return [(slug, pid) for slug, proposals in chosen.items() for pid in proposals]
+
+
+def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, str]], accept: bool,
+                     by: str, note: str | None, write: bool = True,
+                     today: dt.date | None = None) -> CuratorResult:
+    """Record a curator's decision on each chosen proposal, then write the changed blocks."""
+    actor = f"curator:{by}"
+    today = today or dt.date.today()
+    command = "accept" if accept else "reject"
+    with recorded_run(store, "curator", None, options={"command": command, "by": by, "note": note}) as run:
+        record_observation(store, garden, run.run_id)
+        state = load_state(store)
+        result = CuratorResult(run.run_id)
+        events = []
+        for slug, pid in chosen:
+            proposal = state.patterns[slug]["pending"][pid]
+            payload = (ProposalAccepted(proposal_id=pid, rule="curator", note=note) if accept
+                       else ProposalRejected(proposal_id=pid, reason="curator", note=note))
+            events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
+            result.decided.append({"id": pid, "slug": slug, "decision": command, **_describe(proposal)})
+        store.append(events)
+        if accept and write:
+            state = load_state(store)
+            result.written, result.errors = write_changed_blocks(
+                store.append, garden, state, today, run.run_id, only={slug for slug, _ in chosen})
+        run.counts.update({"accepted" if accept else "rejected": len(events),
+                           "files_written": len(result.written), "errors": len(result.errors)})
+    return result
+
+
+def _describe(p: dict) -> dict:
+    if p["kind"] == "link":
+        return {"what": f"link -> {p['target']} ({p['link_type']})", "score": p["confidence"]}
+    return {"what": f"entity {p['entity_id']} ({p['entity_type']})", "score": p["relevance"]}
+
+
+def lift_rejection(store: EventStore, state: State, slug: str, target: str | None, link_type: str | None,
+                   entity: str | None, by: str, note: str | None) -> str:
+    known = state.patterns.get(slug)
+    key = f"entity|{entity}" if entity else f"{target}|{link_type}"
+    if not known or key not in (known.get("declined") or {}):
+        raise GardenError(f"{slug}: no curator rejection of {key.replace('|', ' ')} to lift")
+    with recorded_run(store, "curator", None, options={"command": "lift", "by": by}) as run:
+        store.append([event(RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note),
+                            slug=slug, run_id=run.run_id, actor=f"curator:{by}")])
+    return run.run_id
+
+
+# --- diff and revert ------------------------------------------------------------------------
+
+
+@dataclass
+class RunChanges:
+    run_id: str
+    first_seq: int
+    last_seq: int
+    before: State
+    after: State
+    slugs: list[str]  # patterns whose block the run changed
+    counts: dict[str, int]
+
+
+_COUNTED = {"ProposalAccepted": "accepted", "ProposalRejected": "rejected", "LinkProposed": "proposed",
+            "EntityProposed": "proposed", "LinkRescored": "rescored", "BlockRestored": "restored",
+            "BlockWritten": "files written"}
+
+
+def resolve_run(store: EventStore, run_id: str | None) -> str:
+    if run_id:
+        return run_id.upper()
+    runs = list_runs(store)
+    if not runs:
+        raise GardenError("no runs in the log yet")
+    return runs[0].run_id
+
+
+def run_changes(store: EventStore, run_id: str | None) -> RunChanges:
+    """What a run did, rebuilt from the events alone: the state before and after it."""
+    run_id = resolve_run(store, run_id)
+    seqs = [row[0] for row in store.rows(run_id=run_id)]
+    if not seqs:
+        raise GardenError(f"no run {run_id} in the log; `garden runs` lists them")
+    first, last = seqs[0], seqs[-1]
+    # What the run found in the files (its observation) is where it started from.
+    before, after = load_state(store, first - 1), load_state(store, last)
+    for row in store.rows(run_id=run_id, types=("GardenObserved", "ExternalEditObserved")):
+        apply(before, row)
+    counts: Counter = Counter()
+    touched: set[str] = set()
+    for row in store.rows(run_id=run_id):
+        e = row_to_event(row)
+        kind = e.type
+        if kind.endswith("Pruned"):
+            counts[f"pruned: {e.payload.rule}"] += 1
+        elif kind in _COUNTED:
+            counts[_COUNTED[kind]] += 1
+        if e.slug:
+            touched.add(e.slug)
+    slugs = [s for s in sorted(touched)
+             if _block(before, s) != _block(after, s)]
+    return RunChanges(run_id, first, last, before, after, slugs, dict(sorted(counts.items())))
+
+
+def _block(state: State, slug: str) -> dict | None:
+    known = state.patterns.get(slug)
+    if not known or known["block"] is None:
+        return None
+    return GardenBlock.model_validate(known["block"]).model_dump(mode="json")
+
+
+def run_diff(changes: RunChanges) -> dict[str, list[str]]:
+    return {slug: block_diff(slug, _block(changes.before, slug), _block(changes.after, slug))
+            for slug in changes.slugs}
+
+
+@dataclass
+class RevertPlan:
+    run_id: str
+    restores: dict[str, tuple[dict | None, list[str]]]  # slug -> (block, restored item keys)
+    conflicts: dict[str, list[str]]
+    withdrawn: list[tuple[str, str]]  # (slug, proposal id) still pending from the run
+
+
+def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
+    changes = run_changes(store, run_id)
+    now = load_state(store)
+    restores, conflicts = {}, {}
+    for slug in changes.slugs:
+        before, after, current = _block(changes.before, slug), _block(changes.after, slug), _block(now, slug)
+        run_keys = changed_items(before, after)
+        later = run_keys & changed_items(after, current)
+        if later:
+            conflicts[slug] = sorted(later)
+        restores[slug] = (restore_items(current, before, run_keys), sorted(run_keys))
+    withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
+                 for pid in pending]
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn)
+
+
+def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, note: str | None,
+               force: bool, write: bool = True, today: dt.date | None = None) -> CuratorResult:
+    if plan.conflicts and not force:
+        lines = [f"{slug}: {', '.join(keys)}" for slug, keys in plan.conflicts.items()]
+        raise GardenError(f"later events changed what run {plan.run_id} changed; nothing was reverted "
+                          "(--force restores the run's versions anyway):\n  " + "\n  ".join(lines))
+    actor = f"curator:{by}"
+    with recorded_run(store, "curator", None, options={"command": "revert", "run": plan.run_id,
+                                                         "by": by, "note": note}) as run:
+        record_observation(store, garden, run.run_id)
+        events = [event(BlockRestored(block=block, reverted_run=plan.run_id, restored=keys),
+                        slug=slug, run_id=run.run_id, actor=actor)
+                  for slug, (block, keys) in plan.restores.items()]
+        events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
+                         slug=slug, run_id=run.run_id, actor="system")
+                   for slug, pid in plan.withdrawn]
+        events.append(event(RunReverted(reverted_run=plan.run_id, note=note), run_id=run.run_id, actor=actor))
+        store.append(events)
+        result = CuratorResult(run.run_id, decided=[{"slug": s, "restored": keys}
+                                                     for s, (_, keys) in plan.restores.items()])
+        if write:
+            result.written, result.errors = write_changed_blocks(
+                store.append, garden, load_state(store), today or dt.date.today(), run.run_id,
+                only=set(plan.restores))
+        run.counts.update({"restored": len(plan.restores), "withdrawn": len(plan.withdrawn),
+                           "files_written": len(result.written), "errors": len(result.errors)})
+    return result
+
+
+def default_curator() -> str:
+    """git's user.name, else the login name."""
+    import getpass
+    import subprocess
+
+    try:
+        name = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        name = ""
+    return name or getpass.getuser()
