@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import check, curate, log, propose, tend
+from cli import check, curate, health, log, propose, tend
 from garden.errors import GardenError
 
 app = typer.Typer(
@@ -48,6 +48,8 @@ app.command("reject")(curate.reject)
 app.command("lift")(curate.lift)
 app.command("diff")(curate.diff)
 app.command("revert")(curate.revert)
+app.command("health")(health.health)
+app.command("report")(health.report)
 
 
 def run() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 ROWS = (
@@ -40,3 +41,67 @@ def summary_markdown(result: dict[str, Any]) -> str:
         lines += ["", "## Errors", ""] + [f"- `{line}`" for line in errors[:50]]
     lines += ["", "Review pending proposals with `garden review`; see what changed with `garden diff`."]
     return "\n".join(lines) + "\n"
+
+
+# --- the HTML page a curator reads ---------------------------------------------------------
+
+_CSS = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .2rem .7rem; border-bottom: 1px solid #eee; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; font-size: 13px; }
+.add { color: #0a6b1f; background: #e6f6ea; display: block; } .del { color: #a11; background: #fbe9e9; display: block; }
+.hunk { color: #0a5b8a; display: block; } .muted { color: #777; }
+"""
+
+
+def _diff_html(lines: list[str]) -> str:
+    out = []
+    for line in lines:
+        text = html.escape(line)
+        if line.startswith("+") and not line.startswith("+++"):
+            out.append(f'<span class="add">{text}</span>')
+        elif line.startswith("-") and not line.startswith("---"):
+            out.append(f'<span class="del">{text}</span>')
+        elif line.startswith("@@"):
+            out.append(f'<span class="hunk">{text}</span>')
+        else:
+            out.append(text + "\n")
+    return "<pre>" + "".join(out) + "</pre>"
+
+
+def html_report(run_id: str, counts: dict[str, Any], diffs: dict[str, list[str]],
+                pending: dict[str, dict[str, dict]], pending_diffs: dict[str, list[str]]) -> str:
+    """One self-contained page: the run's summary, its diffs, and what waits for a curator."""
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(str(k))}</td><td class=n>{e(str(v))}</td></tr>" for k, v in counts.items())
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>graph-garden run {e(run_id)}</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>graph-garden run <code>{e(run_id)}</code></h1>",
+             f"<h2 id=summary>Summary</h2><table>{rows or '<tr><td>no changes</td></tr>'}</table>",
+             f"<h2 id=changes>Blocks changed ({len(diffs)})</h2>"]
+    if not diffs:
+        parts.append('<p class="muted">This run changed no block.</p>')
+    for slug, lines in diffs.items():
+        parts.append(f"<h3>{e(slug)}</h3>{_diff_html(lines)}")
+    total = sum(len(p) for p in pending.values())
+    parts.append(f"<h2 id=pending>Pending proposals ({total})</h2>")
+    if not pending:
+        parts.append('<p class="muted">Nothing waits for a curator.</p>')
+    for slug, proposals in pending.items():
+        parts.append(f"<h3>{e(slug)}</h3><table><tr><th>id</th><th>proposal</th><th>score</th>"
+                     "<th>reason / label</th><th>proposer</th></tr>")
+        for pid, p in proposals.items():
+            what = (f"link → {p['target']} ({p['link_type']})" if p["kind"] == "link"
+                    else f"entity {p['entity_id']} ({p['entity_type']})")
+            score = p.get("confidence", p.get("relevance"))
+            detail = p.get("reason") or p.get("label") or ""
+            who = p.get("proposer", "") + (f"/{p['model']}" if p.get("model") else "")
+            parts.append(f"<tr><td><code>{e(pid)}</code></td><td>{e(what)}</td><td class=n>{score:.2f}</td>"
+                         f"<td>{e(detail)}</td><td>{e(who)}</td></tr>")
+        parts.append("</table>")
+        parts.append(_diff_html(pending_diffs.get(slug, [])))
+    parts.append('<p class="muted">Decide with <code>garden accept ID</code> or '
+                 '<code>garden reject ID --note TEXT</code>.</p></body></html>')
+    return "\n".join(parts) + "\n"

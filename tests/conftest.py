@@ -91,19 +91,56 @@ def garden_bin() -> str:
 
 
 def make_garden(root: Path, count: int) -> Path:
-    """A garden of `count` patterns made from the seeds: new slugs and titles, sections reordered."""
+    """A garden of `count` patterns made from the seeds: new slugs and titles, and bodies drawn
+    from the seeds' sections pooled together, so patterns are alike in varying degrees."""
     import random
 
     root.mkdir(parents=True, exist_ok=True)
     seeds = sorted(SEEDS.glob("*.md"))
+    heads, pool = [], []
+    for seed in seeds:
+        head, sep, body = seed.read_text("utf-8").partition("\n---\n\n")
+        heads.append((seed.stem, head + sep))
+        pool += body.split("\n---\n")
     rng = random.Random(7)
     for i in range(count):
-        text = seeds[i % len(seeds)].read_text("utf-8")
-        old_slug = seeds[i % len(seeds)].stem
+        old_slug, head = heads[i % len(heads)]
         slug = f"{old_slug}-{i:04d}"
-        head, sep, body = text.partition("\n---\n\n")
-        sections = body.split("\n---\n")
-        rng.shuffle(sections)
         head = head.replace(f"slug: {old_slug}", f"slug: {slug}").replace('title: "', f'title: "{i} ', 1)
-        (root / f"{slug}.md").write_text(head + sep + "\n---\n".join(sections), "utf-8")
+        body = "\n---\n".join(rng.sample(pool, rng.randint(3, 8)))
+        (root / f"{slug}.md").write_text(head + body.rstrip("\n") + "\n", "utf-8")
     return root
+
+
+def tend_in_process(policy=None, today=None):
+    """One tend without Prefect (the Prefect path has its own tests): the same steps and events,
+    on ./patterns and ./.garden/events.db."""
+    import datetime as dt
+
+    from events.store import EventStore
+    from flows import tending
+    from garden.policy import Policy
+    from garden.settings import load_settings
+
+    settings = load_settings()
+    with EventStore(settings.db) as store:
+        tend = tending.start_tend(settings, policy or Policy(), store, today=today or dt.date(2026, 11, 22))
+        tending.observe_step(tend)
+        tending.choose_step(tend)
+        ranking = tending.rank_step(tend)
+        for batch in tending.batches(tend):
+            tending.propose_batch(tend, batch, ranking)
+        tending.decide_step(tend)
+        tending.prune_step(tend)
+        tending.write_step(tend)
+        return tending.finish_tend(tend)
+
+
+def _wide_review_policy():
+    from garden.policy import Policy
+
+    # A wide review band, so a garden made from three seeds has accepted and pending proposals.
+    return Policy(auto_accept=0.95, review_floor=0.5, min_link_confidence=0.5)
+
+
+WIDE_REVIEW_POLICY = _wide_review_policy()

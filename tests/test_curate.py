@@ -1,0 +1,155 @@
+"""Curators and maintainers: review, accept, reject, lift, diff, revert, health, report."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from conftest import WIDE_REVIEW_POLICY, make_garden, tend_in_process
+
+runner = CliRunner()
+
+
+def garden_cmd(*args, input=None):
+    return runner.invoke(app, list(args), input=input)
+
+
+POLICY = WIDE_REVIEW_POLICY
+
+
+def tend_here(policy=POLICY):
+    return tend_in_process(policy)
+
+
+@pytest.fixture
+def tended(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 40)
+    result = tend_here()
+    assert result["pending"] > 0
+    return result
+
+
+def pending():
+    return json.loads(garden_cmd("review", "--json").stdout)
+
+
+def verified():
+    result = garden_cmd("verify")
+    assert result.exit_code == 0, result.stdout
+    return True
+
+
+def test_review_lists_pending_with_diffs_and_ids(tended):
+    listing = pending()
+    assert listing and all(group["proposals"] for group in listing)
+    first = listing[0]
+    assert first["diff"].startswith(f"--- a/{first['slug']}\n+++ b/{first['slug']}")
+    result = garden_cmd("review", "--list", "--pattern", first["slug"])
+    assert result.exit_code == 0
+    assert first["proposals"][0]["id"] in result.stdout
+    assert "decide with `garden accept ID ...`" in result.stderr
+
+
+def test_accept_writes_at_once_and_deciding_twice_changes_nothing(tended):
+    group = pending()[0]
+    pid = group["proposals"][0]["id"]
+    before = open(f"patterns/{group['slug']}.md").read()
+    result = garden_cmd("accept", pid, "--by", "ana", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["written"] == [group["slug"]]
+    assert open(f"patterns/{group['slug']}.md").read() != before
+    again = garden_cmd("accept", pid, "--by", "ana")
+    assert again.exit_code == 1
+    assert f"error: proposal {pid} was already accepted (event #" in again.stderr
+    assert "by curator:ana" in again.stderr and again.stderr.endswith("; nothing was changed\n")
+    unknown = garden_cmd("reject", "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+    assert unknown.stderr == ("error: no proposal 01ZZZZZZZZZZZZZZZZZZZZZZZZ in the log (`garden review` "
+                              "lists the pending ones); nothing was changed\n")
+    assert verified()
+
+
+def test_a_rejected_link_is_not_proposed_again_until_lifted(tended):
+    group = next(g for g in pending() if any(p["kind"] == "link" for p in g["proposals"]))
+    link = next(p for p in group["proposals"] if p["kind"] == "link")
+    result = garden_cmd("reject", link["id"], "--by", "bo", "--note", "not related")
+    assert result.exit_code == 0, result.output
+    tend_here(POLICY.model_copy(update={"retend_after_days": 0}))
+    conn = sqlite3.connect(".garden/events.db")
+    again = conn.execute(
+        "SELECT count(*) FROM events WHERE type = 'LinkProposed' AND slug = ? AND "
+        "json_extract(payload, '$.target') = ? AND json_extract(payload, '$.link_type') = ?",
+        [group["slug"], link["target"], link["link_type"]]).fetchone()[0]
+    assert again == 1  # only the first proposal; the second tend did not propose it again
+    lifted = garden_cmd("lift", group["slug"], "--target", link["target"], "--type", link["link_type"])
+    assert lifted.exit_code == 0, lifted.output
+    tend_here(POLICY.model_copy(update={"retend_after_days": 0}))
+    again = conn.execute(
+        "SELECT count(*) FROM events WHERE type = 'LinkProposed' AND slug = ? AND "
+        "json_extract(payload, '$.target') = ?", [group["slug"], link["target"]]).fetchone()[0]
+    assert again == 2
+    assert verified()
+
+
+def test_diff_and_revert_of_a_run_and_of_the_revert(tended):
+    first_run = tended["run_id"]
+    files = {p: open(p).read() for p in sorted(__import__("glob").glob("patterns/*.md"))}
+    diff = garden_cmd("diff", first_run, "--json")
+    changed = json.loads(diff.stdout)["patterns"]
+    assert changed and all(text.startswith("--- a/") for text in changed.values())
+    assert json.loads(diff.stdout)["counts"]["accepted"] > 0
+    revert = garden_cmd("revert", first_run, "--by", "maint", "--note", "bad night", "--json")
+    assert revert.exit_code == 0, revert.output
+    reverting_run = json.loads(revert.stdout)["run_id"]
+    for path in files:
+        text = open(path).read()
+        slug = path.split("/")[-1][:-3]
+        if slug in changed:  # the run's additions are gone again (its stamp stays a write's stamp)
+            assert "last_pruned: 2026-11-22" in text
+    runs = {r["run_id"]: r["status"] for r in json.loads(garden_cmd("runs", "--json").stdout)}
+    assert runs[first_run] == "reverted"
+    assert verified()
+    again = garden_cmd("revert", reverting_run, "--by", "maint", "--json")
+    assert again.exit_code == 0, again.output
+    runs = {r["run_id"]: r["status"] for r in json.loads(garden_cmd("runs", "--json").stdout)}
+    assert runs[first_run] == "restored"
+    for path, text in files.items():
+        body = open(path).read()
+        assert body == text, f"{path} differs after reverting the revert"
+    assert verified()
+
+
+def test_revert_stops_on_conflicts_unless_forced(tended):
+    first_run = tended["run_id"]
+    changed = json.loads(garden_cmd("diff", first_run, "--json").stdout)["patterns"]
+    slug = sorted(changed)[0]
+    text = open(f"patterns/{slug}.md").read()
+    # A person removes every inferred link the run wrote: a later change to the same items.
+    head, sep, rest = text.partition("  inferred_links:\n")
+    tail = rest[rest.index("\n# "):] if "\n# " in rest else rest[rest.index("\ncontributors"):]
+    open(f"patterns/{slug}.md", "w").write(head + "  inferred_links: []" + tail)
+    assert garden_cmd("observe").exit_code == 0
+    blocked = garden_cmd("revert", first_run)
+    assert blocked.exit_code == 1
+    assert f"later events changed what run {first_run} changed; nothing was reverted" in blocked.stderr
+    assert f"  {slug}: link " in blocked.stderr
+    forced = garden_cmd("revert", first_run, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert verified()
+
+
+def test_health_and_report(tended, tmp_path):
+    health = json.loads(garden_cmd("health", "--json").stdout)
+    assert health["patterns"] == 40 and health["links"] > 0
+    assert set(health["targets_by_first_letter"]["library"]) == {"d", "s"}
+    assert health["never_tended"]["count"] == 0
+    page = tmp_path / "report.html"
+    result = garden_cmd("report", tended["run_id"], "--html", str(page))
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert f"graph-garden run <code>{tended['run_id']}</code>" in html
