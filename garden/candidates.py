@@ -78,11 +78,15 @@ class Ranking:
 
     def shared_terms(self, a: str, b: str, n: int = 5) -> tuple[str, ...]:
         """The terms that contribute most to the two patterns' similarity."""
-        row = self.matrix[self._index[a]].multiply(self.matrix[self._index[b]]).tocoo()
-        if row.nnz == 0:
+        m = self.matrix
+        i, j = self._index[a], self._index[b]
+        cols_a, cols_b = m.indices[m.indptr[i] : m.indptr[i + 1]], m.indices[m.indptr[j] : m.indptr[j + 1]]
+        common, at_a, at_b = np.intersect1d(cols_a, cols_b, assume_unique=True, return_indices=True)
+        if common.size == 0:
             return ()
-        order = np.argsort(-row.data)[:n]
-        return tuple(str(self.terms[row.col[i]]) for i in order)
+        weight = m.data[m.indptr[i] + at_a] * m.data[m.indptr[j] + at_b]
+        order = np.argsort(-weight, kind="stable")[:n]
+        return tuple(str(self.terms[common[k]]) for k in order)
 
 
 def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> Ranking:

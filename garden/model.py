@@ -91,8 +91,8 @@ class GardenBlock(BaseModel):
 class Pattern(BaseModel):
     """One pattern file as the pipeline sees it.
 
-    `frontmatter` holds the whole parsed frontmatter (every key, typed or not), so nothing a
-    later stage might want is lost; the typed fields are the ones the pipeline uses.
+    `frontmatter` holds the whole parsed frontmatter but the block (every key, typed or not), so
+    nothing a later stage might want is lost; the typed fields are the ones the pipeline uses.
     """
 
     model_config = ConfigDict(frozen=True)

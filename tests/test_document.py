@@ -178,3 +178,16 @@ def test_edit_since_read_is_refused_and_mode_is_kept(seed_garden):
     write_block(path, NEW_BLOCK, hash_bytes(path.read_bytes()))
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert [p.name for p in seed_garden.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_column_0_line_inside_the_block_makes_it_unwritable(garden):
+    path = write(garden, "odd.md", "---\nslug: odd\ngraph_garden:\n  entities: []\n# a note\n"
+                                   "  inferred_links: []\n---\n")
+    assert problems_of(garden) == [
+        "g/odd.md:3:1: error: cannot tell where the graph_garden block ends (a line at column 0 "
+        "inside it, such as a comment?); indent it or move it out of the block"
+    ]
+    assert load_garden(garden).patterns == {}
+    with pytest.raises(Exception):
+        write_block(path, NEW_BLOCK)
+    assert path.read_text() == "---\nslug: odd\ngraph_garden:\n  entities: []\n# a note\n  inferred_links: []\n---\n"
