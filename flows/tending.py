@@ -204,6 +204,30 @@ def write_step(tend: Tend) -> list[str]:
     return tend.written
 
 
+STEPS = ("observe", "choose_and_rank", "propose", "decide_and_prune", "write")
+
+
+def run_steps(tend: Tend, stop_before: str | None = None) -> None:
+    """Every step in order, in this process: what the Prefect flow does, task by task, for
+    tests and benchmarks that measure the steps without Prefect."""
+    for step in STEPS:
+        if step == stop_before:
+            return
+        if step == "observe":
+            observe_step(tend)
+        elif step == "choose_and_rank":
+            choose_step(tend)
+            tend.ranking = rank_step(tend) if tend.chosen else None
+        elif step == "propose":
+            for batch in batches(tend):
+                propose_batch(tend, batch, tend.ranking)
+        elif step == "decide_and_prune":
+            decide_step(tend)
+            prune_step(tend)
+        elif not tend.recorder.dry_run:
+            write_step(tend)
+
+
 def summary(tend: Tend) -> dict[str, Any]:
     c = tend.recorder.counts
     pending = sum(len(p["pending"]) for p in tend.state.patterns.values())

@@ -122,7 +122,7 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
         relationships=_relationships(data),
         block=block,
         block_text=doc.block_text,
-        body=doc.body,
+        body_utf8=doc.body.encode("utf-8"),
         content_hash=doc.content_hash,
         text_hash=doc.text_hash,
         layout=(doc.fm_start, doc.fm_end, *(doc.block_span or (None, None))),

@@ -53,7 +53,7 @@ def generate_patterns(sources: Iterable[Pattern], n: int, seed: int = 0) -> list
         slug, title = _names(i, len(sources), src.slug, src.title)
         out.append(src.model_copy(update={
             "slug": slug, "title": title, "path": f"{slug}.md",
-            "body": shuffle_sections(src.body, rng),
+            "body_utf8": shuffle_sections(src.body, rng).encode("utf-8"),
             "frontmatter": {**src.frontmatter, "slug": slug, "title": title},
         }))
     return out

@@ -44,14 +44,7 @@ def tend(root: Path) -> tuple[float, dict]:
     clock = time.perf_counter()
     with EventStore(settings.db) as store:
         run = tending.start_tend(settings, Policy(), store, today=dt.date(2026, 11, 22))
-        tending.observe_step(run)
-        tending.choose_step(run)
-        ranking = tending.rank_step(run)
-        for batch in tending.batches(run):
-            tending.propose_batch(run, batch, ranking)
-        tending.decide_step(run)
-        tending.prune_step(run)
-        tending.write_step(run)
+        tending.run_steps(run)
         summary = tending.finish_tend(run)
     return time.perf_counter() - clock, summary
 

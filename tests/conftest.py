@@ -125,14 +125,7 @@ def tend_in_process(policy=None, today=None):
     settings = load_settings()
     with EventStore(settings.db) as store:
         tend = tending.start_tend(settings, policy or Policy(), store, today=today or dt.date(2026, 11, 22))
-        tending.observe_step(tend)
-        tending.choose_step(tend)
-        ranking = tending.rank_step(tend)
-        for batch in tending.batches(tend):
-            tending.propose_batch(tend, batch, ranking)
-        tending.decide_step(tend)
-        tending.prune_step(tend)
-        tending.write_step(tend)
+        tending.run_steps(tend)
         return tending.finish_tend(tend)
 
 

@@ -29,13 +29,7 @@ def setup(tmp_path):
 
 def run_until_write(settings, store, policy=Policy()):
     tend = tending.start_tend(settings, policy, store, today=TODAY)
-    tending.observe_step(tend)
-    tending.choose_step(tend)
-    ranking = tending.rank_step(tend)
-    for batch in tending.batches(tend):
-        tending.propose_batch(tend, batch, ranking)
-    tending.decide_step(tend)
-    tending.prune_step(tend)
+    tending.run_steps(tend, stop_before="write")
     return tend
 
 
