@@ -42,6 +42,9 @@ def handle_errors(func):
             raise typer.Exit(getattr(e, "exit_code", 1)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # `garden ... | head`: the reader left; nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except Exception:
             if os.environ.get("GARDEN_DEBUG") == "1":
                 raise

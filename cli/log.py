@@ -156,8 +156,21 @@ def describe_event(e: Event) -> str:
             return f"pruned entity {p.entity_id} by {p.rule} {json.dumps(p.values)}"
         case "CommunityPruned":
             return f"pruned community {p.community_id} by {p.rule} {json.dumps(p.values)}"
+        case "BlockWriteStarted":
+            return "writing the block"
         case "BlockWritten":
             return f"block written (last_pruned {p.last_pruned})"
+        case "BlockRestored":
+            return f"block restored (revert of run {p.reverted_run}): {', '.join(p.restored)}"
+        case "RejectionLifted":
+            return f"rejection lifted: {p.entity_id or f'{p.target} ({p.link_type})'}"
+        case "ProposerCalled":
+            if p.outcome == "ok":
+                return (f"asked {p.proposer}: {p.proposed} proposed, {p.rejected} invalid"
+                        + (" (cached)" if p.cache_hit else ""))
+            return f"asked {p.proposer}: failed: {p.error}"
+        case "ProposalDeferred":
+            return f"deferred: {p.reason}"
     return p.type
 
 

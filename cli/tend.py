@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -51,6 +52,8 @@ def tend(
     settings = load_settings(garden=garden, db=db, proposer=proposer)
     for key, value in PREFECT_QUIET.items():
         os.environ.setdefault(key, value)
+    if sys.stderr.isatty() and not json_out:
+        os.environ["GARDEN_PROGRESS"] = "1"  # a line per step: a big garden takes minutes
     from flows.tend import tend_flow
 
     state = tend_flow(garden=str(settings.garden), db=str(settings.db), proposer=settings.proposer,

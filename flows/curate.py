@@ -256,6 +256,13 @@ class RevertPlan:
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
+    known = {r.run_id: r for r in list_runs(store)}
+    run = known.get(run_id.upper())
+    if run is not None and run.status == "reverted":
+        raise GardenError(f"run {run.run_id} was already reverted by run {run.reverted_by}; "
+                          f"revert {run.reverted_by} to restore it")
+    if run is not None and run.status == "running":
+        raise GardenError(f"run {run.run_id} has not finished; revert it once it has")
     changes = run_changes(store, run_id)
     now = load_state(store)
     restores, conflicts = {}, {}

@@ -11,6 +11,8 @@ markdown artifact (key `garden-tend-summary`) for the Prefect UI.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,20 @@ def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer:
         return Failed(message=f"invalid value: {e}")
 
 
+def _progress(message: str) -> None:
+    """A line per step on stderr, when `garden tend` runs on a terminal (GARDEN_PROGRESS=1)."""
+    if os.environ.get("GARDEN_PROGRESS") == "1":
+        print(f"garden tend: {message}", file=sys.stderr, flush=True)
+
+
+def _progress_detail(tend: tending.Tend, step: str) -> str:
+    if step == "observe":
+        return f"{len(tend.garden.patterns)} patterns"
+    if step == "propose":
+        return f"{len(tend.chosen)} patterns in {len(tending.batches(tend))} batches ({tend.proposer.name})"
+    return "..."
+
+
 def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, Any]:
     clock = time.perf_counter()
     tend = tending.start_tend(settings, policy, store, today=day, limit=limit, patterns=patterns,
@@ -101,6 +117,7 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, A
             steps.append(("write", lambda: write_task(run_id)))
         for name, step in steps:
             clock = time.perf_counter()
+            _progress(f"{name.replace('_', ' ')}: {_progress_detail(tend, name)}")
             step()
             tend.timings[name] = time.perf_counter() - clock
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)

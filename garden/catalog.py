@@ -109,7 +109,7 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
     ontology = data.get("ontology") if isinstance(data.get("ontology"), dict) else {}
     hints = ontology.get("search_hints") if isinstance(ontology.get("search_hints"), dict) else {}
     legacy_class = data.get("classification") if isinstance(data.get("classification"), dict) else {}
-    is_v71 = "relationships" in data or "graph_garden" in data
+    is_v71 = "relationships" in data  # a block graph-garden added does not make a file v7.1
     pattern = Pattern(
         slug=slug,
         slug_line=_key_position(doc, "slug")[0],

@@ -113,6 +113,10 @@ def test_diff_and_revert_of_a_run_and_of_the_revert(tended):
     runs = {r["run_id"]: r["status"] for r in json.loads(garden_cmd("runs", "--json").stdout)}
     assert runs[first_run] == "reverted"
     assert verified()
+    twice = garden_cmd("revert", first_run)
+    assert twice.exit_code == 1
+    assert twice.stderr == (f"error: run {first_run} was already reverted by run {reverting_run}; "
+                            f"revert {reverting_run} to restore it\n")
     again = garden_cmd("revert", reverting_run, "--by", "maint", "--json")
     assert again.exit_code == 0, again.output
     runs = {r["run_id"]: r["status"] for r in json.loads(garden_cmd("runs", "--json").stdout)}
