@@ -34,22 +34,23 @@ def main() -> None:
     """Tend the machine-written graph (graph_garden blocks) of a Markdown pattern library."""
 
 
-app.command("check")(check.check)
-app.command("observe")(log.observe)
-app.command("runs")(log.runs)
-app.command("history")(log.history)
-app.command("replay")(log.replay)
-app.command("verify")(log.verify)
-app.command("propose")(propose.propose)
+# The main job first, then what curators and maintainers use, then the log's own tools.
 app.command("tend")(tend.tend)
+app.command("check")(check.check)
+app.command("propose")(propose.propose)
 app.command("review")(curate.review)
 app.command("accept")(curate.accept)
 app.command("reject")(curate.reject)
 app.command("lift")(curate.lift)
 app.command("diff")(curate.diff)
 app.command("revert")(curate.revert)
+app.command("runs")(log.runs)
+app.command("history")(log.history)
 app.command("health")(health.health)
 app.command("report")(health.report)
+app.command("observe")(log.observe)
+app.command("replay")(log.replay)
+app.command("verify")(log.verify)
 
 
 def run() -> None:
