@@ -14,7 +14,8 @@ from rich.table import Table
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
 from cli.propose import PatternOption, ProposerOption
 from flows.lock import LockedError
-from garden.errors import GardenError
+from flows.propose import make_proposer
+from garden.errors import GardenError, display_path
 from garden.settings import load_settings
 
 # Prefect's temporary local server, quietly: no telemetry (there is no network), and only
@@ -50,6 +51,10 @@ def tend(
         except ValueError:
             raise GardenError(f"--today {today!r}: give a date like 2026-11-22") from None
     settings = load_settings(garden=garden, db=db, proposer=proposer)
+    if not settings.garden.is_dir():  # said at once, before Prefect starts
+        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
+    make_proposer(settings)  # a missing key or model, likewise
+    os.environ["GARDEN_CLI"] = "1"
     for key, value in PREFECT_QUIET.items():
         os.environ.setdefault(key, value)
     if sys.stderr.isatty() and not json_out:

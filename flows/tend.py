@@ -80,11 +80,17 @@ def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer:
         with garden_lock(settings.db), EventStore(settings.db) as store:
             return _tend(settings, policy, store, day, limit, patterns, dry_run)
     except GardenError as e:
-        logger.error(str(e))
+        _log_failure(logger, str(e))
         return Failed(message=str(e))
     except ValueError as e:  # a bad --today
-        logger.error(f"invalid value: {e}")
+        _log_failure(logger, f"invalid value: {e}")
         return Failed(message=f"invalid value: {e}")
+
+
+def _log_failure(logger, message: str) -> None:
+    """For a worker's log; `garden tend` prints the Failed state's message itself."""
+    if os.environ.get("GARDEN_CLI") != "1":
+        logger.error(message)
 
 
 def _progress(message: str) -> None:

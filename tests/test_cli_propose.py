@@ -153,3 +153,11 @@ def test_an_unknown_pattern_is_a_clear_error(garden_dir):
     result = propose("--pattern", "nope")
     assert result.exit_code == 1
     assert result.stderr == "error: no pattern 'nope' in the garden (see `garden check`)\n"
+
+
+def test_tend_says_what_is_missing_before_starting_prefect(garden_dir):
+    result = runner.invoke(app, ["tend", "--proposer", "llm"])
+    assert (result.exit_code, result.stderr) == (
+        1, "error: no API key: set OPENAI_API_KEY or use --proposer offline\n")
+    result = runner.invoke(app, ["tend", "--garden", "nowhere"])
+    assert (result.exit_code, result.stderr) == (1, "error: nowhere: no such folder; pass --garden DIR\n")
