@@ -116,14 +116,14 @@ def _decide(accept: bool, ids, pattern, run, by, note, no_write, garden, db, jso
                                          note, write=not no_write)
     if json_out:
         out.print_json(json.dumps(result.to_dict()))
-        return
-    verb = "accepted" if accept else "rejected"
-    for d in result.decided:
-        out.print(f"{verb} {d['id']} ({d['slug']}: {d['what']}, {d['score']:.2f})", markup=False)
-    if accept:
-        out.print(f"{len(result.written)} files written" + (" (--no-write: at the next tend)" if no_write else ""))
-    for line in result.errors:
-        err.print(f"error: {line}", markup=False)
+    else:
+        verb = "accepted" if accept else "rejected"
+        for d in result.decided:
+            out.print(f"{verb} {d['id']} ({d['slug']}: {d['what']}, {d['score']:.2f})", markup=False)
+        if accept:
+            out.print(f"{len(result.written)} files written" + (" (--no-write: at the next tend)" if no_write else ""))
+        for line in result.errors:
+            err.print(f"error: {line}", markup=False)
     if result.errors:
         raise typer.Exit(1)
 
@@ -202,14 +202,18 @@ def revert(
     settings = load_settings(garden=garden, db=db)
     found = open_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
-        plan = curate.plan_revert(store, run.upper())
-        result = curate.revert_run(store, found, plan, by or curate.default_curator(), note, force,
-                                   write=not no_write)
+        plan, result = curate.revert(store, found, run.upper(), by or curate.default_curator(), note,
+                                     force, write=not no_write)
     if json_out:
         out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id,
-                                   "conflicts": plan.conflicts}))
-        return
-    out.print(f"reverted {plan.run_id} (as run {result.run_id}): {len(plan.restores)} blocks restored, "
-              f"{len(plan.withdrawn)} pending proposals withdrawn, {len(result.written)} files written")
-    for line in result.errors:
-        err.print(f"error: {line}", markup=False)
+                                   "conflicts": plan.conflicts,
+                                   "withdrawn": [pid for _, pid in plan.withdrawn],
+                                   "reopened": [pid for _, pid, _, _ in plan.reopened]}))
+    else:
+        out.print(f"reverted {plan.run_id} (as run {result.run_id}): {len(plan.restores)} blocks restored, "
+                  f"{len(plan.withdrawn)} pending proposals withdrawn, {len(plan.reopened)} decisions "
+                  f"undone (pending again), {len(result.written)} files written")
+        for line in result.errors:
+            err.print(f"error: {line}", markup=False)
+    if result.errors:
+        raise typer.Exit(1)

@@ -15,6 +15,7 @@ from events.queries import history as read_history
 from events.queries import list_runs, record_observation, resolve_until, verify as verify_log
 from events.replay import compare, replay_into
 from events.store import EventStore
+from flows.lock import garden_lock
 from garden.catalog import Garden, load_garden
 from garden.errors import GardenError, display_path
 from garden.event import Event
@@ -45,7 +46,7 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
     """
     settings = load_settings(garden=garden, db=db)
     found = open_garden(settings)
-    with open_store(settings, create=True) as store:
+    with garden_lock(settings.db), open_store(settings, create=True) as store:
         result = record_observation(store, found)
         kinds: dict[str, int] = {}
         if result.appended:
@@ -159,9 +160,11 @@ def describe_event(e: Event) -> str:
         case "BlockWriteStarted":
             return "writing the block"
         case "BlockWritten":
-            return f"block written (last_pruned {p.last_pruned})"
+            return "block written" + (f" (last_pruned {p.last_pruned})" if p.last_pruned else "")
         case "BlockRestored":
             return f"block restored (revert of run {p.reverted_run}): {', '.join(p.restored)}"
+        case "ProposalReopened":
+            return f"decision on {p.proposal_id} undone (revert of run {p.reverted_run}); pending again"
         case "RejectionLifted":
             return f"rejection lifted: {p.entity_id or f'{p.target} ({p.link_type})'}"
         case "ProposerCalled":

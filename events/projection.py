@@ -256,6 +256,19 @@ def _restored(state: State, slug: str, p: dict, meta: tuple) -> None:
             **block, **{k: [dict(i) for i in block.get(k) or []] for k in _LISTS}}
 
 
+def _reopened(state: State, slug: str, p: dict, meta: tuple) -> None:
+    pattern = state.patterns.get(slug)
+    if not pattern:
+        return
+    proposal = p["proposal"]
+    pattern["pending"][p["proposal_id"]] = proposal
+    declined = pattern.get("declined") or {}
+    if p.get("declined") is None:
+        declined.pop(proposal_key(proposal), None)
+    else:
+        declined[proposal_key(proposal)] = p["declined"]
+
+
 def _rescored(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if not pattern or not pattern["block"]:
@@ -276,11 +289,13 @@ def _pruned(key: str, item_key: tuple[str, ...], fields: tuple[str, ...]):
         pattern = state.patterns.get(slug)
         if not pattern or not pattern["block"]:
             return
-        wanted = [p[f] for f in fields]
-        if not any(all(i.get(k) == w for k, w in zip(item_key, wanted)) for i in pattern["block"][key]):
+        wanted = list(zip(item_key, (p[f] for f in fields)))
+        if p.get("confidence") is not None:  # of a link: a duplicate with another confidence stays
+            wanted.append(("confidence", p["confidence"]))
+        if not any(all(i.get(k) == w for k, w in wanted) for i in pattern["block"][key]):
             return
         block = _editable(pattern)
-        block[key] = [i for i in block[key] if not all(i.get(k) == w for k, w in zip(item_key, wanted))]
+        block[key] = [i for i in block[key] if not all(i.get(k) == w for k, w in wanted)]
 
     return handler
 
@@ -289,8 +304,8 @@ def _written(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if not pattern:
         return
-    block = _editable(pattern)
-    block["last_pruned"] = p["last_pruned"]
+    if p["last_pruned"] is not None or pattern["block"] is not None:
+        _editable(pattern)["last_pruned"] = p["last_pruned"]
     pattern["content_hash"] = p["content_hash"]
     pattern["path"] = p["path"]
     pattern["write_intent"] = None
@@ -332,6 +347,7 @@ _HANDLERS = {
     "ProposalDeferred": _called,
     "RejectionLifted": _lifted,
     "BlockRestored": _restored,
+    "ProposalReopened": _reopened,
 }
 
 

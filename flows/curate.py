@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.projection import State, apply, load_state
+from events.projection import State, apply, load_state, proposal_key
 from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
-from flows.run import recorded_run
+from flows.run import close_orphaned_runs, recorded_run
 from flows.writing import write_changed_blocks
 from garden.catalog import Garden
 from garden.errors import GardenError
@@ -21,6 +21,7 @@ from garden.event import (
     BlockRestored,
     ProposalAccepted,
     ProposalRejected,
+    ProposalReopened,
     RejectionLifted,
     RunReverted,
     event,
@@ -253,9 +254,12 @@ class RevertPlan:
     restores: dict[str, tuple[dict | None, list[str]]]  # slug -> (block, restored item keys)
     conflicts: dict[str, list[str]]
     withdrawn: list[tuple[str, str]]  # (slug, proposal id) still pending from the run
+    reopened: list[tuple[str, str, dict, str | None]]  # (slug, id, proposal, declined mark) the run decided
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
+    """What undoing a run takes, against the log as it is now (observe the files first, so a
+    person's edit since the run counts as a later change, not as something to overwrite)."""
     known = {r.run_id: r for r in list_runs(store)}
     run = known.get(run_id.upper())
     if run is not None and run.status == "reverted":
@@ -272,14 +276,50 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
         later = run_keys & changed_items(after, current)
         if later:
             conflicts[slug] = sorted(later)
-        restores[slug] = (restore_items(current, before, run_keys), sorted(run_keys))
+        restores[slug] = (restore_items(current, before, after, run_keys), sorted(run_keys))
     withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
                  for pid in pending]
-    return RevertPlan(changes.run_id, restores, conflicts, withdrawn)
+    reopened = _decisions_to_reopen(store, changes, now, conflicts)
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened)
+
+
+def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
+                         conflicts: dict[str, list[str]]) -> list[tuple[str, str, dict, str | None]]:
+    """The run's decisions on proposals that were pending before it (a curator's accept or
+    reject, a revert's withdrawal): undone, so each is pending again as it was."""
+    found = []
+    for row in store.rows(run_id=changes.run_id, types=("ProposalAccepted", "ProposalRejected")):
+        decision = row_to_event(row)
+        slug, pid = decision.slug, decision.payload.proposal_id
+        proposal = ((changes.before.patterns.get(slug) or {}).get("pending") or {}).get(pid)
+        if proposal is None:
+            continue  # proposed by the run itself: its revert withdraws it
+        current = now.patterns.get(slug) or {}
+        key = proposal_key(proposal)
+        newer = [other for other, p in current.get("pending", {}).items() if proposal_key(p) == key]
+        if pid in current.get("pending", {}) or newer:
+            conflicts.setdefault(slug, []).append(f"proposal {pid} (pending again, or proposed anew since)")
+            continue
+        declined = (changes.before.patterns[slug].get("declined") or {}).get(key)
+        found.append((slug, pid, proposal, declined))
+    return found
+
+
+def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | None, force: bool,
+           write: bool = True, today: dt.date | None = None) -> tuple[RevertPlan, CuratorResult]:
+    """Observe the files, plan the revert of `run_id`, and carry it out (see `revert_run`).
+
+    Called holding the garden's lock: a run without an end is one whose process was killed."""
+    close_orphaned_runs(store)
+    record_observation(store, garden)
+    plan = plan_revert(store, run_id)
+    return plan, revert_run(store, garden, plan, by, note, force, write, today)
 
 
 def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, note: str | None,
                force: bool, write: bool = True, today: dt.date | None = None) -> CuratorResult:
+    """Compensating events for the plan, then the files written back exactly as they were (their
+    own last_pruned, their original text where the block is the one first seen)."""
     if plan.conflicts and not force:
         lines = [f"{slug}: {', '.join(keys)}" for slug, keys in plan.conflicts.items()]
         raise GardenError(f"later events changed what run {plan.run_id} changed; nothing was reverted "
@@ -294,6 +334,10 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
                          slug=slug, run_id=run.run_id, actor="system")
                    for slug, pid in plan.withdrawn]
+        events += [event(ProposalReopened(proposal_id=pid, proposal=proposal, declined=declined,
+                                          reverted_run=plan.run_id),
+                         slug=slug, run_id=run.run_id, actor=actor)
+                   for slug, pid, proposal, declined in plan.reopened]
         events.append(event(RunReverted(reverted_run=plan.run_id, note=note), run_id=run.run_id, actor=actor))
         store.append(events)
         result = CuratorResult(run.run_id, decided=[{"slug": s, "restored": keys}
@@ -301,8 +345,9 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
         if write:
             result.written, result.errors = write_changed_blocks(
                 store.append, garden, load_state(store), today or dt.date.today(), run.run_id,
-                only=set(plan.restores))
+                only=set(plan.restores), stamp=False)
         run.counts.update({"restored": len(plan.restores), "withdrawn": len(plan.withdrawn),
+                           "reopened": len(plan.reopened),
                            "files_written": len(result.written), "errors": len(result.errors)})
     return result
 

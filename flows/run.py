@@ -34,3 +34,20 @@ def recorded_run(store: EventStore, proposer: str, model: str | None,
             pass
         raise
     store.append([event(RunCompleted(counts=run.counts), run_id=run.run_id)])
+
+
+def close_orphaned_runs(store: EventStore) -> int:
+    """Record RunFailed for runs that started and never ended (their process was killed).
+
+    Only called while holding the garden's lock, so no such run is still going.
+    """
+    started, ended = {}, set()
+    for row in store.rows(types=("RunStarted", "RunCompleted", "RunFailed")):
+        if row[2] == "RunStarted":
+            started[row[4]] = row
+        else:
+            ended.add(row[4])
+    orphans = [run for run in started if run not in ended]
+    store.append([event(RunFailed(error="interrupted: the process ended before the run finished"),
+                        run_id=run) for run in orphans])
+    return len(orphans)

@@ -76,15 +76,21 @@ def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer:
     try:
         settings = load_settings(garden=Path(garden), db=Path(db), proposer=proposer)
         policy = load_policy()
-        day = dt.date.fromisoformat(today) if today else dt.date.today()
+        day = _day(today)
         with garden_lock(settings.db), EventStore(settings.db) as store:
             return _tend(settings, policy, store, day, limit, patterns, dry_run)
     except GardenError as e:
         _log_failure(logger, str(e))
         return Failed(message=str(e))
-    except ValueError as e:  # a bad --today
-        _log_failure(logger, f"invalid value: {e}")
-        return Failed(message=f"invalid value: {e}")
+
+
+def _day(today: str | None) -> dt.date:
+    if not today:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(today)
+    except ValueError:
+        raise GardenError(f"--today {today!r} is not a date; give it as YYYY-MM-DD") from None
 
 
 def _log_failure(logger, message: str) -> None:

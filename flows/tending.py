@@ -42,6 +42,7 @@ from garden.policy import Policy, decide, prune
 from garden.proposal import Proposer
 from garden.schedule import choose_patterns
 from garden.settings import Settings
+from flows.run import close_orphaned_runs
 from flows.writing import write_changed_blocks
 from garden.writer import remove_stale_temp_files
 
@@ -118,23 +119,6 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     tend.record([event(RunStarted(proposer=proposer.name, model=proposer.model,
                                   policy=policy.model_dump(), options=options), run_id=tend.run_id)])
     return tend
-
-
-def close_orphaned_runs(store: EventStore) -> int:
-    """Record RunFailed for runs that started and never ended (their process was killed).
-
-    Only called while holding the garden's lock, so no such run is still going.
-    """
-    started, ended = {}, set()
-    for row in store.rows(types=("RunStarted", "RunCompleted", "RunFailed")):
-        if row[2] == "RunStarted":
-            started[row[4]] = row
-        else:
-            ended.add(row[4])
-    orphans = [run for run in started if run not in ended]
-    store.append([event(RunFailed(error="interrupted: the process ended before the run finished"),
-                        run_id=run) for run in orphans])
-    return len(orphans)
 
 
 def observe_step(tend: Tend) -> int:

@@ -24,24 +24,37 @@ WRITE_GROUP = 200
 
 def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, state: State,
                          today: dt.date, run_id: str | None, *, dry_run: bool = False,
-                         only: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+                         only: Iterable[str] | None = None, stamp: bool = True) -> tuple[list[str], list[str]]:
     """Write each block (of `only`, or of the whole garden) whose content the log changed,
-    stamping last_pruned with `today`. Returns the slugs written and the errors."""
+    stamping last_pruned with `today`. Returns the slugs written and the errors.
+
+    With `stamp` False (a revert), each block goes back exactly as the log has it: its own
+    last_pruned, no block where it has none, and the text it was first seen with when it is
+    that block again.
+    """
     todo = []
     for slug in sorted(only if only is not None else garden.patterns):
         pattern = garden.patterns.get(slug)
         known = state.patterns.get(slug)
         if pattern is None or not known:
             continue
-        projected = None if known["block"] is None else GardenBlock.model_validate(known["block"])
-        if projected is not None and needs_write(projected, pattern.block):
-            todo.append((slug, pattern, known["content_hash"],
-                         projected.model_copy(update={"last_pruned": today})))
+        projected = _as_block(known["block"])
+        if stamp:
+            if projected is not None and needs_write(projected, pattern.block):
+                todo.append((slug, pattern, known["content_hash"],
+                             projected.model_copy(update={"last_pruned": today}), None))
+        elif projected != pattern.block:
+            text = known["observed_text"] if projected == _as_block(known["observed_block"]) else None
+            todo.append((slug, pattern, known["content_hash"], projected, text))
     written: list[str] = []
     errors: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
-        _write_group(record, todo[start : start + WRITE_GROUP], today, run_id, dry_run, written, errors)
+        _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)
     return written, errors
+
+
+def _as_block(data: dict | None) -> GardenBlock | None:
+    return None if data is None else GardenBlock.model_validate(data)
 
 
 def needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
@@ -51,36 +64,34 @@ def needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
     return projected.model_copy(update=strip) != in_file.model_copy(update=strip)
 
 
-def _write_group(record, group, today, run_id, dry_run, written, errors) -> None:
+def _write_group(record, group, run_id, dry_run, written, errors) -> None:
     prepared = []
-    for slug, pattern, expected, block in group:
+    for slug, pattern, expected, block, text in group:
         try:
-            ready = prepare_write(Path(pattern.path), block, expected, pattern)
+            ready = prepare_write(Path(pattern.path), block, expected, pattern, text)
         except (WriteConflictError, PatternError) as e:
             errors.append(str(e))
             continue
         if ready is not None:
-            prepared.append((slug, pattern, ready))
+            prepared.append((slug, pattern, ready, block))
     if dry_run:
-        written.extend(slug for slug, _, _ in prepared)
+        written.extend(slug for slug, _, _, _ in prepared)
         return
 
-    def payload(kind, pattern, ready):
+    def payload(kind, pattern, ready, block):
         return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
-                    last_pruned=today)
+                    last_pruned=None if block is None else block.last_pruned)
 
-    record([event(payload(BlockWriteStarted, pattern, ready), slug=slug, run_id=run_id)
-            for slug, pattern, ready in prepared])
+    record([event(payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=run_id) for item in prepared])
     done = []
-    for slug, pattern, ready in prepared:
+    for item in prepared:
         try:
-            commit_write(ready, sync_dir=False)
+            commit_write(item[2], sync_dir=False)
         except (WriteConflictError, OSError) as e:
             errors.append(str(e))
             continue
-        done.append((slug, pattern, ready))
-    for directory in {ready.path.parent for _, _, ready in done}:
+        done.append(item)
+    for directory in {item[2].path.parent for item in done}:
         sync_directory(directory)
-    record([event(payload(BlockWritten, pattern, ready), slug=slug, run_id=run_id)
-            for slug, pattern, ready in done])
-    written.extend(slug for slug, _, _ in done)
+    record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])
+    written.extend(item[0] for item in done)

@@ -85,10 +85,12 @@ def read_block(raw: Any) -> tuple[GardenBlock | None, list[Finding]]:
             continue
         reader = _ITEM_READERS[name]
         items = []
+        first_at: dict[tuple, int] = {}
         for index, item in enumerate(value):
             read = reader(item, (name, index), findings)
             if read is not None:
                 items.append(read)
+                _note_duplicate(name, index, read, first_at, findings)
         lists[name] = tuple(items)
 
     unknown = [key for key in raw if key not in ("last_pruned", *LISTS)]
@@ -104,6 +106,22 @@ def read_block(raw: Any) -> tuple[GardenBlock | None, list[Finding]]:
     if any(f.level == "error" for f in findings):
         return None, findings
     return GardenBlock(last_pruned=last_pruned, **lists), findings
+
+
+def _note_duplicate(name: str, index: int, item, first_at: dict[tuple, int],
+                    findings: list[Finding]) -> None:
+    """Two items of one list with one identity (a link's target and type, an entity's or a
+    community's id): graph-garden treats them as one item, so say so."""
+    key = (item.target, item.type) if name == "inferred_links" else (item.id,)
+    if key not in first_at:
+        first_at[key] = index
+        return
+    what = "link to {} ({})".format(*key) if name == "inferred_links" else f"id {key[0]!r}"
+    findings.append(
+        Finding("warning", "duplicate-item",
+                f"{name}[{index}] repeats the {what} of {name}[{first_at[key]}]; keep one of them",
+                (name, index))
+    )
 
 
 def _kind(value: Any) -> str:

@@ -11,6 +11,7 @@ written.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
@@ -147,6 +148,14 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
         context = getattr(e, "context", None)
         message = f"broken YAML: {what}" + (f" ({context})" if context else "")
         raise DocumentError(Problem(display, line, col, "error", message, "yaml")) from e
+    except (ValueError, TypeError, OverflowError) as e:
+        # The loader reads `2026-02-30` as a date and fails on it, without a position.
+        line, col = _impossible_date(text, fm_start, fm_end) or (2, 1)
+        raise DocumentError(
+            Problem(display, line, col, "error",
+                    f"a value YAML reads as a date is not a real date ({e}); correct it, or quote it "
+                    "to keep it as text", "bad-date")
+        ) from e
     if not isinstance(data, dict):
         raise DocumentError(
             Problem(display, 2, 1, "error",
@@ -162,6 +171,20 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
                         "write it as a top-level key", "block-position")
         )
     return doc
+
+
+_DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w.:-])")
+
+
+def _impossible_date(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
+    """Line and column of the first date-shaped value that is no date (e.g. 2026-02-30)."""
+    for found in _DATE_LIKE.finditer(text, fm_start, fm_end):
+        try:
+            dt.date(*(int(part) for part in found.groups()))
+        except ValueError:
+            line = text.count("\n", 0, found.start()) + 1
+            return line, found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    return None
 
 
 _CLOSING = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
@@ -313,6 +336,9 @@ def _with_newline(text: str, newline: str) -> str:
 
 def _insertion_point(doc: Document) -> tuple[int, str]:
     fm = doc.frontmatter
+    own = re.search(r"^#[ \t]*GROUP 6\b[^\n]*\n#[ \t]*[═=─-]{3,}[^\n]*\n", fm, re.M)
+    if own:  # the file already has the group's banner (its block was taken out): fill it in
+        return doc.fm_start + own.end(), ""
     banner = re.search(r"^(#[ \t]*[═=─-]{3,}[^\n]*)\r?\n#[ \t]*GROUP 7\b", fm, re.M)
     if banner:
         rule = banner.group(1).rstrip("\r")

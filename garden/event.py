@@ -150,6 +150,8 @@ class LinkPruned(Payload):
     link_type: str
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
+    # The pruned link's confidence: a block holding the same link twice loses only this one.
+    confidence: float | None = None
 
 
 class EntityPruned(Payload):
@@ -175,7 +177,7 @@ class BlockWriteStarted(Payload):
     path: str
     content_hash: str
     previous_hash: str | None
-    last_pruned: dt.date
+    last_pruned: dt.date | None  # None: the write removed the block (a revert to no block)
 
 
 class BlockWritten(Payload):
@@ -183,7 +185,7 @@ class BlockWritten(Payload):
     path: str
     content_hash: str
     previous_hash: str | None
-    last_pruned: dt.date
+    last_pruned: dt.date | None  # None: the write removed the block (a revert to no block)
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -227,6 +229,17 @@ class BlockRestored(Payload):
     restored: list[str] = Field(default_factory=list)  # the items put back, e.g. "link x/enables"
 
 
+class ProposalReopened(Payload):
+    """A decision undone (a revert of the run that made it): the proposal is pending again, as
+    it was, and a curator's rejection of it no longer holds the link or entity back."""
+
+    type: Literal["ProposalReopened"] = "ProposalReopened"
+    proposal_id: str
+    proposal: dict[str, Any]  # the pending proposal as the projection held it
+    declined: str | None = None  # the pattern's declined mark for it before the decision, if any
+    reverted_run: str
+
+
 class RunReverted(Payload):
     type: Literal["RunReverted"] = "RunReverted"
     reverted_run: str
@@ -255,6 +268,7 @@ AnyPayload = Annotated[
         RunReverted,
         RejectionLifted,
         BlockRestored,
+        ProposalReopened,
     ],
     Field(discriminator="type"),
 ]

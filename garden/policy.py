@@ -162,7 +162,8 @@ def prune(slug: str, block: dict | None, curated: set[str], garden_slugs: set[st
     for link in block["inferred_links"]:
         rule = _link_rule(link, curated, garden_slugs, policy, today, refreshed or {})
         if rule:
-            emit(LinkPruned(target=link["target"], link_type=link["type"], rule=rule[0], values=rule[1]))
+            emit(LinkPruned(target=link["target"], link_type=link["type"], rule=rule[0], values=rule[1],
+                            confidence=link.get("confidence")))
         else:
             kept.append(link)
     if len(kept) > policy.max_links_per_pattern:
@@ -170,6 +171,7 @@ def prune(slug: str, block: dict | None, curated: set[str], garden_slugs: set[st
         floor = ranked[policy.max_links_per_pattern - 1].get("confidence") if policy.max_links_per_pattern else None
         for link in ranked[policy.max_links_per_pattern:]:
             emit(LinkPruned(target=link["target"], link_type=link["type"], rule="max_links_per_pattern",
+                            confidence=link.get("confidence"),
                             values={"confidence": link.get("confidence"), "max": policy.max_links_per_pattern,
                                     "kept_down_to": floor}))
     for entity in block["entities"]:

@@ -32,11 +32,19 @@ def changed_items(before: dict | None, after: dict | None) -> set[str]:
     return {key for key in a.keys() | b.keys() if (a.get(key) or (0, 0, None))[2] != (b.get(key) or (0, 0, None))[2]}
 
 
-def restore_items(now: dict | None, before: dict | None, keys: set[str]) -> dict | None:
-    """`now` with the items in `keys` as they were in `before` (absent there: removed)."""
+def restore_items(now: dict | None, before: dict | None, after: dict | None,
+                  keys: set[str]) -> dict | None:
+    """`now` with the items in `keys` as they were in `before` (absent there: removed).
+
+    `last_pruned` goes back too, unless something after the run stamped it again; and a block
+    the run created comes out again (None) when nothing else was put in it since.
+    """
     if now is None and before is None:
         return None
-    block = {"last_pruned": (now or before or {}).get("last_pruned"),
+    stamp = (now or {}).get("last_pruned")
+    if stamp == (after or {}).get("last_pruned"):
+        stamp = (before or {}).get("last_pruned")
+    block = {"last_pruned": stamp,
              **{name: [dict(i) for i in (now or {}).get(name) or []] for name, _, _ in _KINDS}}
     old = items(before)
     current = items(block)
@@ -48,6 +56,8 @@ def restore_items(now: dict | None, before: dict | None, keys: set[str]) -> dict
         if key in old:
             name, position, item = old[key]
             block[name].insert(min(position, len(block[name])), dict(item))
+    if before is None and not any(block[name] for name, _, _ in _KINDS):
+        return None
     return block
 
 

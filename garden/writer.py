@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import hash_bytes, parse_document, rebuild_document, replace_block
+from garden.document import hash_bytes, parse_document, put_block_text, rebuild_document, replace_block
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
 
@@ -37,10 +37,12 @@ class PreparedWrite:
     new_hash: str
 
 
-def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = None,
-                  pattern: Pattern | None = None) -> PreparedWrite | None:
+def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | None = None,
+                  pattern: Pattern | None = None, text: str | None = None) -> PreparedWrite | None:
     """The bytes `path` would have with `block` in it; None when its block already equals it.
 
+    `block` None removes the block. Given `text` (a block as it was once written, which reads as
+    `block`), that exact text goes in instead of a freshly emitted one.
     Raises WriteConflictError when the file no longer has `expected_hash` (someone edited it).
     Given the `pattern` read from these very bytes, the file is not parsed again.
     """
@@ -62,7 +64,7 @@ def prepare_write(path: Path, block: GardenBlock, expected_hash: str | None = No
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:
         return None
-    new = replace_block(doc, block)
+    new = put_block_text(doc, text, block) if text is not None or block is None else replace_block(doc, block)
     return PreparedWrite(path, new, old_hash, hash_bytes(new))
 
 

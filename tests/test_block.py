@@ -121,3 +121,17 @@ def test_quote_escapes_what_must_be_escaped():
     assert quote("line\nbreak\ttab") == '"line\\nbreak\\ttab"'
     assert quote("\x07\x85\u2028") == '"\\x07\\x85\\u2028"'
     assert quote("é 😀") == '"é 😀"'
+
+
+def test_an_item_given_twice_is_reported():
+    raw = {"inferred_links": [{"target": "a", "type": "enables", "confidence": 0.9, "reason": "r"},
+                              {"target": "b", "type": "enables", "confidence": 0.8, "reason": "r"},
+                              {"target": "a", "type": "enables", "confidence": 0.5, "reason": "r"}],
+           "entities": [{"id": "e", "type": "concept", "relevance": 0.5}, "e"]}
+    block, findings = read_block(raw)
+    assert len(block.inferred_links) == 3  # kept as found: the file decides, not the reader
+    assert [(f.level, f.code, f.message) for f in findings if f.code == "duplicate-item"] == [
+        ("warning", "duplicate-item", "entities[1] repeats the id 'e' of entities[0]; keep one of them"),
+        ("warning", "duplicate-item",
+         "inferred_links[2] repeats the link to a (enables) of inferred_links[0]; keep one of them"),
+    ]

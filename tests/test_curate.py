@@ -29,9 +29,16 @@ def tend_here(policy=POLICY):
 def tended(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_garden(tmp_path / "patterns", 40)
+    originals = {p.name: p.read_bytes() for p in (tmp_path / "patterns").glob("*.md")}
     result = tend_here()
     assert result["pending"] > 0
-    return result
+    return {**result, "originals": originals}
+
+
+def files_now():
+    from pathlib import Path
+
+    return {p.name: p.read_bytes() for p in Path("patterns").glob("*.md")}
 
 
 def pending():
@@ -105,11 +112,8 @@ def test_diff_and_revert_of_a_run_and_of_the_revert(tended):
     revert = garden_cmd("revert", first_run, "--by", "maint", "--note", "bad night", "--json")
     assert revert.exit_code == 0, revert.output
     reverting_run = json.loads(revert.stdout)["run_id"]
-    for path in files:
-        text = open(path).read()
-        slug = path.split("/")[-1][:-3]
-        if slug in changed:  # the run's additions are gone again (its stamp stays a write's stamp)
-            assert "last_pruned: 2026-11-22" in text
+    # Every file is back byte for byte: blocks the run created gone, stamps and styles as they were.
+    assert files_now() == tended["originals"]
     runs = {r["run_id"]: r["status"] for r in json.loads(garden_cmd("runs", "--json").stdout)}
     assert runs[first_run] == "reverted"
     assert verified()
@@ -157,3 +161,87 @@ def test_health_and_report(tended, tmp_path):
     html = page.read_text()
     assert "<script" not in html and "http://" not in html and "https://" not in html
     assert f"graph-garden run <code>{tended['run_id']}</code>" in html
+
+
+def pending_ids():
+    return {p["id"] for group in pending() for p in group["proposals"]}
+
+
+def test_revert_puts_back_files_that_had_no_block(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from garden.document import parse_document, put_block_text
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 12)
+    for path in sorted(Path("patterns").glob("*.md"))[::3]:  # a third of them without a block
+        doc = parse_document(path, path.read_bytes())
+        path.write_bytes(put_block_text(doc, None, None))
+        assert b"graph_garden:" not in path.read_bytes()
+    originals = files_now()
+    run = tend_here()
+    assert files_now() != originals
+    result = garden_cmd("revert", run["run_id"], "--json")
+    assert result.exit_code == 0, result.output
+    assert files_now() == originals
+    assert verified()
+
+
+def test_revert_never_overwrites_an_edit_the_log_has_not_seen(tended):
+    first_run = tended["run_id"]
+    slug = sorted(json.loads(garden_cmd("diff", first_run, "--json").stdout)["patterns"])[0]
+    path = f"patterns/{slug}.md"
+    text = open(path).read()
+    head, sep, rest = text.partition("  inferred_links:\n")
+    tail = rest[rest.index("\n# "):] if "\n# " in rest else rest[rest.index("\ncontributors"):]
+    edited = head + "  inferred_links: []" + tail
+    open(path, "w").write(edited)  # no `garden observe`: revert must notice it by itself
+    blocked = garden_cmd("revert", first_run)
+    assert blocked.exit_code == 1
+    assert f"  {slug}: link " in blocked.stderr
+    assert open(path).read() == edited
+    history = garden_cmd("history", slug).stdout
+    assert "edited outside graph-garden (block changed; the edit wins)" in history
+    assert verified()
+
+
+def test_reverting_a_reject_undoes_it(tended):
+    group = next(g for g in pending() if any(p["kind"] == "link" for p in g["proposals"]))
+    link = next(p for p in group["proposals"] if p["kind"] == "link")
+    reject = garden_cmd("reject", link["id"], "--by", "bo", "--json")
+    assert reject.exit_code == 0, reject.output
+    assert link["id"] not in pending_ids()
+    undo = garden_cmd("revert", json.loads(reject.stdout)["run_id"], "--json")
+    assert undo.exit_code == 0, undo.output
+    assert json.loads(undo.stdout)["reopened"] == [link["id"]]
+    assert link["id"] in pending_ids()
+    # The rejection no longer holds the link back: it can be lifted no more, and accepted now.
+    lift = garden_cmd("lift", group["slug"], "--target", link["target"], "--type", link["link_type"])
+    assert lift.exit_code == 1 and "no curator rejection" in lift.stderr
+    assert garden_cmd("accept", link["id"]).exit_code == 0
+    assert verified()
+
+
+def test_reverting_an_accept_puts_the_file_and_the_proposal_back(tended):
+    group = pending()[0]
+    pid = group["proposals"][0]["id"]
+    before = files_now()
+    accept = garden_cmd("accept", pid, "--json")
+    assert accept.exit_code == 0 and files_now() != before
+    undo = garden_cmd("revert", json.loads(accept.stdout)["run_id"])
+    assert undo.exit_code == 0, undo.output
+    assert files_now() == before
+    assert pid in pending_ids()
+    assert verified()
+
+
+def test_reverting_the_revert_of_a_tend_brings_its_proposals_back(tended):
+    waiting = pending_ids()
+    assert waiting
+    revert = garden_cmd("revert", tended["run_id"], "--json")
+    assert set(json.loads(revert.stdout)["withdrawn"]) == waiting
+    assert pending_ids() == set()
+    again = garden_cmd("revert", json.loads(revert.stdout)["run_id"], "--json")
+    assert again.exit_code == 0, again.output
+    assert pending_ids() == waiting
+    assert verified()

@@ -72,7 +72,10 @@ def test_each_bad_file_gets_a_placed_error_and_the_rest_loads(garden, seed_text)
     write(garden, "one.md", "---\nslug: twin\n---\n")
     write(garden, "two.md", "---\nslug: twin\n---\n")
     write(garden, "unclosed.md", "---\nslug: unclosed\n")
+    write(garden, "baddate.md", "---\nslug: baddate\ncreated: 2026-01-05\nmodified: 2026-02-30\n---\n")
     assert problems_of(garden) == [
+        "g/baddate.md:4:11: error: a value YAML reads as a date is not a real date (day is out of "
+        "range for month); correct it, or quote it to keep it as text",
         "g/broken.md:4:1: error: broken YAML: did not find expected ',' or ']' "
         "(while parsing a flow sequence)",
         "g/latin1.md:3:11: error: not valid UTF-8 (byte 0xe9); save the file as UTF-8",
@@ -187,3 +190,14 @@ def test_a_block_the_line_scan_misreads_is_never_written(garden):
                                            "differently.; the file was left unchanged"):
         write_block(path, NEW_BLOCK)
     assert path.read_text() == text
+
+
+def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_text):
+    start = seed_text.index("graph_garden:\n")
+    end = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 7")
+    emptied = seed_text[:start] + seed_text[end:]
+    path = write(garden, "self-leadership-vs-self-management.md", emptied)
+    write_block(path, NEW_BLOCK)
+    text = path.read_text("utf-8")
+    assert text.count("# GROUP 6") == 1
+    assert text == emptied[:start] + text[start:start + len(text) - len(emptied)] + emptied[start:]

@@ -107,3 +107,19 @@ def test_choose_orders_retry_new_changed_then_longest_untended():
         ("failed", "retry"), ("never", "new"), ("edited", "changed"),
         ("staler", "rotation"), ("stale", "rotation")]
     assert [c.slug for c in choose_patterns(hashes, state, TODAY, limit=2)] == ["failed", "never"]
+
+
+def test_pruning_one_of_a_link_given_twice_keeps_the_other():
+    from events.projection import State, apply_event
+    from garden.event import GardenObserved, event
+
+    b = block(links=[link("a", 0.9), link("a", 0.5), link("b", 0.8)])
+    state = State()
+    apply_event(state, event(GardenObserved(path="s.md", format="v7.1", content_hash="h", text_hash="t",
+                                            block=b, block_text=None), slug="s"))
+    out = prune("s", b, set(), {"a", "b"}, Policy(), "R", TODAY)
+    assert [(p.target, p.confidence) for p in payloads(out)] == [("a", 0.5)]
+    for e in out:
+        apply_event(state, e)
+    assert [(l["target"], l["confidence"]) for l in state.patterns["s"]["block"]["inferred_links"]] == [
+        ("a", 0.9), ("b", 0.8)]
