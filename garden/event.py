@@ -168,24 +168,23 @@ class CommunityPruned(Payload):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
-class BlockWriteStarted(Payload):
+class _BlockWrite(Payload):
+    path: str
+    content_hash: str  # the file's hash with the new block
+    previous_hash: str | None
+    last_pruned: dt.date | None  # the new block's stamp; None when it has none or was removed
+
+
+class BlockWriteStarted(_BlockWrite):
     """About to replace a file's block: if the process dies before BlockWritten, the next
     observation tells a finished write (the file has `content_hash`) from one that never
     happened (it still has `previous_hash`) and from a person's edit (neither)."""
 
     type: Literal["BlockWriteStarted"] = "BlockWriteStarted"
-    path: str
-    content_hash: str
-    previous_hash: str | None
-    last_pruned: dt.date | None  # None: the write removed the block (a revert to no block)
 
 
-class BlockWritten(Payload):
+class BlockWritten(_BlockWrite):
     type: Literal["BlockWritten"] = "BlockWritten"
-    path: str
-    content_hash: str
-    previous_hash: str | None
-    last_pruned: dt.date | None  # None: the write removed the block (a revert to no block)
 
 
 # --- runs ----------------------------------------------------------------------------------
