@@ -188,8 +188,11 @@ def read_files(root: Path, paths: Iterable[Path]) -> Iterator[tuple[Path, Patter
         yield path, pattern, problems
 
 
-def load_garden(root: Path, progress=None) -> Garden:
-    """Read every pattern under `root`. `progress(done, total)` is called as files are read."""
+def load_garden(root: Path, progress=None, keep_bodies: bool = True) -> Garden:
+    """Read every pattern under `root`. `progress(done, total)` is called as files are read.
+
+    Without `keep_bodies`, a pattern's body is read from its file when asked for (a tend of
+    20,000 patterns then holds about 20 KB less per pattern)."""
     root = Path(root)
     garden = Garden(root=root)
     paths = pattern_files(root)
@@ -201,6 +204,8 @@ def load_garden(root: Path, progress=None) -> Garden:
             if any(p.code == "no-frontmatter" for p in problems):
                 garden.skipped += 1
             continue
+        if not keep_bodies:
+            pattern = pattern.model_copy(update={"body_utf8": None})
         claims.setdefault(pattern.slug, []).append((pattern, path))
         if progress:
             progress(done, len(paths))

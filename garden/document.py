@@ -202,6 +202,23 @@ def rebuild_document(path: Path, raw: bytes, data: dict, layout: tuple, display:
     return Document(path, display or str(path), raw, text, bom, newline, fm_start, fm_end, data, span)
 
 
+def read_body(path: str, content_hash: str, layout: tuple) -> str:
+    """A pattern's body read from its file again (a tend does not keep 20,000 bodies in memory).
+
+    The file as it was read splices at the known place; a file changed since is parsed again,
+    and its new body is what there is to read (the change itself is observed by the next run).
+    A file gone or broken since gives an empty body: nothing is written to it this run anyway,
+    since every write checks the file's hash first.
+    """
+    try:
+        raw = Path(path).read_bytes()
+        if hash_bytes(raw) == content_hash:
+            return rebuild_document(Path(path), raw, {}, layout).body
+        return parse_document(Path(path), raw).body
+    except (OSError, PatternError):
+        return ""
+
+
 def _find_closing(text: str, start: int) -> int | None:
     found = _CLOSING.search(text, start)
     return found.start() if found else None

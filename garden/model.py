@@ -110,8 +110,9 @@ class Pattern(BaseModel):
     #: The block's exact text in the file (None without a block).
     block_text: str | None = None
     #: The Markdown body as UTF-8: half the memory of a str that holds one em dash (a str then
-    #: takes 2 bytes a character), which counts at 20,000 patterns.
-    body_utf8: bytes = b""
+    #: takes 2 bytes a character), which counts at 20,000 patterns. None: not kept in memory
+    #: (a tend's garden), and `body` reads it from the file again when asked.
+    body_utf8: bytes | None = b""
     content_hash: str
     #: Hash of the file without its block: changes when a person edits the pattern itself.
     text_hash: str = ""
@@ -122,7 +123,11 @@ class Pattern(BaseModel):
 
     @property
     def body(self) -> str:
-        return self.body_utf8.decode("utf-8")
+        if self.body_utf8 is not None:
+            return self.body_utf8.decode("utf-8")
+        from garden.document import read_body
+
+        return read_body(self.path, self.content_hash, self.layout)
 
     def curated_targets(self) -> set[str]:
         """Every slug the human-curated graph already links this pattern to."""
