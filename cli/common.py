@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import traceback
@@ -39,6 +40,8 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except GardenError as e:
             typer.echo(f"error: {e}", err=True)
+            if kwargs.get("json_out"):  # a script reading stdout learns of it too
+                typer.echo(json.dumps({"error": str(e), **getattr(e, "details", {})}))
             raise typer.Exit(getattr(e, "exit_code", 1)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise

@@ -208,11 +208,13 @@ def revert(
         out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id,
                                    "conflicts": plan.conflicts,
                                    "withdrawn": [pid for _, pid in plan.withdrawn],
-                                   "reopened": [pid for _, pid, _, _ in plan.reopened]}))
+                                   "reopened": [pid for _, pid, _, _ in plan.reopened],
+                                   "redecided": [d.payload.proposal_id for d in plan.redecided]}))
     else:
         out.print(f"reverted {plan.run_id} (as run {result.run_id}): {len(plan.restores)} blocks restored, "
                   f"{len(plan.withdrawn)} pending proposals withdrawn, {len(plan.reopened)} decisions "
-                  f"undone (pending again), {len(result.written)} files written")
+                  f"undone (pending again), {len(plan.redecided)} decisions made again, "
+                  f"{len(result.written)} files written")
         for line in result.errors:
             err.print(f"error: {line}", markup=False)
     if result.errors:

@@ -34,7 +34,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 5
+FOLD_VERSION = 6
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
@@ -284,18 +284,22 @@ def _refresh(pattern: dict, target: str, kind: str, meta: tuple) -> None:
     pattern.setdefault("refreshed", {})[f"{target}|{kind}"] = meta[AT]
 
 
-def _pruned(key: str, item_key: tuple[str, ...], fields: tuple[str, ...]):
+def _pruned(key: str, item_key: tuple[str, ...], fields: tuple[str, ...], score: str):
+    """A prune removes one item: the first with the event's key and score (a block may hold the
+    same link twice; the policy prunes each copy with an event of its own)."""
     def handler(state: State, slug: str, p: dict, meta: tuple) -> None:
         pattern = state.patterns.get(slug)
         if not pattern or not pattern["block"]:
             return
         wanted = list(zip(item_key, (p[f] for f in fields)))
-        if p.get("confidence") is not None:  # of a link: a duplicate with another confidence stays
-            wanted.append(("confidence", p["confidence"]))
-        if not any(all(i.get(k) == w for k, w in wanted) for i in pattern["block"][key]):
+        if p.get(score) is not None:  # without a score (a legacy item), the first with the key
+            wanted.append((score, p[score]))
+        items = pattern["block"][key]
+        found = next((n for n, i in enumerate(items) if all(i.get(k) == w for k, w in wanted)), None)
+        if found is None:
             return
         block = _editable(pattern)
-        block[key] = [i for i in block[key] if not all(i.get(k) == w for k, w in wanted)]
+        del block[key][found]
 
     return handler
 
@@ -338,9 +342,9 @@ _HANDLERS = {
     "ProposalAccepted": _accepted,
     "ProposalRejected": _rejected,
     "LinkRescored": _rescored,
-    "LinkPruned": _pruned("inferred_links", ("target", "type"), ("target", "link_type")),
-    "EntityPruned": _pruned("entities", ("id",), ("entity_id",)),
-    "CommunityPruned": _pruned("communities", ("id",), ("community_id",)),
+    "LinkPruned": _pruned("inferred_links", ("target", "type"), ("target", "link_type"), "confidence"),
+    "EntityPruned": _pruned("entities", ("id",), ("entity_id",), "relevance"),
+    "CommunityPruned": _pruned("communities", ("id",), ("community_id",), "confidence"),
     "BlockWriteStarted": _write_started,
     "BlockWritten": _written,
     "ProposerCalled": _called,

@@ -19,6 +19,7 @@ from garden.catalog import Garden
 from garden.errors import GardenError
 from garden.event import (
     BlockRestored,
+    Event,
     ProposalAccepted,
     ProposalRejected,
     ProposalReopened,
@@ -255,6 +256,7 @@ class RevertPlan:
     conflicts: dict[str, list[str]]
     withdrawn: list[tuple[str, str]]  # (slug, proposal id) still pending from the run
     reopened: list[tuple[str, str, dict, str | None]]  # (slug, id, proposal, declined mark) the run decided
+    redecided: list[Event] = field(default_factory=list)  # decisions the run (a revert) had undone, again
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
@@ -280,7 +282,8 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
     withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
                  for pid in pending]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
-    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened)
+    redecided = _decisions_to_redo(store, changes, now, conflicts)
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided)
 
 
 def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
@@ -305,6 +308,25 @@ def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
     return found
 
 
+def _decisions_to_redo(store: EventStore, changes: RunChanges, now: State,
+                       conflicts: dict[str, list[str]]) -> list[Event]:
+    """The decisions a run (itself a revert) reopened, made again as they were: reverting the
+    revert of a curator's accept accepts the proposal once more, and so on."""
+    redo = []
+    for row in store.rows(run_id=changes.run_id, types=("ProposalReopened",)):
+        reopened = row_to_event(row)
+        slug, pid = reopened.slug, reopened.payload.proposal_id
+        if pid not in ((now.patterns.get(slug) or {}).get("pending") or {}):
+            conflicts.setdefault(slug, []).append(f"proposal {pid} (decided again since)")
+            continue
+        earlier = [row_to_event(r) for r in store.rows(slug=slug, types=("ProposalAccepted", "ProposalRejected"),
+                                                         until=changes.first_seq - 1)]
+        original = next((d for d in reversed(earlier) if d.payload.proposal_id == pid), None)
+        if original is not None:
+            redo.append(original)
+    return redo
+
+
 def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | None, force: bool,
            write: bool = True, today: dt.date | None = None) -> tuple[RevertPlan, CuratorResult]:
     """Observe the files, plan the revert of `run_id`, and carry it out (see `revert_run`).
@@ -322,15 +344,21 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
     own last_pruned, their original text where the block is the one first seen)."""
     if plan.conflicts and not force:
         lines = [f"{slug}: {', '.join(keys)}" for slug, keys in plan.conflicts.items()]
-        raise GardenError(f"later events changed what run {plan.run_id} changed; nothing was reverted "
-                          "(--force restores the run's versions anyway):\n  " + "\n  ".join(lines))
+        error = GardenError(f"later events changed what run {plan.run_id} changed; nothing was reverted "
+                            "(--force restores the run's versions anyway):\n  " + "\n  ".join(lines))
+        error.details = {"reverted_run": plan.run_id, "conflicts": plan.conflicts}
+        raise error
     actor = f"curator:{by}"
     with recorded_run(store, "curator", None, options={"command": "revert", "run": plan.run_id,
                                                          "by": by, "note": note}) as run:
         record_observation(store, garden, run.run_id)
-        events = [event(BlockRestored(block=block, reverted_run=plan.run_id, restored=keys),
-                        slug=slug, run_id=run.run_id, actor=actor)
-                  for slug, (block, keys) in plan.restores.items()]
+        # Decisions made again come first: the restored blocks that follow are the final word.
+        events = [event(d.payload.model_copy(update={"note": note or d.payload.note}), slug=d.slug,
+                        run_id=run.run_id, actor=actor if d.actor.startswith("curator:") else d.actor)
+                  for d in plan.redecided]
+        events += [event(BlockRestored(block=block, reverted_run=plan.run_id, restored=keys),
+                         slug=slug, run_id=run.run_id, actor=actor)
+                   for slug, (block, keys) in plan.restores.items()]
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
                          slug=slug, run_id=run.run_id, actor="system")
                    for slug, pid in plan.withdrawn]
@@ -347,7 +375,7 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
                 store.append, garden, load_state(store), today or dt.date.today(), run.run_id,
                 only=set(plan.restores), stamp=False)
         run.counts.update({"restored": len(plan.restores), "withdrawn": len(plan.withdrawn),
-                           "reopened": len(plan.reopened),
+                           "reopened": len(plan.reopened), "redecided": len(plan.redecided),
                            "files_written": len(result.written), "errors": len(result.errors)})
     return result
 

@@ -33,10 +33,16 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     that block again.
     """
     todo = []
+    errors: list[str] = []
     for slug in sorted(only if only is not None else garden.patterns):
         pattern = garden.patterns.get(slug)
         known = state.patterns.get(slug)
-        if pattern is None or not known:
+        if not known:
+            continue
+        if pattern is None:
+            if only is not None:  # asked for by name (an accept, a revert): say it, never skip it
+                errors.append(f"{slug}: its file is not in the garden now (moved, deleted, or it does not "
+                              "load: see `garden check`); its block was not written")
             continue
         projected = _as_block(known["block"])
         if stamp:
@@ -47,7 +53,6 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             text = known["observed_text"] if projected == _as_block(known["observed_block"]) else None
             todo.append((slug, pattern, known["content_hash"], projected, text))
     written: list[str] = []
-    errors: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
         _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)
     return written, errors
@@ -71,6 +76,9 @@ def _write_group(record, group, run_id, dry_run, written, errors) -> None:
             ready = prepare_write(Path(pattern.path), block, expected, pattern, text)
         except (WriteConflictError, PatternError) as e:
             errors.append(str(e))
+            continue
+        except OSError as e:  # gone or unreadable since the garden was loaded
+            errors.append(f"{pattern.path}: cannot read it to write its block ({e.strerror or e}); not written")
             continue
         if ready is not None:
             prepared.append((slug, pattern, ready, block))

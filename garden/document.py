@@ -328,7 +328,9 @@ def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | N
     """The file's bytes with its block replaced by exact text (or removed, when None).
 
     Used to put back a block as it was once written, style and all; `block` is what the text
-    must read as, checked like every splice.
+    must read as, checked like every splice. A block removed takes the GROUP 6 banner just
+    above it along (the banner `replace_block` puts in with a new block), so a file that had
+    neither gets back exactly its old bytes.
     """
     if doc.block_span is None:
         if block_text is None:
@@ -337,7 +339,18 @@ def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | N
         new_text = doc.text[:at] + block_text + doc.text[at:]
         _verify(doc, new_text, block)
         return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
+    if block_text is None:
+        start, end = doc.block_span
+        banner = _OWN_BANNER_ABOVE.search(doc.text[:start])
+        if banner:
+            new_text = doc.text[: banner.start()] + doc.text[end:]
+            _verify(doc, new_text, None)
+            return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
     return _splice(doc, block_text or "", block)
+
+
+_OWN_BANNER_ABOVE = re.compile(
+    r"^#[ \t]*[═=─-]{3,}[^\n]*\n#[ \t]*GROUP 6\b[^\n]*\n#[ \t]*[═=─-]{3,}[^\n]*\n\Z", re.M)
 
 
 def _splice(doc: Document, block_text: str, block: GardenBlock | None) -> bytes:

@@ -150,7 +150,8 @@ class LinkPruned(Payload):
     link_type: str
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
-    # The pruned link's confidence: a block holding the same link twice loses only this one.
+    # The pruned link's confidence. One prune removes one item: a block holding the same link
+    # twice loses the first copy with this confidence (events from before 0.1 have no such field).
     confidence: float | None = None
 
 
@@ -159,6 +160,7 @@ class EntityPruned(Payload):
     entity_id: str
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
+    relevance: float | None = None  # of the pruned copy, as for LinkPruned
 
 
 class CommunityPruned(Payload):
@@ -166,6 +168,7 @@ class CommunityPruned(Payload):
     community_id: str
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
+    confidence: float | None = None  # of the pruned copy, as for LinkPruned
 
 
 class _BlockWrite(Payload):

@@ -177,13 +177,14 @@ def prune(slug: str, block: dict | None, curated: set[str], garden_slugs: set[st
     for entity in block["entities"]:
         relevance = entity.get("relevance")
         if relevance is not None and relevance < policy.min_entity_relevance:
-            emit(EntityPruned(entity_id=entity["id"], rule="min_entity_relevance",
+            emit(EntityPruned(entity_id=entity["id"], rule="min_entity_relevance", relevance=relevance,
                               values={"relevance": relevance, "threshold": policy.min_entity_relevance}))
     for community in block["communities"]:
         confidence = community.get("confidence")
         if (community.get("source") == "inferred" and confidence is not None
                 and confidence < policy.min_community_confidence):
             emit(CommunityPruned(community_id=community["id"], rule="min_community_confidence",
+                                 confidence=confidence,
                                  values={"confidence": confidence, "threshold": policy.min_community_confidence}))
     return out
 

@@ -1,7 +1,7 @@
 """Putting back what a run changed, item by item, and diffs of blocks as text.
 
 A block is compared as items: each link ("link target/type"), entity ("entity id") and community
-("community id"). A run changed the items that differ between the block before it and after it;
+("community id"); a second copy of the same item in one block is "... (copy 2)", and so on. A run changed the items that differ between the block before it and after it;
 reverting puts exactly those back (removing what it added, restoring what it pruned or changed)
 and leaves every other item as it is now. Later changes to the same items are conflicts.
 """
@@ -22,7 +22,11 @@ def items(block: dict | None) -> dict[str, tuple[str, int, dict]]:
     found: dict[str, tuple[str, int, dict]] = {}
     for name, label, fields in _KINDS:
         for position, item in enumerate((block or {}).get(name) or []):
-            key = f"{label} " + "/".join(str(item.get(f)) for f in fields)
+            key = base = f"{label} " + "/".join(str(item.get(f)) for f in fields)
+            copy = 1
+            while key in found:
+                copy += 1
+                key = f"{base} (copy {copy})"
             found[key] = (name, position, item)
     return found
 

@@ -36,7 +36,8 @@ def choose_patterns(patterns: dict[str, str], state_patterns: dict[str, dict], t
         elif tended.get("text_hash") != text_hash:
             groups["changed"].append((tended["at"], slug))
         else:
-            age = (today - dt.date.fromisoformat(tended["at"][:10])).days
+            # A tend recorded after `today` (a run given an earlier --today) was tended today.
+            age = max((today - dt.date.fromisoformat(tended["at"][:10])).days, 0)
             if age >= retend_after_days:
                 groups["rotation"].append((tended["at"], slug))
     chosen = [Choice(key[-1], why) for why, keys in groups.items() for key in sorted(keys)]

@@ -145,6 +145,11 @@ def test_revert_stops_on_conflicts_unless_forced(tended):
     assert blocked.exit_code == 1
     assert f"later events changed what run {first_run} changed; nothing was reverted" in blocked.stderr
     assert f"  {slug}: link " in blocked.stderr
+    as_json = garden_cmd("revert", first_run, "--json")
+    assert as_json.exit_code == 1
+    report = json.loads(as_json.stdout)
+    assert report["reverted_run"] == first_run and list(report["conflicts"]) == [slug]
+    assert report["error"].startswith("later events changed")
     forced = garden_cmd("revert", first_run, "--force")
     assert forced.exit_code == 0, forced.output
     assert verified()
@@ -245,3 +250,75 @@ def test_reverting_the_revert_of_a_tend_brings_its_proposals_back(tended):
     assert again.exit_code == 0, again.output
     assert pending_ids() == waiting
     assert verified()
+
+
+def test_a_chain_of_reverts_alternates_exactly(tended):
+    """tend, revert, revert the revert, revert that: every other step is the same garden and
+    the same pending proposals."""
+    tended_files, waiting = files_now(), pending_ids()
+    run = tended["run_id"]
+    for step in range(3):
+        result = garden_cmd("revert", run, "--json")
+        assert result.exit_code == 0, result.output
+        run = json.loads(result.stdout)["run_id"]
+        undone = step % 2 == 0
+        assert files_now() == (tended["originals"] if undone else tended_files)
+        assert pending_ids() == (set() if undone else waiting)
+        assert verified()
+    assert json.loads(result.stdout)["redecided"]  # the third revert withdrew them all again
+
+
+def test_reverting_the_revert_of_an_accept_accepts_again(tended):
+    pid = next(iter(pending_ids()))
+    accept = garden_cmd("accept", pid, "--json")
+    accepted_files = files_now()
+    undo = garden_cmd("revert", json.loads(accept.stdout)["run_id"], "--json")
+    assert pid in pending_ids()
+    redo = garden_cmd("revert", json.loads(undo.stdout)["run_id"], "--json")
+    assert redo.exit_code == 0, redo.output
+    assert json.loads(redo.stdout)["redecided"] == [pid]
+    assert pid not in pending_ids() and files_now() == accepted_files
+    history = garden_cmd("history", json.loads(accept.stdout)["decided"][0]["slug"], "--json")
+    assert history.exit_code == 0
+    assert verified()
+
+
+
+def test_revert_puts_back_one_copy_of_a_link_given_twice(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 6)
+    path = sorted(Path("patterns").glob("*.md"))[0]
+    text = path.read_text()
+    head, sep, rest = text.partition("  inferred_links:\n")
+    first = rest[: rest.index("    - target:", 4)]  # the first link, all its lines
+    weak = first.replace(first.split("confidence: ")[1].split("\n")[0], "0.3")
+    path.write_text(head + sep + first + weak + rest[len(first):])
+    originals = files_now()
+    run = tend_here()
+    assert path.read_text().count(first.splitlines()[0]) == 1  # the weak copy went, the other stayed
+    changed = json.loads(garden_cmd("diff", run["run_id"], "--json").stdout)["patterns"]
+    assert path.stem in changed
+    result = garden_cmd("revert", run["run_id"], "--json")
+    assert result.exit_code == 0, result.output
+    assert files_now() == originals
+    assert verified()
+
+
+def test_revert_reports_each_file_it_could_not_put_back(tended):
+    from pathlib import Path
+
+    changed = sorted(json.loads(garden_cmd("diff", tended["run_id"], "--json").stdout)["patterns"])
+    gone, broken = Path(f"patterns/{changed[0]}.md"), Path(f"patterns/{changed[1]}.md")
+    gone.unlink()
+    broken.write_bytes(broken.read_bytes().replace(b"slug:", b"slug: [", 1))
+    result = garden_cmd("revert", tended["run_id"], "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    named = " ".join(report["errors"])
+    assert changed[0] in named and changed[1] in named and len(report["errors"]) == 2
+    # Every other file is back as it was.
+    for name, data in files_now().items():
+        if name not in (gone.name, broken.name):
+            assert data == tended["originals"][name]

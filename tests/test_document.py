@@ -201,3 +201,16 @@ def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_
     text = path.read_text("utf-8")
     assert text.count("# GROUP 6") == 1
     assert text == emptied[:start] + text[start:start + len(text) - len(emptied)] + emptied[start:]
+
+
+def test_a_block_put_in_and_taken_out_leaves_the_file_as_it_was(garden, seed_text):
+    from garden.document import parse_document, put_block_text
+
+    start = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 6")
+    end = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 7")
+    without = seed_text[:start] + seed_text[end:]
+    path = write(garden, "self-leadership-vs-self-management.md", without)
+    write_block(path, NEW_BLOCK)
+    assert "# GROUP 6" in path.read_text("utf-8")
+    doc = parse_document(path, path.read_bytes())
+    assert put_block_text(doc, None, None) == without.encode("utf-8")

@@ -109,17 +109,43 @@ def test_choose_orders_retry_new_changed_then_longest_untended():
     assert [c.slug for c in choose_patterns(hashes, state, TODAY, limit=2)] == ["failed", "never"]
 
 
-def test_pruning_one_of_a_link_given_twice_keeps_the_other():
+def pruned_block(b, policy=None):
+    """The block after folding its observation and the prune events for it."""
     from events.projection import State, apply_event
     from garden.event import GardenObserved, event
 
-    b = block(links=[link("a", 0.9), link("a", 0.5), link("b", 0.8)])
     state = State()
     apply_event(state, event(GardenObserved(path="s.md", format="v7.1", content_hash="h", text_hash="t",
                                             block=b, block_text=None), slug="s"))
-    out = prune("s", b, set(), {"a", "b"}, Policy(), "R", TODAY)
-    assert [(p.target, p.confidence) for p in payloads(out)] == [("a", 0.5)]
+    out = prune("s", b, set(), {"a", "b"}, policy or Policy(), "R", TODAY)
     for e in out:
         apply_event(state, e)
-    assert [(l["target"], l["confidence"]) for l in state.patterns["s"]["block"]["inferred_links"]] == [
-        ("a", 0.9), ("b", 0.8)]
+    return out, state.patterns["s"]["block"]
+
+
+def test_pruning_one_of_a_link_given_twice_keeps_the_other():
+    out, after = pruned_block(block(links=[link("a", 0.9), link("a", 0.5), link("b", 0.8)]))
+    assert [(p.target, p.confidence) for p in payloads(out)] == [("a", 0.5)]
+    assert [(l["target"], l["confidence"]) for l in after["inferred_links"]] == [("a", 0.9), ("b", 0.8)]
+
+
+def test_one_prune_removes_one_copy_of_identical_items():
+    # Over the cap by one: one of two identical copies goes, the other stays.
+    out, after = pruned_block(block(links=[link("a", 0.9), link("a", 0.9), link("b", 0.95)]),
+                              Policy(max_links_per_pattern=2))
+    assert [(p.target, p.rule) for p in payloads(out)] == [("a", "max_links_per_pattern")]
+    assert [(l["target"], l["confidence"]) for l in after["inferred_links"]] == [("a", 0.9), ("b", 0.95)]
+    # Both copies low: both go, one event each.
+    out, after = pruned_block(block(links=[link("a", 0.5), link("a", 0.5)]))
+    assert len(out) == 2 and after["inferred_links"] == []
+
+
+def test_a_pruned_entity_or_community_copy_leaves_its_twin():
+    out, after = pruned_block(block(
+        entities=[{"id": "x", "relevance": 0.9}, {"id": "x", "relevance": 0.2}],
+        communities=[{"id": "c", "source": "inferred", "confidence": 0.1},
+                     {"id": "c", "source": "inferred", "confidence": 0.9}]))
+    assert [(type(p).__name__, p.rule) for p in payloads(out)] == [
+        ("EntityPruned", "min_entity_relevance"), ("CommunityPruned", "min_community_confidence")]
+    assert after["entities"] == [{"id": "x", "relevance": 0.9}]
+    assert after["communities"] == [{"id": "c", "source": "inferred", "confidence": 0.9}]
