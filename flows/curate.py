@@ -213,7 +213,8 @@ def resolve_run(store: EventStore, run_id: str | None) -> str:
 def run_changes(store: EventStore, run_id: str | None) -> RunChanges:
     """What a run did, rebuilt from the events alone: the state before and after it."""
     run_id = resolve_run(store, run_id)
-    seqs = [row[0] for row in store.rows(run_id=run_id)]
+    # A killed run's RunFailed is recorded later, by whoever finds it: it changes no block.
+    seqs = [row[0] for row in store.rows(run_id=run_id) if row[2] != "RunFailed"]
     if not seqs:
         raise GardenError(f"no run {run_id} in the log; `garden runs` lists them")
     first, last = seqs[0], seqs[-1]
@@ -221,6 +222,7 @@ def run_changes(store: EventStore, run_id: str | None) -> RunChanges:
     before, after = load_state(store, first - 1), load_state(store, last)
     for row in store.rows(run_id=run_id, types=("GardenObserved", "ExternalEditObserved")):
         apply(before, row)
+    _confirm_cut_off_writes(store, run_id, after, last)
     counts: Counter = Counter()
     touched: set[str] = set()
     for row in store.rows(run_id=run_id):
@@ -235,6 +237,19 @@ def run_changes(store: EventStore, run_id: str | None) -> RunChanges:
     slugs = [s for s in sorted(touched)
              if _block(before, s) != _block(after, s)]
     return RunChanges(run_id, first, last, before, after, slugs, dict(sorted(counts.items())))
+
+
+def _confirm_cut_off_writes(store: EventStore, run_id: str, after: State, last: int) -> None:
+    """Writes the run made whose confirmation a crash cut off, confirmed by a later observation
+    (the file had the new bytes): part of the run, stamp and all."""
+    for slug in {row[3] for row in store.rows(run_id=run_id, types=("BlockWriteStarted",))}:
+        intent = after.patterns[slug].get("write_intent")
+        if not intent:
+            continue
+        for row in store.rows(slug=slug, types=("BlockWritten",), after=last):
+            if row_to_event(row).payload.content_hash == intent["content_hash"]:
+                apply(after, row)
+                break
 
 
 def _block(state: State, slug: str) -> dict | None:

@@ -322,3 +322,49 @@ def test_revert_reports_each_file_it_could_not_put_back(tended):
     for name, data in files_now().items():
         if name not in (gone.name, broken.name):
             assert data == tended["originals"][name]
+
+
+KILLED_ACCEPT = """
+import datetime as dt, os, sys
+from pathlib import Path
+from events.projection import load_state
+from events.store import EventStore
+from flows.writing import write_changed_blocks
+from garden.catalog import load_garden
+from garden.event import ProposalAccepted, RunStarted, event, new_id
+
+with EventStore(Path(".garden/events.db")) as store:
+    garden = load_garden(Path("patterns"))
+    slug, pid = sys.argv[1], sys.argv[2]
+    run = new_id()
+    print(run, flush=True)
+    store.append([event(RunStarted(proposer="curator"), run_id=run),
+                  event(ProposalAccepted(proposal_id=pid, rule="curator"), slug=slug, run_id=run,
+                        actor="curator:kim")])
+    announced = []
+
+    def record(events):  # the process dies after the files are renamed, before they are confirmed
+        if announced:
+            os._exit(9)
+        announced.append(events)
+        store.append(events)
+
+    write_changed_blocks(record, garden, load_state(store), dt.date(2026, 11, 25), run, only={slug})
+"""
+
+
+def test_revert_of_a_run_killed_after_its_writes_puts_the_stamp_back(tended):
+    import subprocess
+    import sys
+
+    group = pending()[0]
+    before = files_now()
+    child = subprocess.run([sys.executable, "-c", KILLED_ACCEPT, group["slug"], group["proposals"][0]["id"]],
+                           capture_output=True, text=True)
+    assert child.returncode == 9, child.stderr
+    killed = child.stdout.strip()
+    assert "last_pruned: 2026-11-25" in open(f"patterns/{group['slug']}.md").read()
+    result = garden_cmd("revert", killed, "--json")
+    assert result.exit_code == 0, result.output
+    assert files_now() == before
+    assert verified()
