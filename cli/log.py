@@ -87,6 +87,7 @@ def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
 
 
 SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected", "restored", "withdrawn",
+                "reopened", "redecided",
                 "files_written", "failed", "errors")
 
 

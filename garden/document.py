@@ -150,9 +150,15 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
         raise DocumentError(Problem(display, line, col, "error", message, "yaml")) from e
     except (ValueError, TypeError, OverflowError) as e:
         # The loader reads `2026-02-30` as a date and fails on it, without a position.
-        line, col = _impossible_date(text, fm_start, fm_end) or (2, 1)
+        where = _impossible_date(text, fm_start, fm_end)
+        if where is None:  # e.g. `!!int abc`: the loader says what, not where
+            raise DocumentError(
+                Problem(display, 2, 1, "error",
+                        f"a value in the frontmatter cannot be read ({e}); look for a tagged value "
+                        "such as !!int or !!float", "bad-value")
+            ) from e
         raise DocumentError(
-            Problem(display, line, col, "error",
+            Problem(display, *where, "error",
                     f"a value YAML reads as a date is not a real date ({e}); correct it, or quote it "
                     "to keep it as text", "bad-date")
         ) from e
@@ -173,14 +179,17 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
     return doc
 
 
-_DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w.:-])")
+_DATE_LIKE = re.compile(  # a date, or a date and time, as YAML 1.1 timestamps are written
+    r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2}):(\d{2})(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d{1,2}(?::?\d{2})?))?)?"
+    r"(?![\w.:-])")
 
 
 def _impossible_date(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
     """Line and column of the first date-shaped value that is no date (e.g. 2026-02-30)."""
     for found in _DATE_LIKE.finditer(text, fm_start, fm_end):
         try:
-            dt.date(*(int(part) for part in found.groups()))
+            dt.datetime(*(int(part) for part in found.groups() if part is not None))
         except ValueError:
             line = text.count("\n", 0, found.start()) + 1
             return line, found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1

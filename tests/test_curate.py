@@ -220,6 +220,7 @@ def test_reverting_a_reject_undoes_it(tended):
     assert undo.exit_code == 0, undo.output
     assert json.loads(undo.stdout)["reopened"] == [link["id"]]
     assert link["id"] in pending_ids()
+    assert "reopened 1" in garden_cmd("runs").stdout
     # The rejection no longer holds the link back: it can be lifted no more, and accepted now.
     lift = garden_cmd("lift", group["slug"], "--target", link["target"], "--type", link["link_type"])
     assert lift.exit_code == 1 and "no curator rejection" in lift.stderr

@@ -214,3 +214,14 @@ def test_a_block_put_in_and_taken_out_leaves_the_file_as_it_was(garden, seed_tex
     assert "# GROUP 6" in path.read_text("utf-8")
     doc = parse_document(path, path.read_bytes())
     assert put_block_text(doc, None, None) == without.encode("utf-8")
+
+
+@pytest.mark.parametrize("value, where, says", [
+    ("2026-02-30T10:00:00Z", "3:8", "not a real date"),
+    ("2026-01-05 25:00:00", "3:8", "not a real date"),
+    ('!!int "abc"', "2:1", "cannot be read (invalid literal for int()"),
+])
+def test_values_the_loader_cannot_make_are_placed_errors(garden, value, where, says):
+    write(garden, "odd.md", f"---\nslug: odd\nstamp: {value}\n---\n")
+    [problem] = problems_of(garden)
+    assert problem.startswith(f"g/odd.md:{where}: error: ") and says in problem, problem
