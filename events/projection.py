@@ -17,6 +17,7 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
 - `declined`: links ("target|type") and entities ("entity|id") a curator rejected, with the
   pattern's text hash then: not proposed again while the text is unchanged, or until lifted.
 - `superseded`: proposal ids replaced by a later proposal of the same link or entity.
+- `restored`: a block a revert put back and the exact text it had before the run it undid.
 
 History is not kept in the state: it is read from the log by slug when someone asks.
 Snapshots are a cache: `load_state` folds from the newest snapshot it trusts, and deleting them
@@ -254,6 +255,8 @@ def _restored(state: State, slug: str, p: dict, meta: tuple) -> None:
         block = p["block"]
         pattern["block"] = None if block is None else {
             **block, **{k: [dict(i) for i in block.get(k) or []] for k in _LISTS}}
+        if p.get("block_text") is not None:  # until the next observation of the file
+            pattern["restored"] = {"block": block, "text": p["block_text"]}
 
 
 def _reopened(state: State, slug: str, p: dict, meta: tuple) -> None:

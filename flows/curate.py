@@ -272,6 +272,7 @@ class RevertPlan:
     withdrawn: list[tuple[str, str]]  # (slug, proposal id) still pending from the run
     reopened: list[tuple[str, str, dict, str | None]]  # (slug, id, proposal, declined mark) the run decided
     redecided: list[Event] = field(default_factory=list)  # decisions the run (a revert) had undone, again
+    texts: dict[str, str | None] = field(default_factory=dict)  # slug -> exact block text before the run
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
@@ -294,11 +295,22 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
         if later:
             conflicts[slug] = sorted(later)
         restores[slug] = (restore_items(current, before, after, run_keys), sorted(run_keys))
+    texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
     withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
                  for pid in pending]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
     redecided = _decisions_to_redo(store, changes, now, conflicts)
-    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided)
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts)
+
+
+def _text_before(before: State, slug: str, block: dict | None) -> str | None:
+    """The exact text the block had in the file when the run began, if `block` is that block
+    (later observations, of a body edit say, keep only the newest text)."""
+    seen = before.patterns.get(slug) or {}
+    if block is None or seen.get("observed_block") is None or seen.get("observed_text") is None:
+        return None
+    same = GardenBlock.model_validate(block) == GardenBlock.model_validate(seen["observed_block"])
+    return seen["observed_text"] if same else None
 
 
 def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
@@ -371,7 +383,8 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
         events = [event(d.payload.model_copy(update={"note": note or d.payload.note}), slug=d.slug,
                         run_id=run.run_id, actor=actor if d.actor.startswith("curator:") else d.actor)
                   for d in plan.redecided]
-        events += [event(BlockRestored(block=block, reverted_run=plan.run_id, restored=keys),
+        events += [event(BlockRestored(block=block, reverted_run=plan.run_id, restored=keys,
+                                       block_text=plan.texts.get(slug)),
                          slug=slug, run_id=run.run_id, actor=actor)
                    for slug, (block, keys) in plan.restores.items()]
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),

@@ -50,7 +50,11 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
                 todo.append((slug, pattern, known["content_hash"],
                              projected.model_copy(update={"last_pruned": today}), None))
         elif projected != pattern.block:
-            text = known["observed_text"] if projected == _as_block(known["observed_block"]) else None
+            text = None
+            if projected == _as_block(known["observed_block"]):
+                text = known["observed_text"]
+            elif known.get("restored") and projected == _as_block(known["restored"]["block"]):
+                text = known["restored"]["text"]
             todo.append((slug, pattern, known["content_hash"], projected, text))
     written: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):

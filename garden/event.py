@@ -229,6 +229,8 @@ class BlockRestored(Payload):
     block: dict[str, Any] | None
     reverted_run: str
     restored: list[str] = Field(default_factory=list)  # the items put back, e.g. "link x/enables"
+    # The block's exact text in the file before the run, when `block` is that block again.
+    block_text: str | None = None
 
 
 class ProposalReopened(Payload):

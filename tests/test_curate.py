@@ -369,3 +369,24 @@ def test_revert_of_a_run_killed_after_its_writes_puts_the_stamp_back(tended):
     assert result.exit_code == 0, result.output
     assert files_now() == before
     assert verified()
+
+
+
+def test_revert_after_a_body_edit_puts_the_block_text_back_exactly(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 12)
+    for path in Path("patterns").glob("*.md"):  # a style of its own: confidences written 0.920
+        path.write_text(re.sub(r"(confidence: 0\.\d\d)\n", r"\g<1>0\n", path.read_text()))
+    originals = files_now()
+    run = tend_here()
+    slug = sorted(json.loads(garden_cmd("diff", run["run_id"], "--json").stdout)["patterns"])[0]
+    path = Path(f"patterns/{slug}.md")
+    path.write_bytes(path.read_bytes() + b"\nA curator's note at the end.\n")
+    assert garden_cmd("observe").exit_code == 0  # the log now holds the tended text as the newest
+    result = garden_cmd("revert", run["run_id"], "--json")
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == originals[path.name] + b"\nA curator's note at the end.\n"
+    assert verified()
