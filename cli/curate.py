@@ -205,11 +205,16 @@ def revert(
         plan, result = curate.revert(store, found, run.upper(), by or curate.default_curator(), note,
                                      force, write=not no_write)
     if json_out:
-        out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id,
+        out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id, "finishing": plan.finishing,
                                    "conflicts": plan.conflicts,
                                    "withdrawn": [pid for _, pid in plan.withdrawn],
                                    "reopened": [pid for _, pid, _, _ in plan.reopened],
                                    "redecided": [d.payload.proposal_id for d in plan.redecided]}))
+    elif plan.finishing:
+        out.print(f"{plan.run_id} was reverted by {plan.finishing}, which could not write every file; "
+                  f"{len(result.written)} written now (as run {result.run_id})")
+        for line in result.errors:
+            err.print(f"error: {line}", markup=False)
     else:
         out.print(f"reverted {plan.run_id} (as run {result.run_id}): {len(plan.restores)} blocks restored, "
                   f"{len(plan.withdrawn)} pending proposals withdrawn, {len(plan.reopened)} decisions "
@@ -217,5 +222,8 @@ def revert(
                   f"{len(result.written)} files written")
         for line in result.errors:
             err.print(f"error: {line}", markup=False)
+    if result.errors and not no_write:
+        err.print(f"the log holds the revert; put the files back (unedited) and run `garden revert "
+                  f"{plan.run_id}` again to write them", markup=False)
     if result.errors:
         raise typer.Exit(1)

@@ -273,6 +273,7 @@ class RevertPlan:
     reopened: list[tuple[str, str, dict, str | None]]  # (slug, id, proposal, declined mark) the run decided
     redecided: list[Event] = field(default_factory=list)  # decisions the run (a revert) had undone, again
     texts: dict[str, str | None] = field(default_factory=dict)  # slug -> exact block text before the run
+    finishing: str | None = None  # the earlier revert whose writes this one makes (nothing else)
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
@@ -361,8 +362,36 @@ def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | 
     Called holding the garden's lock: a run without an end is one whose process was killed."""
     close_orphaned_runs(store)
     record_observation(store, garden)
+    unfinished = _finish_revert(store, garden, run_id.upper(), by, write, today)
+    if unfinished is not None:
+        return unfinished
     plan = plan_revert(store, run_id)
     return plan, revert_run(store, garden, plan, by, note, force, write, today)
+
+
+def _finish_revert(store: EventStore, garden: Garden, run_id: str, by: str, write: bool,
+                   today: dt.date | None) -> tuple[RevertPlan, CuratorResult] | None:
+    """A run already reverted whose revert could not write every file (one was missing, say):
+    those files written now, as the revert left them in the log. None when there are none."""
+    run = next((r for r in list_runs(store) if r.run_id == run_id), None)
+    if run is None or run.status != "reverted" or not write:
+        return None
+    state = load_state(store)
+    slugs = {row[3] for row in store.rows(run_id=run.reverted_by, types=("BlockRestored",))}
+    behind = {slug for slug in slugs if slug in garden.patterns and slug in state.patterns
+              and garden.patterns[slug].block != state.block(slug)}
+    missing = {slug for slug in slugs if slug not in garden.patterns}
+    if not behind and not missing:
+        return None
+    plan = RevertPlan(run_id, {}, {}, [], [], finishing=run.reverted_by)
+    with recorded_run(store, "curator", None, options={"command": "revert", "run": run_id, "by": by,
+                                                         "finishing": run.reverted_by}) as new:
+        result = CuratorResult(new.run_id)
+        result.written, result.errors = write_changed_blocks(
+            store.append, garden, state, today or dt.date.today(), new.run_id, only=behind | missing,
+            stamp=False)
+        new.counts.update({"files_written": len(result.written), "errors": len(result.errors)})
+    return plan, result
 
 
 def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, note: str | None,

@@ -312,6 +312,7 @@ def test_revert_reports_each_file_it_could_not_put_back(tended):
 
     changed = sorted(json.loads(garden_cmd("diff", tended["run_id"], "--json").stdout)["patterns"])
     gone, broken = Path(f"patterns/{changed[0]}.md"), Path(f"patterns/{changed[1]}.md")
+    kept = {gone: gone.read_bytes(), broken: broken.read_bytes()}
     gone.unlink()
     broken.write_bytes(broken.read_bytes().replace(b"slug:", b"slug: [", 1))
     result = garden_cmd("revert", tended["run_id"], "--json")
@@ -319,10 +320,21 @@ def test_revert_reports_each_file_it_could_not_put_back(tended):
     report = json.loads(result.stdout)
     named = " ".join(report["errors"])
     assert changed[0] in named and changed[1] in named and len(report["errors"]) == 2
+    assert f"run `garden revert {tended['run_id']}` again" in result.stderr
     # Every other file is back as it was.
     for name, data in files_now().items():
         if name not in (gone.name, broken.name):
             assert data == tended["originals"][name]
+    # The files come back as they were; the same command finishes the revert.
+    for path, data in kept.items():
+        path.write_bytes(data)
+    again = garden_cmd("revert", tended["run_id"], "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["finishing"] and sorted(json.loads(again.stdout)["written"]) == changed[:2]
+    assert files_now() == tended["originals"]
+    done = garden_cmd("revert", tended["run_id"])
+    assert done.exit_code == 1 and "already reverted" in done.stderr
+    assert verified()
 
 
 KILLED_ACCEPT = """
