@@ -160,14 +160,19 @@ def test_legacy_file_gets_a_block_before_contributors_in_its_style(garden):
 
 
 def test_v71_file_without_block_gets_banner_and_block_before_provenance(garden, seed_text):
+    from garden.document import put_block_text
+
     start = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 6")
     end = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 7")
-    path = write(garden, "self-leadership-vs-self-management.md", seed_text[:start] + seed_text[end:])
+    without = seed_text[:start] + seed_text[end:]
+    path = write(garden, "self-leadership-vs-self-management.md", without)
     write_block(path, NEW_BLOCK)
     text = path.read_text("utf-8")
     rule = "# " + "═" * 67
     assert f"  tools: []\n{rule}\n# GROUP 6: GRAPH GARDEN (Machine-Written Graph)\n{rule}\ngraph_garden:\n" in text
     assert text.endswith(seed_text[end:])
+    # Taken out again (a revert), the block takes its banner along: the file is as it was.
+    assert put_block_text(parse_document(path, path.read_bytes()), None, None) == without.encode("utf-8")
 
 
 def test_edit_since_read_is_refused_and_mode_is_kept(seed_garden):
@@ -201,19 +206,6 @@ def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_
     text = path.read_text("utf-8")
     assert text.count("# GROUP 6") == 1
     assert text == emptied[:start] + text[start:start + len(text) - len(emptied)] + emptied[start:]
-
-
-def test_a_block_put_in_and_taken_out_leaves_the_file_as_it_was(garden, seed_text):
-    from garden.document import parse_document, put_block_text
-
-    start = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 6")
-    end = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 7")
-    without = seed_text[:start] + seed_text[end:]
-    path = write(garden, "self-leadership-vs-self-management.md", without)
-    write_block(path, NEW_BLOCK)
-    assert "# GROUP 6" in path.read_text("utf-8")
-    doc = parse_document(path, path.read_bytes())
-    assert put_block_text(doc, None, None) == without.encode("utf-8")
 
 
 @pytest.mark.parametrize("value, where, says", [
