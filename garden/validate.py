@@ -151,7 +151,7 @@ def _link_problem(item, slug, garden_slugs, curated, skip_target=False) -> str |
 def _check_entities(request, entities, checked: Checked) -> None:
     known = [(e.id, normalise_label(e.label or e.id)) for e in request.existing_entities]
     for item in entities:
-        reason = _entity_problem(item, known)
+        reason = _entity_problem(item, known, request.slug)
         if reason:
             checked.invalid.append(Invalid(reason, item))
             continue
@@ -164,12 +164,14 @@ def _check_entities(request, entities, checked: Checked) -> None:
         known.append((entity.id, normalise_label(label)))
 
 
-def _entity_problem(item, known) -> str | None:
+def _entity_problem(item, known, slug: str) -> str | None:
     if not isinstance(item, dict):
         return "an entity must be an object"
     entity_id = item.get("id")
     if not isinstance(entity_id, str) or not _KEBAB.fullmatch(entity_id):
         return f"entity id {entity_id!r} is not kebab-case (like 'systems-thinking')"
+    if entity_id == slug:
+        return "the entity is the pattern itself (its id is the pattern's slug)"
     label = item.get("label")
     if not isinstance(label, str) or not clean_text(label, MAX_LABEL):
         return "an entity needs a label"

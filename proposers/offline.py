@@ -11,7 +11,8 @@ auto-accept line of 0.85. The type is `complementary` unless the candidate's own
 already links back, in which case the inverse of that relationship is used. The reason names the
 terms and entities the two patterns share.
 
-Entities: what the pattern's own text supports: multi-word keywords, a short title, and entities
+Entities: what the pattern's own text supports: multi-word keywords, a short title (unless it
+names the pattern itself: an entity whose id is the slug says nothing), and entities
 that the 10 most similar patterns carry whose label occurs at least twice in this pattern's
 text. Relevance grows with how
 often the label occurs:
@@ -95,7 +96,8 @@ class OfflineProposer:
         def offer(label: str, kind: str, minimum: int = 1) -> None:
             label = " ".join(label.split())
             entity_id = to_kebab(label)
-            if not entity_id or entity_id in have or normalise_label(label) in have or entity_id in found:
+            if (not entity_id or entity_id == request.slug or entity_id in have
+                    or normalise_label(label) in have or entity_id in found):
                 return
             count = _count(label, text)
             if count >= minimum:
