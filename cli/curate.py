@@ -211,8 +211,9 @@ def revert(
                                    "reopened": [pid for _, pid, _, _ in plan.reopened],
                                    "redecided": [d.payload.proposal_id for d in plan.redecided]}))
     elif plan.finishing:
-        out.print(f"{plan.run_id} was reverted by {plan.finishing}, which could not write every file; "
-                  f"{len(result.written)} written now (as run {result.run_id})")
+        out.print(f"{plan.run_id} was reverted by {plan.finishing}; {len(result.written)} of its files "
+                  f"were not yet as that revert left them (a failed or --no-write write) and are "
+                  f"written now (as run {result.run_id})")
         for line in result.errors:
             err.print(f"error: {line}", markup=False)
     else:

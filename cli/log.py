@@ -200,6 +200,7 @@ def replay(
     with open_store(settings) as store:
         seq = resolve_until(store, until)
         state = load_state(store, seq)
+        now = load_state(store) if until and not check else state
     if check:
         differences = compare(state, found)
         if json_out:
@@ -211,7 +212,9 @@ def replay(
         if differences:
             raise typer.Exit(1)
         return
-    written = replay_into(state, found, out_dir)
+    # The files' blocks that came with a banner of ours: a replay to before them takes it out.
+    banners = {slug for slug in now.patterns if now.patterns[slug].get("banner_added")}
+    written = replay_into(state, found, out_dir, banners)
     if json_out:
         out.print_json(json.dumps({"seq": state.seq, "out": str(out_dir), "patterns": written}))
     else:

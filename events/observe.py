@@ -44,7 +44,8 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None) -
         intent = known["write_intent"]  # our own write, whose confirmation a crash cut off
         payload = BlockWritten(path=pattern.path, content_hash=pattern.content_hash,
                                previous_hash=intent["previous_hash"],
-                               last_pruned=intent["last_pruned"])
+                               last_pruned=intent["last_pruned"],
+                               banner_added=intent.get("banner_added", False))
     else:
         payload = ExternalEditObserved(
             path=pattern.path, content_hash=pattern.content_hash,

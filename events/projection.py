@@ -18,6 +18,8 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
   pattern's text hash then: not proposed again while the text is unchanged, or until lifted.
 - `superseded`: proposal ids replaced by a later proposal of the same link or entity.
 - `restored`: a block a revert put back and the exact text it had before the run it undid.
+- `banner_added`: the file's block was put in by graph-garden with a GROUP 6 banner of its own
+  (so taking the block out takes the banner too).
 
 History is not kept in the state: it is read from the log by slug when someone asks.
 Snapshots are a cache: `load_state` folds from the newest snapshot it trusts, and deleting them
@@ -35,7 +37,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 6
+FOLD_VERSION = 7
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
@@ -160,7 +162,7 @@ def _observed(state: State, slug: str, p: dict, meta: tuple) -> None:
     refreshed = dict(old.get("refreshed") or {})
     for link in (p["block"] or {}).get("inferred_links") or []:
         refreshed.setdefault(f"{link['target']}|{link.get('type')}", meta[AT])
-    state.patterns[slug] = {
+    state.patterns[slug] = pattern = {
         "path": p["path"],
         "content_hash": p["content_hash"],
         "text_hash": p["text_hash"],
@@ -172,6 +174,8 @@ def _observed(state: State, slug: str, p: dict, meta: tuple) -> None:
         "refreshed": refreshed,
         "write_intent": None,
     }
+    if old.get("banner_added") and p["block"] is not None:  # the block, and so its banner, is still there
+        pattern["banner_added"] = True
 
 
 def _called(state: State, slug: str, p: dict, meta: tuple) -> None:
@@ -191,7 +195,8 @@ def _write_started(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if pattern is not None:
         pattern["write_intent"] = {"content_hash": p["content_hash"], "previous_hash": p["previous_hash"],
-                                   "last_pruned": p["last_pruned"], "path": p["path"]}
+                                   "last_pruned": p["last_pruned"], "path": p["path"],
+                                   "banner_added": p.get("banner_added", False)}
 
 
 def _proposed(state: State, slug: str, p: dict, meta: tuple) -> None:
@@ -295,7 +300,7 @@ def _pruned(key: str, item_key: tuple[str, ...], fields: tuple[str, ...], score:
         if not pattern or not pattern["block"]:
             return
         wanted = list(zip(item_key, (p[f] for f in fields)))
-        if p.get(score) is not None:  # without a score (a legacy item), the first with the key
+        if score in p:  # events from before the score was recorded match on the key alone
             wanted.append((score, p[score]))
         items = pattern["block"][key]
         found = next((n for n, i in enumerate(items) if all(i.get(k) == w for k, w in wanted)), None)
@@ -316,6 +321,22 @@ def _written(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern["content_hash"] = p["content_hash"]
     pattern["path"] = p["path"]
     pattern["write_intent"] = None
+    if p.get("banner_added"):
+        pattern["banner_added"] = True
+    elif pattern["block"] is None:  # the block went, and its banner with it
+        pattern.pop("banner_added", None)
+
+
+def exact_text(pattern: dict, block: GardenBlock | None) -> str | None:
+    """The exact text `block` once had in the file, when the log knows it: as last observed, or
+    as it was before a run a revert undid. None: emit it afresh."""
+    if block == (None if pattern["observed_block"] is None else GardenBlock.model_validate(pattern["observed_block"])):
+        return pattern["observed_text"]
+    restored = pattern.get("restored")
+    if restored and block is not None and restored["block"] is not None \
+            and block == GardenBlock.model_validate(restored["block"]):
+        return restored["text"]
+    return None
 
 
 def _editable(pattern: dict) -> dict:

@@ -17,7 +17,7 @@ from garden.errors import GardenError, display_path
 from garden.model import GardenBlock
 from garden.writer import atomic_write
 
-from events.projection import State
+from events.projection import State, exact_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +37,24 @@ def _as_block(data: dict | None) -> GardenBlock | None:
     return None if data is None else GardenBlock.model_validate(data)
 
 
-def projected_bytes(pattern_state: dict, path: Path, raw: bytes) -> bytes:
-    """The file at `path` (currently `raw`) with the block the projection gives it."""
+def projected_bytes(pattern_state: dict, path: Path, raw: bytes, drop_banner: bool = False) -> bytes:
+    """The file at `path` (currently `raw`) with the block the projection gives it.
+
+    `drop_banner`: the file's current block came with a GROUP 6 banner graph-garden put in, to
+    go with it when the projection has no block."""
     doc = parse_document(path, raw, display_path(path))
     block = _as_block(pattern_state["block"])
-    if block == _as_block(pattern_state["observed_block"]):
-        return put_block_text(doc, pattern_state["observed_text"], block)
-    if block is None:
-        return put_block_text(doc, None, None)
+    text = exact_text(pattern_state, block)
+    if text is not None or block is None:
+        return put_block_text(doc, text, block, drop_banner)
     return replace_block(doc, block)
 
 
-def replay_into(state: State, garden: Garden, out: Path) -> int:
+def replay_into(state: State, garden: Garden, out: Path, banners: set[str] = frozenset()) -> int:
     """Write the garden, as the log says it was, into `out` (a copy of the garden's folder).
 
     Files the log does not know, and files that are not patterns, are copied as they are.
+    `banners`: the patterns whose block in the file now came with a banner graph-garden put in.
     Returns the number of pattern files written from the projection.
     """
     out = Path(out)
@@ -67,7 +70,7 @@ def replay_into(state: State, garden: Garden, out: Path) -> int:
         if slug is None or slug not in state.patterns:
             continue
         target = out / path.relative_to(garden.root)
-        new = projected_bytes(state.patterns[slug], path, path.read_bytes())
+        new = projected_bytes(state.patterns[slug], path, path.read_bytes(), slug in banners)
         if new != target.read_bytes():
             atomic_write(target, new)
         written += 1

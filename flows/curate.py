@@ -274,6 +274,9 @@ class RevertPlan:
     redecided: list[Event] = field(default_factory=list)  # decisions the run (a revert) had undone, again
     texts: dict[str, str | None] = field(default_factory=dict)  # slug -> exact block text before the run
     finishing: str | None = None  # the earlier revert whose writes this one makes (nothing else)
+    # Blocks a decision made again must leave as they are now (re-accepting a link a later run
+    # pruned does not bring it back): slug -> block.
+    kept: dict[str, dict | None] = field(default_factory=dict)
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
@@ -301,7 +304,8 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
                  for pid in pending]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
     redecided = _decisions_to_redo(store, changes, now, conflicts)
-    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts)
+    kept = {d.slug: _block(now, d.slug) for d in redecided if d.slug not in restores}
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts, kept=kept)
 
 
 def _text_before(before: State, slug: str, block: dict | None) -> str | None:
@@ -416,6 +420,8 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
                                        block_text=plan.texts.get(slug)),
                          slug=slug, run_id=run.run_id, actor=actor)
                    for slug, (block, keys) in plan.restores.items()]
+        events += [event(BlockRestored(block=block, reverted_run=plan.run_id), slug=slug, run_id=run.run_id,
+                         actor=actor) for slug, block in plan.kept.items()]
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
                          slug=slug, run_id=run.run_id, actor="system")
                    for slug, pid in plan.withdrawn]
@@ -430,7 +436,7 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
         if write:
             result.written, result.errors = write_changed_blocks(
                 store.append, garden, load_state(store), today or dt.date.today(), run.run_id,
-                only=set(plan.restores), stamp=False)
+                only=set(plan.restores) | set(plan.kept), stamp=False)
         run.counts.update({"restored": len(plan.restores), "withdrawn": len(plan.withdrawn),
                            "reopened": len(plan.reopened), "redecided": len(plan.redecided),
                            "files_written": len(result.written), "errors": len(result.errors)})

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from events.projection import State
+from events.projection import State, exact_text
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
@@ -48,14 +48,10 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
         if stamp:
             if projected is not None and needs_write(projected, pattern.block):
                 todo.append((slug, pattern, known["content_hash"],
-                             projected.model_copy(update={"last_pruned": today}), None))
+                             projected.model_copy(update={"last_pruned": today}), None, False))
         elif projected != pattern.block:
-            text = None
-            if projected == _as_block(known["observed_block"]):
-                text = known["observed_text"]
-            elif known.get("restored") and projected == _as_block(known["restored"]["block"]):
-                text = known["restored"]["text"]
-            todo.append((slug, pattern, known["content_hash"], projected, text))
+            todo.append((slug, pattern, known["content_hash"], projected, exact_text(known, projected),
+                         bool(known.get("banner_added"))))
     written: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
         _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)
@@ -75,9 +71,9 @@ def needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
 
 def _write_group(record, group, run_id, dry_run, written, errors) -> None:
     prepared = []
-    for slug, pattern, expected, block, text in group:
+    for slug, pattern, expected, block, text, drop_banner in group:
         try:
-            ready = prepare_write(Path(pattern.path), block, expected, pattern, text)
+            ready = prepare_write(Path(pattern.path), block, expected, pattern, text, drop_banner)
         except (WriteConflictError, PatternError) as e:
             errors.append(str(e))
             continue
@@ -92,7 +88,7 @@ def _write_group(record, group, run_id, dry_run, written, errors) -> None:
 
     def payload(kind, pattern, ready, block):
         return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
-                    last_pruned=None if block is None else block.last_pruned)
+                    last_pruned=None if block is None else block.last_pruned, banner_added=ready.banner_added)
 
     record([event(payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=run_id) for item in prepared])
     done = []

@@ -148,8 +148,9 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
         context = getattr(e, "context", None)
         message = f"broken YAML: {what}" + (f" ({context})" if context else "")
         raise DocumentError(Problem(display, line, col, "error", message, "yaml")) from e
-    except (ValueError, TypeError, OverflowError) as e:
-        # The loader reads `2026-02-30` as a date and fails on it, without a position.
+    except (ValueError, TypeError, OverflowError, AttributeError) as e:
+        # The loader reads `2026-02-30` as a date and fails on it, without a position (and
+        # `!!timestamp abc` ends in an AttributeError inside it).
         where = _impossible_date(text, fm_start, fm_end)
         if where is None:  # e.g. `!!int abc`: the loader says what, not where
             raise DocumentError(
@@ -181,15 +182,18 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
 
 _DATE_LIKE = re.compile(  # a date, or a date and time, as YAML 1.1 timestamps are written
     r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})"
-    r"(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2}):(\d{2})(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d{1,2}(?::?\d{2})?))?)?"
+    r"(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2}):(\d{2})(?:\.\d*)?(?:[ \t]*(?:Z|[-+](\d{1,2})(?::?(\d{2}))?))?)?"
     r"(?![\w.:-])")
 
 
 def _impossible_date(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
     """Line and column of the first date-shaped value that is no date (e.g. 2026-02-30)."""
     for found in _DATE_LIKE.finditer(text, fm_start, fm_end):
+        *when, zone_hours, zone_minutes = found.groups()
         try:
-            dt.datetime(*(int(part) for part in found.groups() if part is not None))
+            dt.datetime(*(int(part) for part in when if part is not None))
+            if int(zone_hours or 0) > 23 or int(zone_minutes or 0) > 59:
+                raise ValueError("time zone offset out of range")
         except ValueError:
             line = text.count("\n", 0, found.start()) + 1
             return line, found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
@@ -333,14 +337,23 @@ def replace_block(doc: Document, block: GardenBlock) -> bytes:
     return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
 
 
-def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | None) -> bytes:
+def adds_banner(doc: Document) -> bool:
+    """Whether `replace_block` puts a GROUP 6 banner in with the block (the file has no block,
+    no banner of its own, and uses banners)."""
+    return doc.block_span is None and "GROUP 6" in _insertion_point(doc)[1]
+
+
+def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | None,
+                   drop_banner: bool = False) -> bytes:
     """The file's bytes with its block replaced by exact text (or removed, when None).
 
     Used to put back a block as it was once written, style and all; `block` is what the text
-    must read as, checked like every splice. A block removed takes the GROUP 6 banner just
-    above it along (the banner `replace_block` puts in with a new block), so a file that had
-    neither gets back exactly its old bytes.
+    must read as, checked like every splice. With `drop_banner`, a block removed takes the
+    GROUP 6 banner just above it along: the banner `replace_block` put in with it, so a file
+    that had neither gets back exactly its old bytes.
     """
+    if block_text is not None:  # in the file's newline style, whatever the file had then
+        block_text = _with_newline(block_text.replace("\r\n", "\n"), doc.newline)
     if doc.block_span is None:
         if block_text is None:
             return doc.raw
@@ -348,7 +361,7 @@ def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | N
         new_text = doc.text[:at] + block_text + doc.text[at:]
         _verify(doc, new_text, block)
         return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
-    if block_text is None:
+    if block_text is None and drop_banner:
         start, end = doc.block_span
         banner = _OWN_BANNER_ABOVE.search(doc.text[:start])
         if banner:
@@ -359,7 +372,7 @@ def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | N
 
 
 _OWN_BANNER_ABOVE = re.compile(
-    r"^#[ \t]*[═=─-]{3,}[^\n]*\n#[ \t]*GROUP 6\b[^\n]*\n#[ \t]*[═=─-]{3,}[^\n]*\n\Z", re.M)
+    r"^#[ \t]*[═=─-]{3,}[^\n]*\n#[ \t]*GROUP 6\b[^\n]*\n#[ \t]*[═=─-]{3,}[^\n]*\r?\n\Z", re.M)
 
 
 def _splice(doc: Document, block_text: str, block: GardenBlock | None) -> bytes:

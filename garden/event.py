@@ -176,6 +176,7 @@ class _BlockWrite(Payload):
     content_hash: str  # the file's hash with the new block
     previous_hash: str | None
     last_pruned: dt.date | None  # the new block's stamp; None when it has none or was removed
+    banner_added: bool = False  # the write put a GROUP 6 banner in with a new block
 
 
 class BlockWriteStarted(_BlockWrite):

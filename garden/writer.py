@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import hash_bytes, parse_document, put_block_text, rebuild_document, replace_block
+from garden.document import (
+    adds_banner,
+    hash_bytes,
+    parse_document,
+    put_block_text,
+    rebuild_document,
+    replace_block,
+)
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
 
@@ -35,13 +42,16 @@ class PreparedWrite:
     data: bytes
     old_hash: str
     new_hash: str
+    banner_added: bool = False  # a GROUP 6 banner goes in with the block
 
 
 def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | None = None,
-                  pattern: Pattern | None = None, text: str | None = None) -> PreparedWrite | None:
+                  pattern: Pattern | None = None, text: str | None = None,
+                  drop_banner: bool = False) -> PreparedWrite | None:
     """The bytes `path` would have with `block` in it; None when its block already equals it.
 
-    `block` None removes the block. Given `text` (a block as it was once written, which reads as
+    `block` None removes the block (and, with `drop_banner`, the GROUP 6 banner a write put in
+    with it). Given `text` (a block as it was once written, which reads as
     `block`), that exact text goes in instead of a freshly emitted one.
     Raises WriteConflictError when the file no longer has `expected_hash` (someone edited it).
     Given the `pattern` read from these very bytes, the file is not parsed again.
@@ -64,8 +74,11 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:
         return None
-    new = put_block_text(doc, text, block) if text is not None or block is None else replace_block(doc, block)
-    return PreparedWrite(path, new, old_hash, hash_bytes(new))
+    if text is not None or block is None:
+        new, banner = put_block_text(doc, text, block, drop_banner), False
+    else:
+        new, banner = replace_block(doc, block), adds_banner(doc)
+    return PreparedWrite(path, new, old_hash, hash_bytes(new), banner)
 
 
 def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> None:

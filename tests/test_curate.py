@@ -186,6 +186,11 @@ def test_revert_puts_back_files_that_had_no_block(tmp_path, monkeypatch):
     originals = files_now()
     run = tend_here()
     assert files_now() != originals
+    # A replay to the tend's observation (before its writes) gives the files as they were.
+    seen = sqlite3.connect(".garden/events.db").execute(
+        "SELECT max(seq) FROM events WHERE type = 'GardenObserved'").fetchone()[0]
+    assert garden_cmd("replay", "--until", str(seen), "--out", "before").exit_code == 0
+    assert {p.name: p.read_bytes() for p in Path("before").glob("*.md")} == originals
     result = garden_cmd("revert", run["run_id"], "--json")
     assert result.exit_code == 0, result.output
     assert files_now() == originals
@@ -401,4 +406,65 @@ def test_revert_after_a_body_edit_puts_the_block_text_back_exactly(tmp_path, mon
     result = garden_cmd("revert", run["run_id"], "--json")
     assert result.exit_code == 0, result.output
     assert path.read_bytes() == originals[path.name] + b"\nA curator's note at the end.\n"
+    assert verified()
+    assert garden_cmd("replay", "--out", "replayed").exit_code == 0  # a replay writes the same text
+    assert Path(f"replayed/{path.name}").read_bytes() == path.read_bytes()
+
+
+def test_revert_keeps_a_banner_the_file_had_before_the_run(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from garden.document import parse_document
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 12)
+    for path in sorted(Path("patterns").glob("*.md"))[::3]:  # the block out, its banner left
+        doc = parse_document(path, path.read_bytes())
+        start, end = doc.block_span
+        path.write_text(doc.text[:start] + doc.text[end:])
+    originals = files_now()
+    run = tend_here()
+    assert garden_cmd("revert", run["run_id"]).exit_code == 0
+    assert files_now() == originals
+    assert verified()
+
+
+def test_a_crlf_file_saved_with_lf_since_is_reverted_in_lf(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 9)
+    for path in Path("patterns").glob("*.md"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    run = tend_here()
+    slug = sorted(json.loads(garden_cmd("diff", run["run_id"], "--json").stdout)["patterns"])[0]
+    path = Path(f"patterns/{slug}.md")
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n"))  # an editor saved it with LF
+    result = garden_cmd("revert", run["run_id"])
+    assert result.exit_code == 0, result.output
+    assert b"\r" not in path.read_bytes()
+    assert verified()
+
+
+def test_reverting_a_forced_revert_does_not_bring_back_what_a_later_run_pruned(tended):
+    from conftest import tend_in_process
+    import datetime as dt
+
+    link = next(p for g in pending() for p in g["proposals"] if p["kind"] == "link")
+    accept = json.loads(garden_cmd("accept", link["id"], "--json").stdout)
+    slug = accept["decided"][0]["slug"]
+    tend_in_process(POLICY.model_copy(update={"min_link_confidence": link["confidence"] + 0.01}),
+                    today=dt.date(2026, 11, 25))
+
+    def links_in_file():
+        return open(f"patterns/{slug}.md").read().count(f"target: {link['target']}\n")
+
+    assert links_in_file() == 0  # the later tend pruned it
+    assert garden_cmd("revert", accept["run_id"]).exit_code == 1  # a conflict: the link changed since
+    forced = json.loads(garden_cmd("revert", accept["run_id"], "--force", "--json").stdout)
+    assert link["id"] in pending_ids()
+    again = garden_cmd("revert", forced["run_id"], "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["redecided"] == [link["id"]]
+    assert link["id"] not in pending_ids() and links_in_file() == 0
     assert verified()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from garden.catalog import load_garden
-from garden.document import hash_bytes, parse_document, read_document_block, replace_block
+from garden.document import adds_banner, hash_bytes, parse_document, read_document_block, replace_block
 from garden.errors import PatternError, WriteConflictError
 from garden.model import Entity, GardenBlock, InferredLink
 from garden.writer import write_block
@@ -166,13 +166,16 @@ def test_v71_file_without_block_gets_banner_and_block_before_provenance(garden, 
     end = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 7")
     without = seed_text[:start] + seed_text[end:]
     path = write(garden, "self-leadership-vs-self-management.md", without)
+    assert adds_banner(parse_document(path, path.read_bytes()))
     write_block(path, NEW_BLOCK)
     text = path.read_text("utf-8")
     rule = "# " + "═" * 67
     assert f"  tools: []\n{rule}\n# GROUP 6: GRAPH GARDEN (Machine-Written Graph)\n{rule}\ngraph_garden:\n" in text
     assert text.endswith(seed_text[end:])
     # Taken out again (a revert), the block takes its banner along: the file is as it was.
-    assert put_block_text(parse_document(path, path.read_bytes()), None, None) == without.encode("utf-8")
+    doc = parse_document(path, path.read_bytes())
+    assert put_block_text(doc, None, None, drop_banner=True) == without.encode("utf-8")
+    assert put_block_text(doc, None, None) == (text[:text.index("graph_garden:")] + seed_text[end:]).encode()
 
 
 def test_edit_since_read_is_refused_and_mode_is_kept(seed_garden):
@@ -202,6 +205,7 @@ def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_
     end = seed_text.index("# ═══════════════════════════════════════════════════════════════════\n# GROUP 7")
     emptied = seed_text[:start] + seed_text[end:]
     path = write(garden, "self-leadership-vs-self-management.md", emptied)
+    assert not adds_banner(parse_document(path, path.read_bytes()))
     write_block(path, NEW_BLOCK)
     text = path.read_text("utf-8")
     assert text.count("# GROUP 6") == 1
@@ -211,7 +215,9 @@ def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_
 @pytest.mark.parametrize("value, where, says", [
     ("2026-02-30T10:00:00Z", "3:8", "not a real date"),
     ("2026-01-05 25:00:00", "3:8", "not a real date"),
+    ("2026-02-10T10:00:00+25:00", "3:8", "not a real date"),
     ('!!int "abc"', "2:1", "cannot be read (invalid literal for int()"),
+    ("!!timestamp abc", "2:1", "cannot be read"),
 ])
 def test_values_the_loader_cannot_make_are_placed_errors(garden, value, where, says):
     write(garden, "odd.md", f"---\nslug: odd\nstamp: {value}\n---\n")

@@ -138,6 +138,11 @@ def test_one_prune_removes_one_copy_of_identical_items():
     # Both copies low: both go, one event each.
     out, after = pruned_block(block(links=[link("a", 0.5), link("a", 0.5)]))
     assert len(out) == 2 and after["inferred_links"] == []
+    # The copy without a confidence ranks last for the cap; the scored copy stays.
+    out, after = pruned_block(block(links=[link("a", 0.9), link("a", None), link("b", 0.8)]),
+                              Policy(max_links_per_pattern=2))
+    assert [(p.target, p.confidence) for p in payloads(out)] == [("a", None)]
+    assert [(l["target"], l["confidence"]) for l in after["inferred_links"]] == [("a", 0.9), ("b", 0.8)]
 
 
 def test_a_pruned_entity_or_community_copy_leaves_its_twin():

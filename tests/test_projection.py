@@ -127,6 +127,7 @@ def test_accepting_a_proposal_adds_it_to_the_block_and_pruning_removes_it(tmp_pa
         store.append([event(LinkRescored(target="x", link_type="enables", old_confidence=0.9,
                                          new_confidence=0.5), slug="a"),
                       event(LinkPruned(target="x", link_type="enables", rule="min_link_confidence",
-                                       values={"confidence": 0.5, "threshold": 0.7}), slug="a")])
+                                       values={"confidence": 0.5, "threshold": 0.7}, confidence=0.5),
+                            slug="a")])
         state = load_state(store)
         assert state.block("a").inferred_links == () and state.patterns["a"]["pending"] == {}
