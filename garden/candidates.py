@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from garden.model import GardenBlock, Pattern
 from garden.proposal import Candidate, ProposalRequest
@@ -99,6 +98,9 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
     if n == 0:
         empty = np.zeros((0, 0))
         return Ranking(slugs, empty.astype(np.int32), empty.astype(np.float32), None, np.array([]))
+    # Imported here: scikit-learn takes a second to import, and most commands never rank.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(
         stop_words="english",
         sublinear_tf=True,
