@@ -36,7 +36,7 @@ def check(garden: GardenOption = None, json_out: JsonOption = False) -> None:
     settings = load_settings(garden=garden)
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    result = load_garden(settings.garden)
+    result = load_garden(settings.garden, cache=settings.parse_cache)
     summary = result.summary()
     if json_out:
         payload = {

@@ -25,7 +25,7 @@ from garden.settings import Settings, load_settings
 def open_garden(settings: Settings) -> Garden:
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    garden = load_garden(settings.garden)
+    garden = load_garden(settings.garden, cache=settings.parse_cache)
     if garden.errors:
         err.print(f"[yellow]note:[/yellow] {len(garden.failed_files())} file(s) with errors are "
                   "left out (see `garden check`)")

@@ -103,7 +103,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     """Load the garden and the projection, close runs a killed process left open, RunStarted."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    garden = load_garden(settings.garden, keep_bodies=False)
+    garden = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache)
     state = load_state(store)
     proposer = make_proposer(settings, store)
     tend = Tend(run_id or new_id(), settings, policy, today, store, garden,

@@ -19,11 +19,14 @@ from garden.document import (
     Document,
     DocumentError,
     NotAPatternError,
+    hash_bytes,
     parse_document,
     read_document_block,
+    rebuild_document,
 )
 from garden.errors import Problem, display_path
 from garden.model import LINK_TYPES, Pattern
+from garden.parse_cache import ParseCache
 
 #: Top-level keys of the older format that hold curated links, and the type each means.
 LEGACY_RELATIONSHIPS = {
@@ -170,8 +173,12 @@ def _key_position(doc: Document, key: str) -> tuple[int, int]:
     return doc.line_of(doc.fm_start + (found.start() if found else 0)), 1
 
 
-def read_files(root: Path, paths: Iterable[Path]) -> Iterator[tuple[Path, Pattern | None, list[Problem]]]:
-    """Read each file; yields (path, pattern or None, problems). Never raises for a bad file."""
+def read_files(root: Path, paths: Iterable[Path], cache: ParseCache | None = None,
+               keep_bodies: bool = True) -> Iterator[tuple[Path, Pattern | None, list[Problem]]]:
+    """Read each file; yields (path, pattern or None, problems). Never raises for a bad file.
+
+    With a `cache`, a file whose bytes were parsed before is not parsed again (and its pattern
+    comes without a body unless `keep_bodies`)."""
     for path in paths:
         shown = display_path(path)
         try:
@@ -179,36 +186,56 @@ def read_files(root: Path, paths: Iterable[Path]) -> Iterator[tuple[Path, Patter
         except OSError as e:
             yield path, None, [Problem(shown, 1, 1, "error", f"cannot read: {e.strerror}", "io")]
             continue
+        key = cache and ParseCache.key(hash_bytes(raw), path, shown)
+        found = cache.get(key) if cache else None
+        if found is not None:
+            pattern, problems = found
+            if pattern is not None and keep_bodies:  # cached without its body, which is in `raw`
+                body = rebuild_document(path, raw, {}, pattern.layout, shown).body
+                pattern = pattern.model_copy(update={"body_utf8": body.encode("utf-8")})
+            yield path, pattern, problems
+            continue
         try:
             doc = parse_document(path, raw, shown)
         except (DocumentError, NotAPatternError) as e:
+            if cache:
+                cache.put(key, (None, [e.problem]))
             yield path, None, [e.problem]
             continue
         pattern, problems = read_pattern(doc)
+        if cache:
+            cache.put(key, (pattern.model_copy(update={"body_utf8": None}) if pattern else None, problems))
         yield path, pattern, problems
 
 
-def load_garden(root: Path, progress=None, keep_bodies: bool = True) -> Garden:
+def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path | None = None) -> Garden:
     """Read every pattern under `root`. `progress(done, total)` is called as files are read.
 
     Without `keep_bodies`, a pattern's body is read from its file when asked for (a tend of
-    20,000 patterns then holds about 20 KB less per pattern)."""
+    20,000 patterns then holds about 20 KB less per pattern). `cache`: a parse cache file
+    (see garden.parse_cache); files parsed before with the same bytes are not parsed again."""
     root = Path(root)
     garden = Garden(root=root)
     paths = pattern_files(root)
     claims: dict[str, list[tuple[Pattern, Path]]] = {}
-    for done, (path, pattern, problems) in enumerate(read_files(root, paths), 1):
-        garden.files += 1
-        garden.problems.extend(problems)
-        if pattern is None:
-            if any(p.code == "no-frontmatter" for p in problems):
-                garden.skipped += 1
-            continue
-        if not keep_bodies:
-            pattern = pattern.model_copy(update={"body_utf8": None})
-        claims.setdefault(pattern.slug, []).append((pattern, path))
-        if progress:
-            progress(done, len(paths))
+    parsed = ParseCache(cache) if cache is not None else None
+    try:
+        for done, (path, pattern, problems) in enumerate(read_files(root, paths, parsed, keep_bodies), 1):
+            garden.files += 1
+            garden.problems.extend(problems)
+            if pattern is None:
+                if any(p.code == "no-frontmatter" for p in problems):
+                    garden.skipped += 1
+                continue
+            if not keep_bodies:
+                pattern = pattern.model_copy(update={"body_utf8": None})
+            claims.setdefault(pattern.slug, []).append((pattern, path))
+            if progress:
+                progress(done, len(paths))
+    finally:
+        if parsed is not None:
+            parsed.save()
+            parsed.close()
     for slug, owners in claims.items():
         garden.known_slugs.add(slug)
         if len(owners) == 1:

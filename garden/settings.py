@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     garden: Path = Path("patterns")
     db: Path = Path(".garden/events.db")
+    #: Keep parsed files in `parse-cache.db` beside the log (GARDEN_CACHE=false: parse every time).
+    cache: bool = True
 
     proposer: Literal["offline", "llm"] = "offline"
     candidates: int = Field(20, ge=1, le=200, description="candidates shown per pattern")
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     max_tokens: int | None = Field(None, ge=0, description="per-run token budget")
     price_prompt_per_1k: float | None = Field(None, ge=0)
     price_completion_per_1k: float | None = Field(None, ge=0)
+
+    @property
+    def parse_cache(self) -> Path | None:
+        return self.db.parent / "parse-cache.db" if self.cache else None
 
 
 def load_settings(**overrides) -> Settings:

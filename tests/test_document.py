@@ -223,3 +223,29 @@ def test_values_the_loader_cannot_make_are_placed_errors(garden, value, where, s
     write(garden, "odd.md", f"---\nslug: odd\nstamp: {value}\n---\n")
     [problem] = problems_of(garden)
     assert problem.startswith(f"g/odd.md:{where}: error: ") and says in problem, problem
+
+
+def test_the_parse_cache_gives_what_parsing_gives(garden, seed_text):
+    write(garden, "good.md", seed_text.replace("slug: self-leadership-vs-self-management", "slug: good"))
+    write(garden, "broken.md", "---\nslug: broken\ntitle: [unclosed\n---\nbody\n")
+    write(garden, "notes.md", "# Just notes\n")
+    write(garden, "baddate.md", "---\nslug: baddate\nmodified: 2026-02-30\n---\n")
+    cache = garden.parent / ".garden" / "parse-cache.db"
+
+    def loaded(**options):
+        found = load_garden(garden, **options)
+        return found.patterns, [str(p) for p in found.problems], found.summary()
+
+    plain = loaded()
+    assert loaded(cache=cache) == plain  # parsed, and cached
+    assert cache.exists()
+    assert loaded(cache=cache) == plain  # from the cache
+    slim = load_garden(garden, keep_bodies=False, cache=cache).patterns["good"]
+    assert slim.body_utf8 is None and slim.body == plain[0]["good"].body
+    # New bytes are parsed again, never answered from the cache.
+    write(garden, "good.md", seed_text.replace("slug: self-leadership-vs-self-management", "slug: good")
+          .replace("title: ", "title: Edited ", 1))
+    assert loaded(cache=cache) == loaded() != plain
+    # A damaged cache is no cache.
+    cache.write_bytes(b"not a database")
+    assert loaded(cache=cache) == loaded()
