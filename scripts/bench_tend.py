@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "patterns"
 GARDEN = Path(sys.executable).with_name("garden")
 TODAY = "2026-11-22"
-STAGES = ("load", "observe", "choose_and_rank", "propose", "decide_and_prune", "write")
+STAGES = ("load", "observe", "choose_and_rank", "propose", "decide_and_prune", "write", "snapshot")
 GB = 1024
 TRIVIAL_FLOW = "from prefect import flow\n\n@flow\ndef noop():\n    return 1\n\nnoop()\n"
 
