@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.projection import State, apply, load_state, proposal_key
+from events.projection import State, apply, exact_text, load_state, proposal_key
 from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
 from flows.run import close_orphaned_runs, recorded_run
@@ -311,11 +311,10 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
 def _text_before(before: State, slug: str, block: dict | None) -> str | None:
     """The exact text the block had in the file when the run began, if `block` is that block
     (later observations, of a body edit say, keep only the newest text)."""
-    seen = before.patterns.get(slug) or {}
-    if block is None or seen.get("observed_block") is None or seen.get("observed_text") is None:
+    seen = before.patterns.get(slug)
+    if block is None or seen is None:
         return None
-    same = GardenBlock.model_validate(block) == GardenBlock.model_validate(seen["observed_block"])
-    return seen["observed_text"] if same else None
+    return exact_text(seen, GardenBlock.model_validate(block))
 
 
 def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
@@ -416,12 +415,11 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
         events = [event(d.payload.model_copy(update={"note": note or d.payload.note}), slug=d.slug,
                         run_id=run.run_id, actor=actor if d.actor.startswith("curator:") else d.actor)
                   for d in plan.redecided]
+        blocks = {**{slug: (block, []) for slug, block in plan.kept.items()}, **plan.restores}
         events += [event(BlockRestored(block=block, reverted_run=plan.run_id, restored=keys,
                                        block_text=plan.texts.get(slug)),
                          slug=slug, run_id=run.run_id, actor=actor)
-                   for slug, (block, keys) in plan.restores.items()]
-        events += [event(BlockRestored(block=block, reverted_run=plan.run_id), slug=slug, run_id=run.run_id,
-                         actor=actor) for slug, block in plan.kept.items()]
+                   for slug, (block, keys) in blocks.items()]
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
                          slug=slug, run_id=run.run_id, actor="system")
                    for slug, pid in plan.withdrawn]
@@ -436,7 +434,7 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
         if write:
             result.written, result.errors = write_changed_blocks(
                 store.append, garden, load_state(store), today or dt.date.today(), run.run_id,
-                only=set(plan.restores) | set(plan.kept), stamp=False)
+                only=set(blocks), stamp=False)
         run.counts.update({"restored": len(plan.restores), "withdrawn": len(plan.withdrawn),
                            "reopened": len(plan.reopened), "redecided": len(plan.redecided),
                            "files_written": len(result.written), "errors": len(result.errors)})

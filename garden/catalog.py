@@ -177,8 +177,8 @@ def read_files(root: Path, paths: Iterable[Path], cache: ParseCache | None = Non
                keep_bodies: bool = True) -> Iterator[tuple[Path, Pattern | None, list[Problem]]]:
     """Read each file; yields (path, pattern or None, problems). Never raises for a bad file.
 
-    With a `cache`, a file whose bytes were parsed before is not parsed again (and its pattern
-    comes without a body unless `keep_bodies`)."""
+    Without `keep_bodies`, patterns come without their body. With a `cache`, a file whose bytes
+    were parsed before is not parsed again."""
     for path in paths:
         shown = display_path(path)
         try:
@@ -203,9 +203,10 @@ def read_files(root: Path, paths: Iterable[Path], cache: ParseCache | None = Non
             yield path, None, [e.problem]
             continue
         pattern, problems = read_pattern(doc)
+        slim = pattern.model_copy(update={"body_utf8": None}) if pattern and (cache or not keep_bodies) else None
         if cache:
-            cache.put(key, (pattern.model_copy(update={"body_utf8": None}) if pattern else None, problems))
-        yield path, pattern, problems
+            cache.put(key, (slim, problems))
+        yield path, pattern if keep_bodies else slim, problems
 
 
 def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path | None = None) -> Garden:
@@ -227,8 +228,6 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
                 if any(p.code == "no-frontmatter" for p in problems):
                     garden.skipped += 1
                 continue
-            if not keep_bodies:
-                pattern = pattern.model_copy(update={"body_utf8": None})
             claims.setdefault(pattern.slug, []).append((pattern, path))
             if progress:
                 progress(done, len(paths))

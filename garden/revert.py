@@ -1,9 +1,10 @@
 """Putting back what a run changed, item by item, and diffs of blocks as text.
 
 A block is compared as items: each link ("link target/type"), entity ("entity id") and community
-("community id"); a second copy of the same item in one block is "... (copy 2)", and so on. A run changed the items that differ between the block before it and after it;
-reverting puts exactly those back (removing what it added, restoring what it pruned or changed)
-and leaves every other item as it is now. Later changes to the same items are conflicts.
+("community id"); a second copy of the same item in one block is "... (copy 2)", and so on. A
+run changed the items that differ between the block before it and after it; reverting puts
+exactly those back (removing what it added, restoring what it pruned or changed) and leaves
+every other item as it is now. Later changes to the same items are conflicts.
 """
 
 from __future__ import annotations
