@@ -91,15 +91,18 @@ def _write_group(record, group, run_id, dry_run, written, errors) -> None:
                     last_pruned=None if block is None else block.last_pruned, banner_added=ready.banner_added)
 
     record([event(payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=run_id) for item in prepared])
-    done = []
+    done, folders = [], set()
     for item in prepared:
         try:
-            commit_write(item[2], sync_dir=False)
-        except (WriteConflictError, OSError) as e:
+            folders.add(commit_write(item[2], sync_dir=False))
+        except WriteConflictError as e:
             errors.append(str(e))
             continue
+        except OSError as e:
+            errors.append(f"{item[1].path}: cannot write it ({e.strerror or e}); not written")
+            continue
         done.append(item)
-    for directory in {item[2].path.parent for item in done}:
+    for directory in folders:
         sync_directory(directory)
     record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])
     written.extend(item[0] for item in done)

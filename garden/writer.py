@@ -2,13 +2,33 @@
 
 The file is read again and its hash compared with the hash the caller read; if a person (or
 another process) changed it in between, nothing is written and `WriteConflictError` says so.
-The new bytes go to a temporary file in the same folder, are fsynced, get the original file's
-mode, and replace the file with one rename: a crash leaves the old file or the new one, never half.
+
+The new bytes go to a temporary file beside the file, are fsynced and get the file's mode. Then,
+as late as it can be done, the file is read and hashed once more, and the two are swapped with
+one atomic exchange (`renameat2(RENAME_EXCHANGE)`, Linux): the old file now sits at the
+temporary name, where it is hashed a last time. If it is not the file the block was prepared
+from (a person saved during the write: in place, or with an editor's rename that landed just
+before the exchange), the exchange is undone, which puts their file back untouched, and the
+write is refused as a conflict. What remains is a save made through a descriptor opened before
+the exchange and written after that last hash (see README, "Files, errors and writing back").
+Where the exchange is unavailable (not Linux, an old kernel or glibc, a file system without
+it), the last check is followed by a plain rename: an edit landing between the two is lost.
+
+A symlinked pattern is written through: the file it points to gets the new bytes (atomically, in
+its own folder) and the link stays a link. Whether a link may be written at all (one pointing
+outside the garden may not) is the catalog's call (`garden.catalog`).
+
+A crash leaves the old file or the new one, never half, and at worst a temporary file that the
+next run removes.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import secrets
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,18 +101,122 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
     return PreparedWrite(path, new, old_hash, hash_bytes(new), banner)
 
 
-def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> None:
+def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> Path:
     """Write prepared bytes, unless the file changed since they were prepared.
 
-    With `sync_dir=False` the caller fsyncs the folder itself (`sync_directory`), once for many
-    files, before it relies on the renames having reached the disk.
+    Returns the folder the file was written in (a symlink's target's folder). With
+    `sync_dir=False` the caller fsyncs that folder itself (`sync_directory`), once for many
+    files, before it relies on the write having reached the disk.
     """
-    if hash_bytes(prepared.path.read_bytes()) != prepared.old_hash:
+    path = write_target(prepared.path)
+    tmp = _temp_file(path, prepared.data)
+    try:
+        _swap_in(prepared, path, tmp)
+    finally:
+        _discard(tmp)
+    if sync_dir:
+        sync_directory(path.parent)
+    return path.parent
+
+
+def write_target(path: Path) -> Path:
+    """The file a write to `path` replaces: `path` itself, or the file a symlink points to."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _conflict(prepared: PreparedWrite) -> WriteConflictError:
+    return WriteConflictError(
+        f"{display_path(prepared.path)}: changed on disk while graph-garden was writing; "
+        "not written (run again to pick up the edit)"
+    )
+
+
+def _swap_in(prepared: PreparedWrite, path: Path, tmp: Path) -> None:
+    """Put `tmp` (the new bytes) in place of `path`, which must still hold the prepared-from
+    bytes; refuse, leaving the file as it is, when it does not."""
+    if _hash_file(path) != prepared.old_hash:
+        raise _conflict(prepared)
+    if not exchange(tmp, path):  # no atomic exchange here: the last check was just above
+        os.replace(tmp, path)
+        return
+    # `tmp` now names the file that was in place a moment ago.
+    if _hash_file(tmp) == prepared.old_hash:
+        return  # its removal is `_discard`'s
+    exchange(tmp, path)  # someone saved during the write: their file goes back, untouched
+    if _hash_file(tmp) != prepared.new_hash:
+        # A third save replaced the file between the two exchanges: what now sits at the
+        # temporary name is theirs, so it is kept beside the file, never deleted.
+        kept = path.with_name(f"{path.name}.kept-{secrets.token_hex(3)}")
+        os.rename(tmp, kept)
         raise WriteConflictError(
-            f"{display_path(prepared.path)}: changed on disk while graph-garden was writing; "
-            "not written (run again to pick up the edit)"
+            f"{display_path(prepared.path)}: changed on disk twice while graph-garden was writing; "
+            f"not written, and the version that was replaced is kept as {display_path(kept)} "
+            "(compare the two, keep one, and run again)"
         )
-    atomic_write(prepared.path, prepared.data, sync_dir)
+    raise _conflict(prepared)
+
+
+def _hash_file(path: Path) -> str:
+    return hash_bytes(path.read_bytes())
+
+
+def _temp_file(path: Path, data: bytes) -> Path:
+    """`data` in a new file beside `path`, on disk (fsynced), with `path`'s mode."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return tmp
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+# --- the atomic exchange -------------------------------------------------------------------
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _load_renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).renameat2  # glibc 2.28 or later
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+_renameat2 = _load_renameat2()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two names atomically (both must exist). False where the system or the file system
+    cannot (the caller falls back to a rename); other failures raise OSError."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
@@ -110,25 +234,16 @@ def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None
 
 
 def atomic_write(path: Path, data: bytes, sync_dir: bool = True) -> None:
-    """Replace `path` with `data` in one rename, keeping the file's mode."""
-    directory = path.parent
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    """Replace `path` with `data` in one rename, keeping the file's mode (no check: for files
+    nobody else edits, such as a replay's copy)."""
+    tmp = _temp_file(path, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
     if sync_dir:
-        sync_directory(directory)
+        sync_directory(path.parent)
 
 
 def sync_directory(directory: Path) -> None:
