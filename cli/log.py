@@ -140,7 +140,12 @@ def describe_event(e: Event) -> str:
             return (f"first seen: {len(block.get('inferred_links') or [])} links, "
                     f"{len(block.get('entities') or [])} entities" if p.block else "first seen, no block")
         case "ExternalEditObserved":
-            return "edited outside graph-garden" + (" (block changed; the edit wins)" if p.block_changed else "")
+            text = "edited outside graph-garden" + (" (block changed; the edit wins)" if p.block_changed else "")
+            if p.kept:
+                text += f"; kept on top of the edit, to be written: {', '.join(p.kept)}"
+            if p.yielded:
+                text += f"; the edit wins over: {', '.join(p.yielded)}"
+            return text
         case "LinkProposed":
             return f"proposed link -> {p.target} ({p.link_type}, {p.confidence:.2f}): {p.reason}  [{e.id}]"
         case "EntityProposed":

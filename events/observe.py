@@ -3,7 +3,9 @@
 A pattern seen for the first time is recorded whole (GardenObserved), so the log is complete
 from day one. A file whose bytes differ from the last hash the log knows was changed by someone
 else: ExternalEditObserved records its block, and the projection follows the file (the person
-wins). A file whose hash is the last one the log knows is untouched, even if its block differs
+wins), with the log's changes not yet written put on top where the person left those items
+alone (`garden.merge`), so an accepted item is not lost to an edit made while it was being
+written. A file whose hash is the last one the log knows is untouched, even if its block differs
 from the projection: that is a write the pipeline has still to make, not an edit.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from garden.catalog import Garden
 from garden.event import BlockWritten, Event, ExternalEditObserved, GardenObserved, event
+from garden.merge import merge_blocks
 from garden.model import GardenBlock, Pattern
 
 from events.projection import State
@@ -47,15 +50,17 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None) -
                                last_pruned=intent["last_pruned"],
                                banner_added=intent.get("banner_added", False))
     else:
+        base = _as_block(known["file_block"])
+        merge = merge_blocks(base, _as_block(known["block"]), pattern.block)
         payload = ExternalEditObserved(
             path=pattern.path, content_hash=pattern.content_hash,
             previous_hash=known["content_hash"], text_hash=pattern.text_hash, block=block,
-            block_text=pattern.block_text, block_changed=not _same_block(block, known["block"]),
+            block_text=pattern.block_text, block_changed=pattern.block != base,
+            merged=block_data(merge.block) if merge.kept else None, kept=list(merge.kept),
+            yielded=list(merge.yielded),
         )
     return event(payload, slug=pattern.slug, run_id=run_id, actor="system")
 
 
-def _same_block(a: dict | None, b: dict | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return GardenBlock.model_validate(a) == GardenBlock.model_validate(b)
+def _as_block(data: dict | None) -> GardenBlock | None:
+    return None if data is None else GardenBlock.model_validate(data)

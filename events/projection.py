@@ -7,6 +7,9 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
   when the file has none); items keep their order, new ones are appended.
 - `observed_block` / `observed_text`: the block as last seen in the file and its exact text, so
   a block the log has not changed since comes back as it was written (legacy style and all).
+- `file_block`: the block as the file holds it, by the log's account (as last observed or
+  written): the base of the merge when a person edits a file whose block the log has changed
+  since (see `garden.merge`).
 - `content_hash`, `text_hash`, `path`: the file as graph-garden last saw or wrote it.
 - `pending`: proposals waiting for a decision, by proposal (event) id.
 - `tended`: when the pattern was last proposed for (`at`, `run_id`, the `text_hash` it had) and
@@ -37,7 +40,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 7
+FOLD_VERSION = 8
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
@@ -87,16 +90,18 @@ class Patterns(MutableMapping):
 
 
 def _encode(pattern: dict) -> bytes:
-    """A pattern's state as JSON; a block still as observed is stored once, not twice."""
-    if pattern.get("observed_block") is not None and pattern["observed_block"] == pattern["block"]:
-        pattern = {**pattern, "observed_block": _SAME}
+    """A pattern's state as JSON; a block still as observed or written is stored once, not twice."""
+    for name in ("observed_block", "file_block"):
+        if pattern.get(name) is not None and pattern[name] == pattern["block"]:
+            pattern = {**pattern, name: _SAME}
     return orjson.dumps(pattern)
 
 
 def _decode(data: bytes) -> dict:
     pattern = orjson.loads(data)
-    if pattern.get("observed_block") == _SAME:
-        pattern["observed_block"] = pattern["block"]  # the same object: the first change copies it
+    for name in ("observed_block", "file_block"):
+        if pattern.get(name) == _SAME:
+            pattern[name] = pattern["block"]  # the same object: the first change copies it
     return pattern
 
 
@@ -166,8 +171,10 @@ def _observed(state: State, slug: str, p: dict, meta: tuple) -> None:
         "path": p["path"],
         "content_hash": p["content_hash"],
         "text_hash": p["text_hash"],
-        "block": p["block"],
+        # the person's block, with the log's unwritten changes on top (see ExternalEditObserved)
+        "block": p["merged"] if p.get("kept") else p["block"],
         "observed_block": p["block"],
+        "file_block": p["block"],
         "observed_text": p["block_text"],
         "pending": old.get("pending") or {},
         "tended": old.get("tended"),
@@ -318,6 +325,7 @@ def _written(state: State, slug: str, p: dict, meta: tuple) -> None:
         return
     if p["last_pruned"] is not None or pattern["block"] is not None:
         _editable(pattern)["last_pruned"] = p["last_pruned"]
+    pattern["file_block"] = pattern["block"]  # the same object: the next change copies it
     pattern["content_hash"] = p["content_hash"]
     pattern["path"] = p["path"]
     pattern["write_intent"] = None
@@ -340,11 +348,13 @@ def exact_text(pattern: dict, block: GardenBlock | None) -> str | None:
 
 
 def _editable(pattern: dict) -> dict:
-    """The pattern's block, copied before its first change so observed_block stays as seen."""
+    """The pattern's block, copied before its first change so observed_block and file_block
+    stay as they were."""
     block = pattern["block"]
     if block is None:
         block = empty_block()
-    elif block is pattern["observed_block"]:  # items are only ever replaced or updated key by key
+    elif block is pattern["observed_block"] or block is pattern["file_block"]:
+        # items are only ever replaced or updated key by key: copying the lists is enough
         block = {**block, **{k: [dict(i) for i in block[k]] for k in _LISTS}}
     pattern["block"] = block
     return block

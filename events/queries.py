@@ -94,8 +94,8 @@ def history(store: EventStore, slug: str, target: str | None = None,
 
 
 def _block_mentions(payload, key: str, field_name: str, value: str) -> bool:
-    block = getattr(payload, "block", None)
-    return bool(block) and any(i.get(field_name) == value for i in block.get(key) or [])
+    blocks = (getattr(payload, "block", None), getattr(payload, "merged", None))
+    return any(block and any(i.get(field_name) == value for i in block.get(key) or []) for block in blocks)
 
 
 def resolve_until(store: EventStore, until: str | None) -> int | None:

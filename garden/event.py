@@ -48,7 +48,14 @@ class GardenObserved(Payload):
 
 
 class ExternalEditObserved(Payload):
-    """A file changed outside graph-garden; its block becomes the projection (the person wins)."""
+    """A file changed outside graph-garden; its block becomes the projection (the person wins).
+
+    When the log had changes to the block not yet in the file (an item accepted during the tend
+    whose write the edit refused, say), those the person left alone are put on top of their
+    block (`garden.merge`): `kept` names them, `merged` is the block the projection takes (and
+    the next write puts in the file), `yielded` names the log's changes to items the person
+    changed or removed too. Without `kept`, the person's `block` is the projection as it is.
+    """
 
     type: Literal["ExternalEditObserved"] = "ExternalEditObserved"
     path: str
@@ -57,7 +64,10 @@ class ExternalEditObserved(Payload):
     text_hash: str
     block: dict[str, Any] | None
     block_text: str | None
-    block_changed: bool
+    block_changed: bool  # the person changed the block (not only the rest of the file)
+    merged: dict[str, Any] | None = None
+    kept: list[str] = Field(default_factory=list)
+    yielded: list[str] = Field(default_factory=list)
 
 
 # --- proposals and decisions ---------------------------------------------------------------
