@@ -83,3 +83,5 @@ def tend(
     out.print(table)
     for line in result.get("error_lines") or []:
         err.print(f"[yellow]error:[/yellow] {line}", markup=True, highlight=False)
+    for line in result.get("note_lines") or []:
+        err.print(f"note: {line}", markup=False, highlight=False)

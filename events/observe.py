@@ -27,13 +27,14 @@ def observe_garden(garden: Garden, state: State, run_id: str | None = None) -> l
     """The events that bring the log up to date with the files (empty when nothing changed)."""
     found: list[Event] = []
     for slug in sorted(garden.patterns):
-        observed = observe_pattern(garden.patterns[slug], state, run_id)
+        # a pattern never written (see Garden.read_only) is what its file says, nothing on top
+        observed = observe_pattern(garden.patterns[slug], state, run_id, merge=slug not in garden.read_only)
         if observed is not None:
             found.append(observed)
     return found
 
 
-def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None) -> Event | None:
+def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, merge: bool = True) -> Event | None:
     known = state.patterns.get(pattern.slug)
     block = block_data(pattern.block)
     if known is None:
@@ -51,13 +52,13 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None) -
                                banner_added=intent.get("banner_added", False))
     else:
         base = _as_block(known["file_block"])
-        merge = merge_blocks(base, _as_block(known["block"]), pattern.block)
+        merged = merge_blocks(base, _as_block(known["block"]) if merge else base, pattern.block)
         payload = ExternalEditObserved(
             path=pattern.path, content_hash=pattern.content_hash,
             previous_hash=known["content_hash"], text_hash=pattern.text_hash, block=block,
             block_text=pattern.block_text, block_changed=pattern.block != base,
-            merged=block_data(merge.block) if merge.kept else None, kept=list(merge.kept),
-            yielded=list(merge.yielded),
+            merged=block_data(merged.block) if merged.kept else None, kept=list(merged.kept),
+            yielded=list(merged.yielded),
         )
     return event(payload, slug=pattern.slug, run_id=run_id, actor="system")
 

@@ -139,6 +139,7 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, A
     finally:
         _ACTIVE.pop(run_id, None)
     result["error_lines"] = tend.errors + tend.tally.errors
+    result["note_lines"] = tend.notes
     if not dry_run:
         create_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown(result),
                                  description=f"graph-garden tend {result['run_id']}")

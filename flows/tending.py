@@ -87,6 +87,7 @@ class Tend:
     chosen: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said, not counted as errors
     timings: dict[str, float] = field(default_factory=dict)
     ranking: Ranking | None = None
 
@@ -112,6 +113,8 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
                 limit if limit is not None else policy.nightly_limit)
     for problem in garden.errors:
         tend.errors.append(str(problem))
+    for slug in sorted(garden.read_only):  # never chosen, decided, pruned or written
+        tend.notes.append(garden.read_only[slug])
     if not dry_run:
         close_orphaned_runs(store)
         remove_stale_temp_files(settings.garden)
@@ -133,10 +136,10 @@ def choose_step(tend: Tend) -> list[str]:
         missing = [s for s in tend.explicit if s not in tend.garden.patterns]
         if missing:
             raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
-    hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items()}
+    hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items() if slug not in tend.garden.read_only}
     chosen = choose_patterns(hashes, tend.state.patterns, tend.today, tend.limit,
                              tend.policy.retend_after_days, tend.explicit)
-    tend.chosen = [c.slug for c in chosen]
+    tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
     return tend.chosen
 
 
@@ -167,14 +170,14 @@ def decide_step(tend: Tend) -> None:
     """Apply the policy to every pending proposal in the garden."""
     for slug in sorted(tend.state.patterns):
         pending = tend.state.patterns[slug]["pending"]
-        if pending:
+        if pending and slug not in tend.garden.read_only:
             tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
 
 
 def prune_step(tend: Tend) -> None:
     for slug, pattern in sorted(tend.garden.patterns.items()):
         known = tend.state.patterns.get(slug)
-        if not known:
+        if not known or slug in tend.garden.read_only:
             continue
         tend.record(prune(slug, known["block"], pattern.curated_targets(), tend.garden.known_slugs,
                           tend.policy, tend.run_id, tend.today, known.get("refreshed")))

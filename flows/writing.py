@@ -44,6 +44,10 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
                 errors.append(f"{slug}: its file is not in the garden now (moved, deleted, or it does not "
                               "load: see `garden check`); its block was not written")
             continue
+        if slug in garden.read_only:
+            if only is not None:  # asked for by name: say why, never write through the link
+                errors.append(f"{garden.read_only[slug]}; its block was not written")
+            continue
         projected = _as_block(known["block"])
         if stamp:
             if projected is not None and needs_write(projected, pattern.block):

@@ -4,10 +4,16 @@ A bad file never stops the rest from loading: it is reported (a `Problem` with i
 column) and left out of `patterns`, so nothing is ever written to it. A file without frontmatter
 is not a pattern and is skipped with a warning. Two files with one slug are both left out (which
 one is meant cannot be known), but the slug still counts as present in the garden.
+
+A symlinked pattern file is read through its link. One whose target is inside the garden's
+folder is tended like any file: writes go to the target and the link stays a link. One that
+points outside the garden is read (it is observed, ranked and linked to) but never written:
+`read_only` holds it, nothing in a tend changes its block, and `check` warns.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +56,9 @@ class Garden:
     skipped: int = 0
     #: Every slug some file claims, including the ones left out for errors.
     known_slugs: set[str] = field(default_factory=set)
+    #: Patterns read through a symlink that points outside the garden: slug -> "path: why it
+    #: is never written" (the warning `check` prints).
+    read_only: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -239,6 +248,10 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
         garden.known_slugs.add(slug)
         if len(owners) == 1:
             garden.patterns[slug] = owners[0][0]
+            outside = _link_outside(root, owners[0][1])
+            if outside is not None:
+                garden.read_only[slug] = f"{outside.path}: {outside.message}"
+                garden.problems.append(outside)
             continue
         shown = [display_path(path) for _, path in owners]
         for pattern, path in owners:
@@ -250,6 +263,17 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
             )
     garden.problems.sort(key=lambda p: (p.path, p.line, p.col))
     return garden
+
+
+def _link_outside(root: Path, path: Path) -> Problem | None:
+    """The warning for a file the garden reaches through a symlink to outside its folder."""
+    real = Path(os.path.realpath(path))
+    if real.is_relative_to(Path(os.path.realpath(root))):
+        return None
+    shown = str(Path(display_path(path.parent)) / path.name)  # the link's name, not its target's
+    return Problem(shown, 1, 1, "warning",
+                   f"a symlink to {real}, outside the garden: read, never written (its block is "
+                   "left as it is; put the file itself in the garden to have it tended)", "symlink-outside")
 
 
 __all__ = ["Garden", "load_garden", "pattern_files", "read_pattern", "read_files", "to_kebab"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,63 @@ def test_a_merge_with_an_untouched_block_is_the_logs_block(items, changes, data)
     assert merge_blocks(base, ours_block, base).block == ours_block
     theirs = GardenBlock(inferred_links=tuple(link(t, c) for t, c in data.draw(ITEMS)))
     assert merge_blocks(base, base, theirs).block == theirs
+
+
+# --- symlinked pattern files ---------------------------------------------------------------
+
+
+def run(cwd, *args, env=None, timeout=120):
+    return subprocess.run([garden_bin(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+SLUG = "distributed-leadership-design-0000"  # a pattern the first tend of this garden writes
+
+
+def test_a_symlink_inside_the_garden_is_written_through_and_stays_a_link(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 12)
+    link = tmp_path / "patterns" / f"{SLUG}.md"
+    target = tmp_path / "patterns" / ".sources" / f"{SLUG}.md"  # a hidden folder is not read itself
+    target.parent.mkdir()
+    link.rename(target)
+    link.symlink_to(f".sources/{SLUG}.md")
+    before = target.read_bytes()
+    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / ".garden" / "events.db")
+    with EventStore(settings.db) as store:
+        tend = tending.start_tend(settings, Policy(), store, today=TODAY)
+        tending.run_steps(tend)
+        tending.finish_tend(tend)
+    assert SLUG in tend.written and tend.errors == [] and tend.notes == []
+    assert link.is_symlink() and link.readlink() == Path(f".sources/{SLUG}.md")
+    after = target.read_bytes()
+    assert after != before and b"last_pruned: 2026-11-22" in after
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary file left
+    check = run(tmp_path, "check")
+    assert check.returncode == 0 and "symlink" not in check.stdout
+    verify = run(tmp_path, "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_symlink_to_outside_the_garden_is_read_and_never_written(tmp_path, prefect_env):
+    make_garden(tmp_path / "patterns", 12)
+    link = tmp_path / "patterns" / f"{SLUG}.md"
+    outside = tmp_path / "elsewhere" / f"{SLUG}.md"
+    outside.parent.mkdir()
+    link.rename(outside)
+    link.symlink_to(outside)
+    before = outside.read_bytes()
+    warning = (f"patterns/{SLUG}.md:1:1: warning: a symlink to {outside}, outside the garden: read, never "
+               "written (its block is left as it is; put the file itself in the garden to have it tended)")
+    check = run(tmp_path, "check")
+    assert check.returncode == 0 and check.stdout.splitlines() == [warning]
+    tend = run(tmp_path, "tend", "--today", "2026-11-22", env=prefect_env, timeout=300)
+    assert tend.returncode == 0, tend.stderr
+    assert f"note: {warning.replace(':1:1: warning:', ':')}" in tend.stderr.splitlines()
+    assert "error:" not in tend.stderr
+    assert link.is_symlink() and outside.read_bytes() == before
+    assert sum("last_pruned: 2026-11-22" in p.read_text() for p in (tmp_path / "patterns").glob("*.md")) > 0
+    history = run(tmp_path, "history", SLUG)
+    assert [line.split("  ")[-1].strip() for line in history.stdout.splitlines()] == ["first seen: 10 links, 8 entities"]
+    verify = run(tmp_path, "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
