@@ -140,21 +140,44 @@ def _swap_in(prepared: PreparedWrite, path: Path, tmp: Path) -> None:
     if not exchange(tmp, path):  # no atomic exchange here: the last check was just above
         os.replace(tmp, path)
         return
-    # `tmp` now names the file that was in place a moment ago.
-    if _hash_file(tmp) == prepared.old_hash:
-        return  # its removal is `_discard`'s
-    exchange(tmp, path)  # someone saved during the write: their file goes back, untouched
-    if _hash_file(tmp) != prepared.new_hash:
+    # `tmp` now names the file that was in place a moment ago: deleted (by `_discard`) only
+    # once it is known to be the file the block was prepared from.
+    if _same(tmp, prepared.old_hash):
+        return
+    try:  # someone saved during the write: their file goes back, untouched
+        back = exchange(tmp, path)
+    except OSError:
+        back = False
+    if not back:
+        kept = _keep(tmp, path)
+        raise WriteConflictError(
+            f"{display_path(prepared.path)}: changed on disk while graph-garden was writing, and "
+            f"could not be put back; the new block is in the file and the version it replaced is "
+            f"kept as {display_path(kept)} (compare the two, keep one, and run again)")
+    if not _same(tmp, prepared.new_hash):
         # A third save replaced the file between the two exchanges: what now sits at the
         # temporary name is theirs, so it is kept beside the file, never deleted.
-        kept = path.with_name(f"{path.name}.kept-{secrets.token_hex(3)}")
-        os.rename(tmp, kept)
+        kept = _keep(tmp, path)
         raise WriteConflictError(
             f"{display_path(prepared.path)}: changed on disk twice while graph-garden was writing; "
             f"not written, and the version that was replaced is kept as {display_path(kept)} "
             "(compare the two, keep one, and run again)"
         )
     raise _conflict(prepared)
+
+
+def _same(path: Path, expected: str) -> bool:
+    try:
+        return _hash_file(path) == expected
+    except OSError:
+        return False
+
+
+def _keep(tmp: Path, path: Path) -> Path:
+    """Move a file that may be someone's work out of the temporary name, beside `path`."""
+    kept = path.with_name(f"{path.name}.kept-{secrets.token_hex(3)}")
+    os.rename(tmp, kept)
+    return kept
 
 
 def _hash_file(path: Path) -> str:

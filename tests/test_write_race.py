@@ -193,6 +193,23 @@ def test_a_second_save_during_the_exchange_back_is_kept_beside_the_file(tmp_path
     assert kept.name.startswith(path.name + ".kept-")
 
 
+def test_without_the_exchange_the_write_falls_back_to_a_checked_rename(tmp_path, monkeypatch):
+    """Not Linux, an old glibc: the last check is followed by a plain rename."""
+    monkeypatch.setattr(writer, "_renameat2", None)
+    path = tmp_path / "distributed-leadership-design.md"
+    shutil.copy(SEEDS / path.name, path)
+    prepared = prepare_write(path, NEW_BLOCK, hash_bytes(path.read_bytes()))
+    commit_write(prepared)
+    assert path.read_bytes() == prepared.data
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    stale = prepare_write(path, NEW_BLOCK.model_copy(update={"last_pruned": dt.date(2026, 11, 23)}),
+                          hash_bytes(path.read_bytes()))
+    path.write_bytes(path.read_bytes() + b"\nA person's edit.\n")
+    with pytest.raises(WriteConflictError, match="changed on disk while graph-garden was writing"):
+        commit_write(stale)
+    assert path.read_bytes().endswith(b"A person's edit.\n")
+
+
 def test_a_tend_whose_write_races_an_edit_reports_it_and_the_next_tend_settles_it(tmp_path):
     make_garden(tmp_path / "patterns", 12)
     settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
