@@ -3,7 +3,10 @@
 Files go in groups: every write in a group is announced in one batch (BlockWriteStarted), made
 (temporary file, fsync, rename), the folders fsynced once, then confirmed in one batch
 (BlockWritten). A crash between the two is settled by the next observation. A file that changed
-since it was read is not written: the edit is reported, and the next observation records it.
+since it was read, or while it was being written (`garden.writer`), is not written: the conflict
+is an error of the run, and the next observation records the edit and puts the log's unwritten
+changes that it left alone on top of it (`garden.merge`). A pattern read through a symlink to
+outside the garden (`Garden.read_only`) is never written.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from events.projection import State, exact_text
 from garden.catalog import Garden
-from garden.errors import PatternError, WriteConflictError
+from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
 from garden.model import GardenBlock
 from garden.writer import commit_write, prepare_write, sync_directory
@@ -103,7 +106,7 @@ def _write_group(record, group, run_id, dry_run, written, errors) -> None:
             errors.append(str(e))
             continue
         except OSError as e:
-            errors.append(f"{item[1].path}: cannot write it ({e.strerror or e}); not written")
+            errors.append(f"{display_path(Path(item[1].path))}: cannot write it ({e.strerror or e}); not written")
             continue
         done.append(item)
     for directory in folders:
