@@ -11,7 +11,8 @@ the block, item by item.
 
 An item the person added, changed or removed stays as they left it. An item they left as it was
 takes the log's change (re-scored, or pruned). An item the log added and the person did not
-also add goes in. Items keep the person's order; the log's additions follow. Items are matched
+also add goes in. Items keep the person's order; the log's additions follow. A block the person
+left alone (they edited the rest of the file) is the log's block, exactly. Items are matched
 by their key (a link's target and type, an entity's or community's id) and, for the rare block
 that holds the same key twice, by which copy it is.
 """
@@ -45,6 +46,8 @@ def merge_blocks(base: GardenBlock | None, ours: GardenBlock | None, theirs: Gar
     for name, key, noun in _LISTS:
         lists[name] = _merge_items(getattr(b, name), getattr(o, name), getattr(t, name), key, noun,
                                    kept, yielded)
+    if theirs == base:  # the person left the block alone (an edit of the body): the log's block, exactly
+        return Merge(ours, tuple(kept), ())
     last_pruned = t.last_pruned if t.last_pruned != b.last_pruned else o.last_pruned
     merged = GardenBlock(last_pruned=last_pruned, **lists)
     if theirs is None and not kept:
