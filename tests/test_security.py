@@ -265,3 +265,25 @@ def test_escape_text_shows_control_characters_as_escapes():
     assert escape_text("tab\there\r\u2028\u202e\x00 é — ok") == "tab\\there\\r\\u2028\\u202e\\x00 é — ok"
     assert str(Problem("a\nb.md", 1, 2, "error", FORGED, "c")) == (
         "a\\nb.md:1:2: error: x\\nfake.md:1:1: error: forged\\x1b[31m")
+
+
+def test_history_and_health_escape_what_a_block_says(here):
+    """A hand-written block's link target with a newline and an ESC: pruned by the tend, named by
+    `history` and `health`, each on one line, with no terminal escape."""
+    path = here / "patterns" / "distributed-leadership-design.md"
+    text = path.read_text("utf-8").replace(
+        "  inferred_links:\n",
+        '  inferred_links:\n    - target: "gone\\e[31m\\n#1 forged"\n      type: enables\n'
+        '      confidence: 0.1\n      reason: "r"\n', 1)
+    path.write_text(text, "utf-8")
+    health = garden("health", cwd=here)
+    tend_in_process()
+    history = garden("history", "distributed-leadership-design", cwd=here)
+    for result in (health, history):
+        assert result.returncode == 0, result.stderr
+        output = result.stdout + result.stderr
+        assert "\x1b" not in output
+        assert [line for line in output.splitlines() if "forged" in line] == [
+            line for line in output.splitlines() if "gone\\x1b[31m\\n#1 forged" in line]
+    assert [line for line in history.stdout.splitlines() if "forged" in line][0].endswith(
+        'pruned link -> gone\\x1b[31m\\n#1 forged (enables) by min_link_confidence {"confidence": 0.1, "threshold": 0.7}')
