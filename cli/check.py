@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import GardenOption, JsonOption, err, handle_errors, out
 from garden.catalog import load_garden
-from garden.errors import GardenError, display_path
+from garden.errors import GardenError, display_path, escape_text
 from garden.settings import load_settings
 
 LABELS = {
@@ -48,10 +49,12 @@ def check(garden: GardenOption = None, json_out: JsonOption = False) -> None:
         out.print_json(json.dumps(payload))
     else:
         for problem in result.problems:
+            # What a file says is escaped twice: control characters (a newline would forge a
+            # line) and rich's markup (a "[link=...]" in a slug would become one).
             colour = "red" if problem.level == "error" else "yellow"
             out.print(
-                f"{problem.path}:{problem.line}:{problem.col}: "
-                f"[{colour}]{problem.level}[/{colour}]: {problem.message}",
+                f"{escape(escape_text(problem.path))}:{problem.line}:{problem.col}: "
+                f"[{colour}]{problem.level}[/{colour}]: {escape(escape_text(problem.message))}",
                 markup=True,
                 highlight=False,
             ) if out.is_terminal else typer.echo(str(problem))

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
 from cli.log import open_garden
@@ -15,7 +16,7 @@ from events.projection import load_state
 from events.store import EventStore
 from flows import curate
 from flows.report import html_report
-from garden.errors import display_path
+from garden.errors import display_path, escape_text
 from garden.health import garden_health
 from garden.settings import load_settings
 
@@ -49,7 +50,7 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     for key in ("links_per_pattern", "entities_per_pattern"):
         table.add_row(key.replace("_", " "), ", ".join(f"{k} {v}" for k, v in report[key].items()))
     table.add_row("confidence histogram", ", ".join(f"{k}: {v}" for k, v in report["confidence_histogram"].items()))
-    table.add_row("link types", ", ".join(f"{k} {v}" for k, v in report["link_types"].items()))
+    table.add_row("link types", Text(escape_text(", ".join(f"{k} {v}" for k, v in report["link_types"].items()))))
     for key in ("missing_targets", "curated_repeats", "near_duplicate_entities", "never_tended"):
         table.add_row(key.replace("_", " "), str(report[key]["count"]))
     out.print(table)
@@ -65,7 +66,7 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
         err.print(f"[yellow]warning:[/yellow] {flag}", markup=True)
     for key in ("missing_targets", "curated_repeats", "near_duplicate_entities"):
         for example in report[key]["examples"][:5]:
-            out.print(f"  {key.replace('_', ' ')}: {example}", markup=False)
+            out.print(f"  {key.replace('_', ' ')}: {escape_text(example)}", markup=False)
 
 
 @handle_errors

@@ -17,7 +17,7 @@ from events.replay import compare, replay_into
 from events.store import EventStore
 from flows.lock import garden_lock
 from garden.catalog import Garden, load_garden
-from garden.errors import GardenError, display_path
+from garden.errors import GardenError, display_path, escape_text
 from garden.event import Event
 from garden.settings import Settings, load_settings
 
@@ -127,7 +127,7 @@ def history(
         out.print(f"nothing in the log about {slug}" + (f" and {target or entity}" if target or entity else ""))
         return
     for e in found:
-        out.print(f"#{e.seq:<6} {_short(e.recorded_at)}  {e.actor:<24} {describe_event(e)}",
+        out.print(f"#{e.seq:<6} {_short(e.recorded_at)}  {e.actor:<24} {escape_text(describe_event(e))}",
                   markup=False)
 
 

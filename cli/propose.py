@@ -56,7 +56,7 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
             ranking = rank_patterns(found.patterns.values(), k=settings.candidates)
             requests = build_requests(found, state, ranking, pattern or sorted(found.patterns),
                                       settings.candidates)
-            tally = propose_requests(store.append, requests, chosen, found.known_slugs,
+            tally = propose_requests(store.append, requests, chosen, found.patterns.keys(),
                                      budget_of(settings), run.run_id, collect)
             run.counts.update(tally.counts())
     if json_out:

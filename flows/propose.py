@@ -7,7 +7,7 @@ answer arrives, so a crash loses at most the answers in flight, and those are as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from events.cache import SqliteResponseCache
@@ -94,9 +94,12 @@ def declined_for(state: State, slug: str, text_hash: str) -> frozenset[str]:
 
 
 def propose_requests(record: Callable[[list], None], requests: Sequence[ProposalRequest],
-                     proposer: Proposer, garden_slugs: set[str], budget: Budget, run_id: str | None,
+                     proposer: Proposer, garden_slugs: Collection[str], budget: Budget, run_id: str | None,
                      on_events: Callable[[list], None] | None = None) -> ProposeTally:
-    """Ask the proposer about each request and `record` every answer's events as one batch."""
+    """Ask the proposer about each request and `record` every answer's events as one batch.
+
+    `garden_slugs`: the slugs a link may target, those of the patterns that loaded without
+    errors (`Garden.patterns`), not every slug some file claims."""
     tally = ProposeTally(asked=len(requests))
     by_slug = {r.slug: r for r in requests}
     for answer in proposer.propose(requests, budget):

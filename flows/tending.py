@@ -144,6 +144,8 @@ def choose_step(tend: Tend) -> list[str]:
 
 
 def rank_step(tend: Tend) -> Ranking:
+    """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
+    is never anyone's candidate."""
     return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
 
 
@@ -162,7 +164,7 @@ def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTall
 
 
 def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:
-    return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.known_slugs,
+    return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.patterns.keys(),
                             budget_of(tend.settings), tend.run_id)
 
 

@@ -1,9 +1,11 @@
 """Loading a garden: every pattern file in a folder, catalogued by slug, with its problems.
 
 A bad file never stops the rest from loading: it is reported (a `Problem` with its line and
-column) and left out of `patterns`, so nothing is ever written to it. A file without frontmatter
-is not a pattern and is skipped with a warning. Two files with one slug are both left out (which
-one is meant cannot be known), but the slug still counts as present in the garden.
+column) and left out of `patterns`, so it is never ranked, proposed as a link target, or written.
+A file without frontmatter is not a pattern and is skipped with a warning. Two files with one
+slug are both left out (which one is meant cannot be known), but the slug still counts as
+present in the garden. A slug must follow `SLUG` (no path separators, spaces or control
+characters): it names a file, a link target and a line of output.
 
 A symlinked pattern file is read through its link. One whose target is inside the garden's
 folder is tended like any file: writes go to the target and the link stays a link. One that
@@ -45,6 +47,14 @@ LEGACY_RELATIONSHIPS = {
     "complementary": "complementary",
     "tools": "tools",
 }
+
+
+#: What a slug may be: letters, digits, "-", "_" and ".", starting with a letter or digit.
+SLUG = re.compile(r"[^\W_][\w.-]*")
+
+
+def is_valid_slug(slug: object) -> bool:
+    return isinstance(slug, str) and SLUG.fullmatch(slug) is not None
 
 
 @dataclass
@@ -105,6 +115,15 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
         problems.append(
             doc.problem("error", "missing slug: add `slug: <file-name>` to the frontmatter",
                         "missing-slug", *_key_position(doc, "slug"))
+        )
+        return None, problems
+    if not is_valid_slug(slug):
+        stem = doc.path.stem
+        hint = f' (such as the file name, "{stem}")' if is_valid_slug(stem) else ""
+        problems.append(
+            doc.problem("error", f'slug "{slug}" is not a valid slug: use letters, digits, '
+                        f"'-', '_' and '.' only, starting with a letter or digit{hint}",
+                        "invalid-slug", *_key_position(doc, "slug"))
         )
         return None, problems
     expected = doc.path.stem
@@ -228,6 +247,7 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
     garden = Garden(root=root)
     paths = pattern_files(root)
     claims: dict[str, list[tuple[Pattern, Path]]] = {}
+    failed: set[Path] = set()  # files read with an error (a slug that is not the file's name)
     parsed = ParseCache(cache) if cache is not None else None
     try:
         for done, (path, pattern, problems) in enumerate(read_files(root, paths, parsed, keep_bodies), 1):
@@ -238,6 +258,8 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
                     garden.skipped += 1
                 continue
             claims.setdefault(pattern.slug, []).append((pattern, path))
+            if any(p.level == "error" for p in problems):
+                failed.add(path)
             if progress:
                 progress(done, len(paths))
     finally:
@@ -247,11 +269,12 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
     for slug, owners in claims.items():
         garden.known_slugs.add(slug)
         if len(owners) == 1:
-            garden.patterns[slug] = owners[0][0]
-            outside = _link_outside(root, owners[0][1])
-            if outside is not None:
-                garden.read_only[slug] = f"{outside.path}: {outside.message}"
-                garden.problems.append(outside)
+            if owners[0][1] not in failed:
+                garden.patterns[slug] = owners[0][0]
+                outside = _link_outside(root, owners[0][1])
+                if outside is not None:
+                    garden.read_only[slug] = f"{outside.path}: {outside.message}"
+                    garden.problems.append(outside)
             continue
         shown = [display_path(path) for _, path in owners]
         for pattern, path in owners:

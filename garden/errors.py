@@ -4,10 +4,15 @@ Every error graph-garden raises on purpose derives from `GardenError`; the CLI t
 one-line message and an exit status. A `Problem` is not an exception: it is one finding about one
 file (an error or a warning), reported by `garden check` and carried along by the loader so that a
 bad file never stops the rest of the garden from loading.
+
+A problem quotes what the file says (a slug, a title, a value), so it is shown through
+`escape_text`: a newline or a terminal escape in a file cannot forge a line of `garden check` or
+colour a terminal. The `--json` output keeps the raw values (JSON escapes them itself).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,6 +36,25 @@ class SettingsError(GardenError):
 
 Level = Literal["error", "warning"]
 
+#: C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the bidirectional
+#: overrides (which make a terminal show text in another order than it is).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(found: re.Match) -> str:
+    char = found.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_text(text: str) -> str:
+    """`text` on one line, with every control character shown as its escape (a newline as
+    `\\n`, ESC as `\\x1b`), for messages that quote what a file or an answer says."""
+    return _CONTROL.sub(_escape, text)
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -44,7 +68,7 @@ class Problem:
     code: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.level}: {self.message}"
+        return escape_text(f"{self.path}:{self.line}:{self.col}: {self.level}: {self.message}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -119,7 +119,7 @@ class Pattern(BaseModel):
     #: Where the frontmatter and the block sit in the file's text (see garden.document), so a
     #: write can splice without parsing the file again when its bytes are unchanged.
     layout: tuple[int, int, int | None, int | None] = (0, 0, None, None)
-    frontmatter: dict[str, Any] = Field(default_factory=dict)
+    frontmatter: dict[Any, Any] = Field(default_factory=dict)  # YAML keys need not be strings
 
     @property
     def body(self) -> str:

@@ -1,16 +1,21 @@
 """One validation path for every proposer's answer: each item is valid, a re-assessment, or
-rejected with a reason (and the raw item kept, so the log shows exactly what was refused)."""
+rejected with a reason (and the raw item kept, so the log shows exactly what was refused).
+
+A link's target must be a valid slug (`garden.catalog.SLUG`) of a pattern that loaded without
+errors: callers pass the slugs of `Garden.patterns`, never every slug some file claims."""
 
 from __future__ import annotations
 
 import math
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
 
+from garden.catalog import is_valid_slug
 from garden.model import LINK_TYPES
 from garden.proposal import ProposalRequest
 
@@ -78,7 +83,7 @@ def _score(value: Any) -> float | None:
     return value if math.isfinite(value) and 0.0 <= value <= 1.0 else None
 
 
-def check_answer(request: ProposalRequest, items: Any, garden_slugs: set[str]) -> Checked:
+def check_answer(request: ProposalRequest, items: Any, garden_slugs: Collection[str]) -> Checked:
     """Sort an answer's items into new links, new entities, re-assessments and rejections.
 
     Links and entities a curator rejected for this pattern (`request.declined`, as "target|type"
@@ -131,6 +136,8 @@ def _link_problem(item, slug, garden_slugs, curated, skip_target=False) -> str |
     target = item.get("target")
     if not isinstance(target, str) or not target.strip():
         return "a link needs a target slug"
+    if not is_valid_slug(target):
+        return f"target {target!r} is not a valid slug"
     if target == slug:
         return "self-link: a pattern cannot link to itself"
     if target not in garden_slugs and not skip_target:

@@ -17,6 +17,11 @@ or change the system prompt, which is a constant.
 
 The cache is touched only from the thread that iterates `propose()` (an SQLite-backed cache
 needs no locking); workers only talk to the server.
+
+A server may echo what it was sent, the Authorization header included. Every answer is scrubbed
+of the API key (`scrub_answer`: the whole key in any case, "Bearer <key>", any fragment of 8 or
+more of its characters such as its tail, and anything shaped like an OpenAI key) as soon as it
+is parsed, before it is validated, recorded or cached, and again when it comes out of the cache.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any
 
 import openai
 
-from garden.errors import SettingsError
+from garden.errors import SettingsError, escape_text
 from garden.model import LINK_TYPES
 from garden.proposal import Budget, ProposalRequest, ProposerAnswer, ResponseCache, Usage
 
@@ -105,6 +110,10 @@ JSON_SCHEMA_FORMAT = {
 JSON_OBJECT_FORMAT = {"type": "json_object"}
 
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
+REDACTED = "[redacted]"
+#: A run of this many of the key's characters in an answer is taken for (part of) the key.
+KEY_FRAGMENT = 8
+_RUN = re.compile(rf"[A-Za-z0-9_+/=-]{{{KEY_FRAGMENT},}}")
 _FENCE = re.compile(r"^```[A-Za-z]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 
 
@@ -165,10 +174,31 @@ def _json_kind(value: Any) -> str:
 
 
 def scrub(text: str, api_key: str | None) -> str:
-    """`text` without the API key or anything that looks like an OpenAI key."""
+    """`text` without the API key (whole, in any case, or any run of KEY_FRAGMENT or more of its
+    characters, such as its tail) or anything that looks like an OpenAI key."""
     if api_key and len(api_key) >= 4:
-        text = text.replace(api_key, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)
+        text = re.sub(re.escape(api_key), REDACTED, text, flags=re.IGNORECASE)
+        if len(api_key) >= KEY_FRAGMENT:
+            key = api_key.casefold()
+            text = _RUN.sub(lambda run: REDACTED if _has_fragment(run.group().casefold(), key)
+                            else run.group(), text)
+    return _KEY_LIKE.sub(REDACTED, text)
+
+
+def _has_fragment(run: str, key: str) -> bool:
+    return any(run[i : i + KEY_FRAGMENT] in key for i in range(len(run) - KEY_FRAGMENT + 1))
+
+
+def scrub_answer(value: Any, api_key: str | None) -> Any:
+    """A parsed answer with `scrub` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return scrub(value, api_key)
+    if isinstance(value, list):
+        return [scrub_answer(v, api_key) for v in value]
+    if isinstance(value, dict):
+        return {scrub(k, api_key) if isinstance(k, str) else k: scrub_answer(v, api_key)
+                for k, v in value.items()}
+    return value
 
 
 class _Spending:
@@ -332,8 +362,8 @@ class LLMProposer:
             return None
         for response_format in (JSON_SCHEMA_FORMAT, JSON_OBJECT_FORMAT):
             cached = self.cache.get(cache_key(self.model, messages, response_format))
-            if cached is not None:
-                return cached
+            if cached is not None:  # scrubbed again: a cache written by an older version may hold the key
+                return scrub_answer(cached, self.api_key)
         return None
 
     def _on_request(self, request: Any) -> None:
@@ -376,11 +406,13 @@ class LLMProposer:
             return _Outcome(ProposerAnswer(items=None, error="empty answer", **call))
         choice = response.choices[0]
         if choice.message.refusal:
-            return _Outcome(ProposerAnswer(items=None, error=f"refusal: {_short(choice.message.refusal)}", **call))
+            refused = _short(scrub(choice.message.refusal, self.api_key))
+            return _Outcome(ProposerAnswer(items=None, error=f"refusal: {refused}", **call))
         items, error = parse_answer(choice.message.content, choice.finish_reason)
         if items is None:
-            raw = (choice.message.content or "")[:RAW_LIMIT] or None
+            raw = scrub(choice.message.content or "", self.api_key)[:RAW_LIMIT] or None
             return _Outcome(ProposerAnswer(items=None, error=error, raw=raw, **call))
+        items = scrub_answer(items, self.api_key)
         key = cache_key(self.model, messages, response_format)
         return _Outcome(ProposerAnswer(items=items, **call), cache_key=key)
 
@@ -437,5 +469,6 @@ def _usage(response: Any) -> Usage:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    """One line of at most `limit` characters, control characters escaped (it is shown as is)."""
+    text = escape_text(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
