@@ -89,9 +89,27 @@ def _opt(value: str | None) -> str:
     return "null" if value is None else _str(value)
 
 
-def event_mac(key: bytes, digest: str) -> str:
-    """An event's MAC: HMAC-SHA256 under the log key of its chain hash."""
-    return hmac.digest(key, digest.encode(), "sha256").hex()
+class EventMac:
+    """An event's MAC: HMAC-SHA256 under the log key of the event's chain hash, in hex.
+
+    HMAC (RFC 2104) spelled out with the key's inner and outer hash states made once, so each
+    event costs two small hashes: half of what `hmac.digest` costs per call, which re-derives
+    them (tested equal to it).
+    """
+
+    def __init__(self, key: bytes):
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, digest: str) -> str:
+        inner = self._inner.copy()
+        inner.update(digest.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def load_log_key(environ: dict[str, str] | None = None) -> bytes | None:
@@ -136,7 +154,8 @@ class EventStore:
         self.shown = display_path(self.path)
         if not create and not self.path.exists():
             raise StoreError(f"{self.shown}: no event database here; run `garden observe` first")
-        self.key: bytes | None = load_log_key() if key is _FROM_ENV else key  # type: ignore[assignment]
+        key = load_log_key() if key is _FROM_ENV else key
+        self.mac = EventMac(key) if key else None  # type: ignore[arg-type]
         self.heads = heads or heads_path(self.path)
         self._unpublished: str | None = None  # the run of the last event appended since a publish
         try:
@@ -216,7 +235,7 @@ class EventStore:
         try:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
             seq, prev = self._head()
-            key, rows = self.key, []
+            mac, rows = self.mac, []
             seen: set[str] = set()
             for event in batch:
                 if event.id in present or event.id in seen:
@@ -226,7 +245,7 @@ class EventStore:
                 row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
                        event.recorded_at, event.schema_version, event.payload.model_dump_json())
                 prev = chain_hash(prev, row)
-                rows.append((*row, prev, event_mac(key, prev) if key else None))
+                rows.append((*row, prev, mac(prev) if mac else None))
             try:
                 conn.executemany(f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                  rows)
@@ -380,9 +399,10 @@ class EventStore:
         event must have one: a chain rewritten by someone without the key fails at the first
         event they changed, and stripping the MACs fails too.
         """
-        if not self.key:
+        mac_of = self.mac
+        if not mac_of:
             return None
-        key, checked, before = self.key, 0, 0
+        checked, before = 0, 0
         try:
             for seq, event_id, kind, digest, mac in self.conn.execute(
                     "SELECT seq, id, type, hash, mac FROM events ORDER BY seq"):
@@ -393,7 +413,7 @@ class EventStore:
                                         f"one: recorded without {KEY_ENV}, or its MAC was removed")
                     before += 1
                     continue
-                if not hmac.compare_digest(mac, event_mac(key, digest)):
+                if not hmac.compare_digest(mac, mac_of(digest)):
                     return MacCheck(checked, before, f"{where}: its MAC does not match {KEY_ENV}: the "
                                     "log was rewritten by someone without the key (or the key is not "
                                     "the one it was recorded with)")

@@ -278,3 +278,14 @@ def test_the_summary_shows_the_head():
     assert ("Log head #1234 `ab12cd34ef56" + "0" * 52 + "`, published in .garden/events.db.heads; keep "
             "it elsewhere too and check the log against it with `garden verify --head "
             "1234:ab12cd34ef560000`.") in summary_markdown(result)
+
+
+def test_the_event_mac_is_hmac_sha256_of_the_hash():
+    import hashlib
+    import hmac
+
+    from events.store import EventMac
+
+    for key in (b"k" * 16, KEY.encode(), b"\xff" * 64, bytes(range(200))):
+        for digest in ("0" * 64, hashlib.sha256(key).hexdigest()):
+            assert EventMac(key)(digest) == hmac.digest(key, digest.encode(), "sha256").hex()
