@@ -55,7 +55,7 @@ def heads_path(db: Path, environ: dict[str, str] | None = None) -> Path:
     return Path(chosen).expanduser() if chosen else Path(f"{db}.heads")
 
 
-def now() -> str:
+def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -11,7 +11,7 @@ of any event breaks the chain from there on, and `verify_chain` names the first 
 
 A chain cannot show a log cut short or re-hashed after a rewrite, so two more things guard it:
 - At the end of every run that appends (and when a store that appended is closed), the chain's
-  head is published to a head file outside the database (`events.heads`), which only grows.
+  head is published to a head file outside the database, which only grows (`events/heads.py`).
 - With a log key (GARDEN_LOG_KEY, or GARDEN_LOG_KEY_FILE naming a file that holds it), each
   event also gets a MAC, HMAC-SHA256 under the key of the event's hash (which covers its bytes
   and, through the chain, everything before it), so a rewritten chain cannot be re-MACed by
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from events.heads import Head, append_head, heads_path, now
+from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
 from garden.event import Event
@@ -279,7 +279,7 @@ class EventStore:
             raise self._error("cannot publish the head", e) from e
         try:
             seq, digest = self._head()
-            head = Head(seq, digest, now(), run) if seq else None
+            head = Head(seq, digest, utc_now(), run) if seq else None
             if head:
                 append_head(self.heads, head)
         except sqlite3.Error as e:
@@ -413,7 +413,7 @@ class EventStore:
                                         f"one: recorded without {KEY_ENV}, or its MAC was removed")
                     before += 1
                     continue
-                if not hmac.compare_digest(mac, mac_of(digest)):
+                if not (isinstance(mac, str) and hmac.compare_digest(mac, mac_of(digest))):
                     return MacCheck(checked, before, f"{where}: its MAC does not match {KEY_ENV}: the "
                                     "log was rewritten by someone without the key (or the key is not "
                                     "the one it was recorded with)")
