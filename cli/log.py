@@ -14,6 +14,7 @@ from events.projection import load_state
 from events.queries import history as read_history
 from events.queries import list_runs, record_observation, resolve_until, verify as verify_log
 from events.replay import compare, replay_into
+from events.heads import parse_given_head
 from events.store import EventStore
 from flows.lock import garden_lock
 from garden.catalog import Garden, load_garden
@@ -226,14 +227,25 @@ def replay(
         out.print(f"replayed {written} patterns as of event #{state.seq} into {display_path(out_dir)}")
 
 
+HeadOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--head", help="A head kept elsewhere, SEQ:HASH (at least 12 hex digits of the hash), "
+                 "that must still be in the log. Repeat for more.", show_default=False),
+]
+
+
 @handle_errors
-def verify(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
-    """Check the log: its hash chain, every payload's schema, SQLite's integrity, and that the
-    files equal the projection. Exit 1 on any problem, naming the first broken event."""
+def verify(garden: GardenOption = None, db: DbOption = None, head: HeadOption = None,
+           json_out: JsonOption = False) -> None:
+    """Check the log: its hash chain, every payload's schema, SQLite's integrity, that every
+    published head (the head file, and --head) is still in it, the MACs when GARDEN_LOG_KEY is
+    set, and that the files equal the projection. Exit 1 on any problem, naming the first broken
+    event."""
+    given = [parse_given_head(text) for text in head or []]
     settings = load_settings(garden=garden, db=db)
     found = open_garden(settings) if settings.garden.is_dir() else None
     with open_store(settings) as store:
-        report = verify_log(store, found)
+        report = verify_log(store, found, given)
     if json_out:
         out.print_json(json.dumps(report.to_dict()))
     else:
@@ -241,12 +253,44 @@ def verify(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
             out.print(f"database: {line}", markup=False)
         if report.chain:
             out.print(f"hash chain broken at {report.chain}", markup=False)
+        for line in report.heads:
+            out.print(line, markup=False)
+        if report.macs and report.macs.problem:
+            out.print(report.macs.problem, markup=False)
         for line in report.schema:
             out.print(line, markup=False)
         for d in report.differences:
             out.print(f"{d} (projection differs)", markup=False)
+        for line in report.warnings:
+            err.print(f"warning: {line}", markup=False)
         verdict = "ok" if report.ok else "FAILED"
         err.print(f"verify {verdict}: {report.events} events, chain "
-                  f"{'broken' if report.chain else 'intact'}, {len(report.differences)} file difference(s)")
+                  f"{'broken' if report.chain else 'intact'}, {_heads_phrase(report)}, "
+                  f"{_macs_phrase(report)}, {len(report.differences)} file difference(s)", markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _heads_phrase(report) -> str:
+    if report.heads:
+        return _plural(len(report.heads), "head problem")
+    n, given = report.heads_checked, report.heads_given
+    if not n:
+        return "no published head" + (", --head matches" if given else "")
+    if given:
+        return f"{_plural(n, 'published head')} and --head match"
+    return f"{_plural(n, 'published head')} match" + ("es" if n == 1 else "")
+
+
+def _macs_phrase(report) -> str:
+    macs = report.macs
+    if macs is None:
+        return "MACs not checked (GARDEN_LOG_KEY is not set)"
+    if macs.problem:
+        return "MACs wrong"
+    older = f" ({macs.unmaced_before} older without)" if macs.unmaced_before else ""
+    return f"MACs checked on {_plural(macs.checked, 'event')}{older}"

@@ -83,6 +83,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "events: a MAC per event, when a log key is set (older rows have none)",
+        """
+        ALTER TABLE events ADD COLUMN mac TEXT;
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from garden.catalog import Garden
-from garden.errors import GardenError
+from garden.errors import GardenError, display_path
 from garden.event import PAYLOAD, Event
 
+from events.heads import GivenHead, check_given, check_published, read_heads
 from events.observe import observe_garden
 from events.projection import load_state
 from events.replay import Difference, compare
-from events.store import AppendResult, EventStore, row_to_event
+from events.store import AppendResult, EventStore, MacCheck, row_to_event
 
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -128,24 +129,39 @@ class VerifyReport:
     schema: list[str] = field(default_factory=list)
     integrity: list[str] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
+    head_file: str = ""
+    heads_checked: int = 0  # published heads compared with the log
+    heads_given: int = 0  # heads given with --head
+    heads: list[str] = field(default_factory=list)  # what the heads say against the log
+    warnings: list[str] = field(default_factory=list)
+    macs: MacCheck | None = None  # None: no key, not checked
 
     @property
     def ok(self) -> bool:
-        return not (self.chain or self.schema or self.integrity or self.differences)
+        return not (self.chain or self.schema or self.integrity or self.differences or self.heads
+                    or (self.macs and self.macs.problem))
 
     def to_dict(self) -> dict:
+        macs = None if self.macs is None else {"checked": self.macs.checked, "problem": self.macs.problem,
+                                               "without_mac_before": self.macs.unmaced_before}
         return {"ok": self.ok, "events": self.events, "chain": self.chain, "schema": self.schema,
                 "integrity": self.integrity,
-                "differences": [d.to_dict() for d in self.differences]}
+                "differences": [d.to_dict() for d in self.differences],
+                "head_file": self.head_file, "heads_checked": self.heads_checked,
+                "heads_given": self.heads_given, "heads": self.heads, "macs": macs,
+                "warnings": self.warnings}
 
 
-def verify(store: EventStore, garden: Garden | None) -> VerifyReport:
-    """The hash chain, every payload against its schema, SQLite's integrity, projection vs files."""
+def verify(store: EventStore, garden: Garden | None, given: list[GivenHead] | None = None) -> VerifyReport:
+    """The hash chain, every payload against its schema, SQLite's integrity, projection vs files;
+    the published heads and those `given` against the log; the MACs when the store has a key."""
     report = VerifyReport(events=store.head_seq())
     report.integrity = store.integrity_errors()
     broken = store.verify_chain()
     if broken:
         report.chain = f"event #{broken.seq} ({broken.type}, id {broken.id}): {broken.reason}"
+    check_heads(store, report, given or [])
+    report.macs = store.verify_macs()
     for row in store.rows():
         try:
             PAYLOAD.validate_json(row[8])
@@ -159,3 +175,32 @@ def verify(store: EventStore, garden: Garden | None) -> VerifyReport:
     if garden is not None and not report.chain:
         report.differences = compare(load_state(store), garden)
     return report
+
+
+def check_heads(store: EventStore, report: VerifyReport, given: list[GivenHead]) -> None:
+    """Hold the log to the heads given by hand and to those in its head file."""
+    end, path = report.events, store.heads
+    report.head_file = display_path(path)
+    for head in given:
+        report.heads += check_given(head, end, store.hash_at)
+    report.heads_given = len(given)
+    try:
+        published, malformed = read_heads(path)
+    except FileNotFoundError:
+        if not end:
+            return
+        if given:
+            report.heads.append(f"the head file {report.head_file} is missing but the log has {end} "
+                                "events: it was deleted or moved (every run that records publishes "
+                                "a head there)")
+        else:
+            report.warnings.append(f"no head file ({report.head_file}): nothing shows whether events "
+                                   "were removed from the end or the log rewritten; the next run "
+                                   "that records publishes one")
+        return
+    except OSError as e:
+        report.heads.append(f"{report.head_file}: cannot read the head file: {e.strerror}")
+        return
+    report.heads += malformed
+    report.heads += check_published(published, end, store.hash_at)
+    report.heads_checked = len(published)

@@ -8,13 +8,23 @@ Triggers refuse any UPDATE or DELETE of an event: undo is a new event.
 
 Each event's hash covers its stored columns and the previous event's hash, so changing any byte
 of any event breaks the chain from there on, and `verify_chain` names the first broken event.
+
+A chain cannot show a log cut short or re-hashed after a rewrite, so two more things guard it:
+- At the end of every run that appends (and when a store that appended is closed), the chain's
+  head is published to a head file outside the database, which only grows (`events/heads.py`).
+- With a log key (GARDEN_LOG_KEY, or GARDEN_LOG_KEY_FILE naming a file that holds it), each
+  event also gets a MAC, HMAC-SHA256 under the key of the event's hash (which covers its bytes
+  and, through the chain, everything before it), so a rewritten chain cannot be re-MACed by
+  someone without the key. Older events, and events of stores opened without a key, have none.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
 import sqlite3
 from json.encoder import encode_basestring as _str
 from collections.abc import Iterable, Iterator
@@ -23,12 +33,16 @@ from pathlib import Path
 
 import sqlite_utils
 
+from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
 from garden.event import Event
 
 GENESIS = "0" * 64
 COLUMNS = "seq, id, type, slug, run_id, actor, recorded_at, schema_version, payload, hash"
+KEY_ENV, KEY_FILE_ENV = "GARDEN_LOG_KEY", "GARDEN_LOG_KEY_FILE"
+MIN_KEY = 16
+_FROM_ENV = object()
 
 
 class StoreError(GardenError):
@@ -75,14 +89,75 @@ def _opt(value: str | None) -> str:
     return "null" if value is None else _str(value)
 
 
+class EventMac:
+    """An event's MAC: HMAC-SHA256 under the log key of the event's chain hash, in hex.
+
+    HMAC (RFC 2104) spelled out with the key's inner and outer hash states made once, so each
+    event costs two small hashes: half of what `hmac.digest` costs per call, which re-derives
+    them (tested equal to it).
+    """
+
+    def __init__(self, key: bytes):
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, digest: str) -> str:
+        inner = self._inner.copy()
+        inner.update(digest.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+def load_log_key(environ: dict[str, str] | None = None) -> bytes | None:
+    """The log key from GARDEN_LOG_KEY or the file GARDEN_LOG_KEY_FILE names; None if neither.
+
+    Messages never contain the key.
+    """
+    environ = os.environ if environ is None else environ
+    text, source = environ.get(KEY_ENV) or None, KEY_ENV
+    if environ.get(KEY_FILE_ENV):
+        if text:
+            raise StoreError(f"set {KEY_ENV} or {KEY_FILE_ENV}, not both")
+        path = Path(environ[KEY_FILE_ENV]).expanduser()
+        source = f"{KEY_FILE_ENV} ({display_path(path)})"
+        try:
+            text = path.read_text("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise StoreError(f"{source}: cannot read the key: {getattr(e, 'strerror', None) or e}") from None
+    if not text:
+        return None
+    if len(text) < MIN_KEY:
+        raise StoreError(f"{source}: the key is too short; use at least {MIN_KEY} random characters, "
+                         "e.g. the output of `python -c \"import secrets; print(secrets.token_hex(32))\"`")
+    return text.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class MacCheck:
+    """What `verify_macs` found: how many MACs it checked, and the first event it doubts."""
+
+    checked: int
+    unmaced_before: int  # events before the first MAC (recorded before the key was used)
+    problem: str | None
+
+
 class EventStore:
     """One event database. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: Path, *, timeout: float = 10.0, create: bool = True):
+    def __init__(self, path: Path, *, timeout: float = 10.0, create: bool = True,
+                 key: bytes | None | object = _FROM_ENV, heads: Path | None = None):
         self.path = Path(path)
         self.shown = display_path(self.path)
         if not create and not self.path.exists():
             raise StoreError(f"{self.shown}: no event database here; run `garden observe` first")
+        key = load_log_key() if key is _FROM_ENV else key
+        self.mac = EventMac(key) if key else None  # type: ignore[arg-type]
+        self.heads = heads or heads_path(self.path)
+        self._unpublished: str | None = None  # the run of the last event appended since a publish
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
@@ -102,13 +177,24 @@ class EventStore:
         return self.db.conn
 
     def close(self) -> None:
-        self.conn.close()
+        """Publish the head if this store appended since it last did, and close."""
+        try:
+            if self._unpublished is not None:
+                self.publish_head()
+        finally:
+            self.conn.close()
 
     def __enter__(self) -> "EventStore":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        if kind is None:
+            self.close()
+            return
+        try:  # the error in flight matters more than a head not published
+            self.close()
+        except Exception:
+            pass
 
     def _error(self, doing: str, e: sqlite3.Error) -> StoreError:
         text = str(e)
@@ -149,7 +235,7 @@ class EventStore:
         try:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
             seq, prev = self._head()
-            rows = []
+            mac, rows = self.mac, []
             seen: set[str] = set()
             for event in batch:
                 if event.id in present or event.id in seen:
@@ -159,9 +245,10 @@ class EventStore:
                 row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
                        event.recorded_at, event.schema_version, event.payload.model_dump_json())
                 prev = chain_hash(prev, row)
-                rows.append((*row, prev))
+                rows.append((*row, prev, mac(prev) if mac else None))
             try:
-                conn.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                conn.executemany(f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                                 rows)
             except sqlite3.IntegrityError as e:
                 if not check_present and "events.id" in str(e):
                     raise _AlreadyStored from e
@@ -175,7 +262,35 @@ class EventStore:
             if isinstance(e, sqlite3.Error):
                 raise self._error("cannot append", e) from e
             raise
+        if rows:
+            self._unpublished = rows[-1][4] or "-"
         return rows
+
+    def publish_head(self, run_id: str | None = None) -> Head | None:
+        """Append the log's head to the head file (None if the log is empty).
+
+        The head is read and its line written while holding the database's write lock, so the
+        file's lines follow the log's order even when processes append at once.
+        """
+        run = run_id or self._unpublished or "-"
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise self._error("cannot publish the head", e) from e
+        try:
+            seq, digest = self._head()
+            head = Head(seq, digest, utc_now(), run) if seq else None
+            if head:
+                append_head(self.heads, head)
+        except sqlite3.Error as e:
+            raise self._error("cannot publish the head", e) from e
+        except OSError as e:
+            raise StoreError(f"{display_path(self.heads)}: cannot publish the log's head: "
+                             f"{e.strerror}") from e
+        finally:
+            self.conn.execute("COMMIT")
+        self._unpublished = None
+        return head
 
     def _present_ids(self, ids: list[str]) -> set[str]:
         present: set[str] = set()
@@ -198,6 +313,13 @@ class EventStore:
             return self._head()[0]
         except sqlite3.Error as e:
             raise self._error("cannot read", e) from e
+
+    def hash_at(self, seq: int) -> str | None:
+        try:
+            row = self.conn.execute("SELECT hash FROM events WHERE seq = ?", [seq]).fetchone()
+        except sqlite3.Error as e:
+            raise self._error("cannot read", e) from e
+        return row[0] if row else None
 
     def rows(
         self,
@@ -269,6 +391,40 @@ class EventStore:
         except sqlite3.Error as e:
             raise self._error("cannot read", e) from e
         return None
+
+    def verify_macs(self) -> MacCheck | None:
+        """Check every event's MAC against the store's key (None without a key).
+
+        From the first event with a MAC on, every event must have a right one, and the last
+        event must have one: a chain rewritten by someone without the key fails at the first
+        event they changed, and stripping the MACs fails too.
+        """
+        mac_of = self.mac
+        if not mac_of:
+            return None
+        checked, before = 0, 0
+        try:
+            for seq, event_id, kind, digest, mac in self.conn.execute(
+                    "SELECT seq, id, type, hash, mac FROM events ORDER BY seq"):
+                where = f"event #{seq} ({kind}, id {event_id})"
+                if mac is None:
+                    if checked:
+                        return MacCheck(checked, before, f"{where}: no MAC, though earlier events have "
+                                        f"one: recorded without {KEY_ENV}, or its MAC was removed")
+                    before += 1
+                    continue
+                if not (isinstance(mac, str) and hmac.compare_digest(mac, mac_of(digest))):
+                    return MacCheck(checked, before, f"{where}: its MAC does not match {KEY_ENV}: the "
+                                    "log was rewritten by someone without the key (or the key is not "
+                                    "the one it was recorded with)")
+                checked += 1
+        except sqlite3.Error as e:
+            raise self._error("cannot read", e) from e
+        if before and not checked:
+            return MacCheck(0, before, f"no event has a MAC: the log was recorded without {KEY_ENV} "
+                            "(or its MACs were removed); record with the key set (the next tend) "
+                            "and verify again")
+        return MacCheck(checked, before, None)
 
     def integrity_errors(self) -> list[str]:
         try:

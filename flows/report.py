@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from events.heads import SHOWN_PREFIX
+
 ROWS = (
     ("patterns", "patterns in the garden"),
     ("tended", "patterns tended"),
@@ -28,7 +30,13 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     rows += [(label, str(result[key])) for key, label in ROWS[7:]]
     if result.get("cost") is not None:
         rows.append(("cost", f"{result['cost']:.4f}"))
+    if result.get("head"):
+        rows.append(("log head", _short_head(result["head"])))
     return rows
+
+
+def _short_head(head: dict[str, Any]) -> str:
+    return f"#{head['seq']} {head['hash'][:SHOWN_PREFIX]}"
 
 
 def summary_markdown(result: dict[str, Any]) -> str:
@@ -39,6 +47,11 @@ def summary_markdown(result: dict[str, Any]) -> str:
     errors = result.get("error_lines") or []
     if errors:
         lines += ["", "## Errors", ""] + [f"- `{line}`" for line in errors[:50]]
+    head = result.get("head")
+    if head:
+        lines += ["", f"Log head #{head['seq']} `{head['hash']}`, published in {head['file']}; keep it "
+                  "elsewhere too and check the log against it with `garden verify --head "
+                  f"{head['seq']}:{head['hash'][:SHOWN_PREFIX]}`."]
     lines += ["", "Review pending proposals with `garden review`; see what changed with `garden diff`."]
     return "\n".join(lines) + "\n"
 

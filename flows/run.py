@@ -1,4 +1,8 @@
-"""A run: RunStarted, the work, then RunCompleted, or RunFailed with what went wrong."""
+"""A run: RunStarted, the work, then RunCompleted, or RunFailed with what went wrong.
+
+A run that ends publishes the log's head (see `events.heads`), so every run leaves a line in
+the head file that a later `garden verify` holds the log to.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.heads import Head
 from events.store import EventStore
 from garden.event import RunCompleted, RunFailed, RunStarted, event, new_id
 
@@ -15,6 +20,7 @@ from garden.event import RunCompleted, RunFailed, RunStarted, event, new_id
 class Run:
     run_id: str
     counts: dict[str, Any] = field(default_factory=dict)
+    head: Head | None = None  # the head published when the run ended
 
 
 @contextmanager
@@ -30,10 +36,12 @@ def recorded_run(store: EventStore, proposer: str, model: str | None,
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else (str(e) or type(e).__name__)
         try:
             store.append([event(RunFailed(error=reason, counts=run.counts), run_id=run.run_id)])
+            store.publish_head(run.run_id)
         except Exception:  # the original error matters more than a failed record of it
             pass
         raise
     store.append([event(RunCompleted(counts=run.counts), run_id=run.run_id)])
+    run.head = store.publish_head(run.run_id)
 
 
 def close_orphaned_runs(store: EventStore) -> int:

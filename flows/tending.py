@@ -263,6 +263,9 @@ def finish_tend(tend: Tend) -> dict[str, Any]:
     counts = {k: v for k, v in result.items() if k not in ("run_id", "timings")}
     tend.record([event(RunCompleted(counts=counts), run_id=tend.run_id)])
     if not tend.recorder.dry_run:
+        head = tend.store.publish_head(tend.run_id)
+        result["head"] = {"seq": head.seq, "hash": head.hash, "published_at": head.published_at,
+                          "file": display_path(tend.store.heads)}
         # Fold the night's events into a snapshot now (load_state saves one past 20,000 new
         # events), so the morning's first `garden review` or `health` does not pay for it.
         started = time.perf_counter()
