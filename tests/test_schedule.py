@@ -122,7 +122,9 @@ def test_a_worker_runs_a_run_the_server_scheduled(garden_pool, prefect_env, tmp_
     assert dt.datetime.fromisoformat(first["next_scheduled_start_time"]) == due
     assert first["auto_scheduled"] and first["created_by"]["type"] == "SCHEDULE"
     time.sleep(max(0.0, (due - dt.datetime.now(dt.timezone.utc)).total_seconds() - 8))  # the worker looks 10 s ahead
-    run([garden_pool, "worker", "start", "--pool", "garden-pool", "--run-once"], prefect_env, timeout=120)
+    # From another folder: prefect.yaml's pull step takes the run to the project's.
+    run([garden_pool, "worker", "start", "--pool", "garden-pool", "--run-once"], prefect_env, cwd=tmp_path,
+        timeout=120)
     done = api(prefect_env, "GET", f"/flow_runs/{first['id']}")
     assert done["state_type"] == "COMPLETED", done["state"]
     assert all(r["auto_scheduled"] for r in flow_runs(prefect_env, deployment_id))
