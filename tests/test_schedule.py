@@ -24,8 +24,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import ROOT, SEEDS, _free_port, garden_bin, make_garden
-from test_deployment import run
+from conftest import ROOT, _free_port, garden_bin, make_garden
+from test_deployment import api, garden_pool, run  # noqa: F401 (garden_pool: a fixture)
 
 
 # --- the pins ---------------------------------------------------------------------------------
@@ -47,25 +47,6 @@ def test_the_installed_packages_satisfy_the_pins():
 
 # --- the real server schedules the deployment; a worker runs what it scheduled ----------------
 
-def api(env: dict, method: str, path: str, body: dict | None = None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(env["PREFECT_API_URL"] + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read()
-    return json.loads(text) if text else None
-
-
-def delete_deployment(env: dict) -> None:
-    try:
-        found = api(env, "GET", "/deployments/name/tend/nightly-tend")
-    except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return
-        raise
-    api(env, "DELETE", f"/deployments/{found['id']}")
-
-
 def flow_runs(env: dict, deployment_id: str) -> list[dict]:
     return api(env, "POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment_id]}}})
 
@@ -79,26 +60,6 @@ def wait_for_runs(env: dict, deployment_id: str, count: int, timeout: float = 30
             return runs
         assert time.time() < deadline, f"the server scheduled no runs in {timeout} s: {runs}"
         time.sleep(0.5)
-
-
-@pytest.fixture
-def garden_pool(prefect_env):
-    prefect = prefect_env["GARDEN_PREFECT"]
-    run([prefect, "work-pool", "create", "garden-pool", "--type", "process", "--overwrite"], prefect_env)
-    delete_deployment(prefect_env)  # the runs looked at below are new ones
-    yield prefect
-    delete_deployment(prefect_env)  # and none is left for another test's worker
-
-
-def test_the_server_schedules_the_nightly_tend_by_itself(garden_pool, prefect_env):
-    run([garden_pool, "--no-prompt", "deploy", "--name", "nightly-tend"], prefect_env)
-    deployment = api(prefect_env, "GET", "/deployments/name/tend/nightly-tend")
-    runs = wait_for_runs(prefect_env, deployment["id"], 3)
-    # The scheduler's look-ahead: the next nights at 03:00 UTC, made by the schedule, not by hand.
-    starts = sorted(dt.datetime.fromisoformat(r["next_scheduled_start_time"]) for r in runs)
-    assert all((s.hour, s.minute, s.utcoffset()) == (3, 0, dt.timedelta(0)) for s in starts)
-    assert [b - a for a, b in zip(starts, starts[1:])] == [dt.timedelta(days=1)] * (len(starts) - 1)
-    assert all(r["auto_scheduled"] and r["created_by"]["type"] == "SCHEDULE" for r in runs)
 
 
 def test_a_worker_runs_a_run_the_server_scheduled(garden_pool, prefect_env, tmp_path):
@@ -138,17 +99,17 @@ def test_a_worker_runs_a_run_the_server_scheduled(garden_pool, prefect_env, tmp_
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-def test_deploy_on_a_terminal_asks_nothing(garden_pool, prefect_env):
-    """prefect.yaml says where the flow's code is (a pull step), so `prefect deploy` on a terminal
-    does not ask whether workers should pull it from remote storage."""
+def deploy_on_a_terminal(env: dict) -> str:
+    """`prefect deploy --name nightly-tend` from the project folder, on a pseudo-terminal (where
+    Prefect asks its questions); fails if it waits for an answer. Returns what it printed."""
     main, terminal = pty.openpty()
-    env = dict(prefect_env, TERM="xterm", COLUMNS="200")
-    deploy = subprocess.Popen([garden_pool, "deploy", "--name", "nightly-tend"], cwd=ROOT, env=env,
+    deploy = subprocess.Popen([env["GARDEN_PREFECT"], "deploy", "--name", "nightly-tend"], cwd=ROOT,
+                              env=dict(env, TERM="xterm", COLUMNS="200"),
                               stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
     os.close(terminal)
     output, quiet_since = b"", time.time()
     try:
-        while deploy.poll() is None or select.select([main], [], [], 0)[0]:
+        while True:
             if select.select([main], [], [], 0.2)[0]:
                 try:
                     chunk = os.read(main, 4096)
@@ -157,8 +118,8 @@ def test_deploy_on_a_terminal_asks_nothing(garden_pool, prefect_env):
                 if chunk:
                     output, quiet_since = output + chunk, time.time()
                     continue
-                if deploy.poll() is not None:
-                    break
+            if deploy.poll() is not None:
+                break
             assert time.time() - quiet_since < 20, "prefect deploy waits for an answer:\n" + output.decode(errors="replace")
     finally:
         if deploy.poll() is None:
@@ -167,11 +128,23 @@ def test_deploy_on_a_terminal_asks_nothing(garden_pool, prefect_env):
         os.close(main)
     text = output.decode(errors="replace")
     assert deploy.returncode == 0, text
-    assert "remote storage location" not in text
-    assert "successfully created" in text
+    return text
+
+
+def test_deployed_on_a_terminal_the_server_schedules_the_nightly_tend_by_itself(garden_pool, prefect_env):
+    """The README's steps: `prefect deploy` asks nothing (prefect.yaml has a pull step saying
+    where the code is), and the server then makes the next nights' runs itself."""
+    printed = deploy_on_a_terminal(prefect_env)
+    assert "successfully created" in printed and "remote storage location" not in printed
     deployment = api(prefect_env, "GET", "/deployments/name/tend/nightly-tend")
     assert deployment["pull_steps"] == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    runs = wait_for_runs(prefect_env, deployment["id"], 3)
+    # The scheduler's look-ahead: the next nights at 03:00 UTC, made by the schedule, not by hand.
+    starts = sorted(dt.datetime.fromisoformat(r["next_scheduled_start_time"]) for r in runs)
+    assert all((s.hour, s.minute, s.utcoffset()) == (3, 0, dt.timedelta(0)) for s in starts)
+    assert [b - a for a, b in zip(starts, starts[1:])] == [dt.timedelta(days=1)] * (len(starts) - 1)
+    assert all(r["auto_scheduled"] and r["created_by"]["type"] == "SCHEDULE" for r in runs)
 
 
 # --- garden tend and its Prefect server -------------------------------------------------------
@@ -232,22 +205,25 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def start_tend_until_its_server_answers(cwd: Path, env: dict) -> subprocess.Popen:
+def start_tend_until_mid_run(cwd: Path, env: dict) -> subprocess.Popen:
+    """A tend whose temporary server answers and whose flow has opened the event log."""
     tend = subprocess.Popen([garden_bin(), "tend", "--today", "2026-11-22"], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 90
+    deadline, server_up = time.time() + 90, False
     while time.time() < deadline and tend.poll() is None:
+        if server_up and (cwd / ".garden" / "events.db").exists():
+            return tend
         for _, cmdline in children_of(tend.pid):
-            if "uvicorn" in cmdline:
+            if "uvicorn" in cmdline and not server_up:
                 port = cmdline.split("--port ", 1)[1].split()[0]
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1):
-                        return tend
+                        server_up = True
                 except OSError:
                     pass
-        time.sleep(0.2)
+        time.sleep(0.1)
     tend.kill()
-    pytest.fail("garden tend started no temporary server: " + tend.stderr.read().decode()[-2000:])
+    pytest.fail("garden tend did not get going: " + tend.stderr.read().decode()[-2000:])
 
 
 def wait_until_gone(home: Path, seconds: float = 5) -> list[str]:
@@ -266,15 +242,14 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
     env.pop("PREFECT_API_URL", None)
     make_garden(tmp_path / "patterns", 300)
 
-    killed = start_tend_until_its_server_answers(tmp_path, env)
-    time.sleep(1)  # mid-run
+    killed = start_tend_until_mid_run(tmp_path, env)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert wait_until_gone(home) == []
 
-    interrupted = start_tend_until_its_server_answers(tmp_path, env)
-    interrupted.send_signal(signal.SIGINT)
-    interrupted.wait(30)
+    interrupted = start_tend_until_mid_run(tmp_path, env)
+    interrupted.send_signal(signal.SIGINT)  # Ctrl-C
+    assert interrupted.wait(30) == 130
     assert wait_until_gone(home) == []
 
     final = subprocess.run([garden_bin(), "tend", "--today", "2026-11-22", "--json"], cwd=tmp_path, env=env,
