@@ -53,10 +53,16 @@ def prefect_server() -> Iterator[str]:
     _use_api_url(url)
     try:
         yield url
-    finally:
-        _drain_prefect()
+    except KeyboardInterrupt:  # Ctrl-C: at once, without waiting on Prefect's queues
         _stop(server)
-        _use_api_url(previous)
+        raise
+    finally:
+        try:
+            if server.poll() is None:
+                _drain_prefect()
+        finally:
+            _stop(server)
+            _use_api_url(previous)
 
 
 def check_server(url: str, timeout: float = CHECK_TIMEOUT) -> None:

@@ -70,7 +70,7 @@ def test_a_worker_runs_a_run_the_server_scheduled(garden_pool, prefect_env, tmp_
     before = {p.name: p.read_bytes() for p in garden.iterdir()}
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text("utf-8"))
     [deployment] = config["deployments"]
-    due = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=25)
+    due = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=15)
     deployment["schedules"] = [{"interval": 3600, "anchor_date": due.isoformat(), "timezone": "UTC"}]
     deployment["parameters"].update(garden=str(garden), db=str(db), today="2026-11-22")
     prefect_file = tmp_path / "prefect.yaml"
@@ -82,12 +82,13 @@ def test_a_worker_runs_a_run_the_server_scheduled(garden_pool, prefect_env, tmp_
     first = min(runs, key=lambda r: r["next_scheduled_start_time"])
     assert dt.datetime.fromisoformat(first["next_scheduled_start_time"]) == due
     assert first["auto_scheduled"] and first["created_by"]["type"] == "SCHEDULE"
-    time.sleep(max(0.0, (due - dt.datetime.now(dt.timezone.utc)).total_seconds() - 8))  # the worker looks 10 s ahead
-    # From another folder: prefect.yaml's pull step takes the run to the project's.
-    run([garden_pool, "worker", "start", "--pool", "garden-pool", "--run-once"], prefect_env, cwd=tmp_path,
-        timeout=120)
+    # The worker takes the run before it is due (it looks a minute ahead); the run starts when due.
+    # It starts from another folder: prefect.yaml's pull step takes the run to the project's.
+    run([garden_pool, "worker", "start", "--pool", "garden-pool", "--run-once", "--prefetch-seconds", "60"],
+        prefect_env, cwd=tmp_path, timeout=120)
     done = api(prefect_env, "GET", f"/flow_runs/{first['id']}")
     assert done["state_type"] == "COMPLETED", done["state"]
+    assert dt.datetime.fromisoformat(done["start_time"]) >= due
     assert all(r["auto_scheduled"] for r in flow_runs(prefect_env, deployment_id))
     after = {p.name: p.read_bytes() for p in garden.iterdir()}
     changed = [name for name in before if before[name] != after[name]]
