@@ -51,15 +51,16 @@ def prefect_server() -> Iterator[str]:
     server, url = _start_server(env, settings.server.ephemeral.startup_timeout_seconds)
     previous = os.environ.get("PREFECT_API_URL")
     _use_api_url(url)
+    drain_timeout = 5.0
     try:
         yield url
-    except KeyboardInterrupt:  # Ctrl-C: at once, without waiting on Prefect's queues
-        _stop(server)
+    except KeyboardInterrupt:  # Ctrl-C: soon, and a server on the same terminal got it too
+        drain_timeout = 1.0
         raise
     finally:
         try:
             if server.poll() is None:
-                _drain_prefect()
+                _drain_prefect(drain_timeout)
         finally:
             _stop(server)
             _use_api_url(previous)
@@ -129,7 +130,7 @@ def _wait_until_up(server: subprocess.Popen, url: str, deadline: float) -> bool:
     return False
 
 
-def _drain_prefect(timeout: float = 5) -> None:
+def _drain_prefect(timeout: float) -> None:
     """Let Prefect send the logs and events it still holds while the server is there to take
     them (Prefect itself does so at exit, before its own temporary server's atexit stop)."""
     from prefect.events.worker import EventsWorker

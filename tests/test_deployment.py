@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,13 +21,20 @@ def run(args: list[str], env: dict, cwd: Path = ROOT, timeout: int = 240) -> sub
 
 
 def api(env: dict, method: str, path: str, body: dict | None = None):
-    """One call to the Prefect server's REST API."""
+    """One call to the Prefect server's REST API (asked again while it answers 503, which its
+    SQLite database says when busy)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(env["PREFECT_API_URL"] + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read()
-    return json.loads(text) if text else None
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 def delete_deployment(env: dict) -> None:

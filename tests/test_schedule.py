@@ -88,7 +88,7 @@ def test_a_worker_runs_a_run_the_server_scheduled(garden_pool, prefect_env, tmp_
         prefect_env, cwd=tmp_path, timeout=120)
     done = api(prefect_env, "GET", f"/flow_runs/{first['id']}")
     assert done["state_type"] == "COMPLETED", done["state"]
-    assert dt.datetime.fromisoformat(done["start_time"]) >= due
+    assert dt.datetime.fromisoformat(done["start_time"]) >= due - dt.timedelta(seconds=2)  # clocks
     assert all(r["auto_scheduled"] for r in flow_runs(prefect_env, deployment_id))
     after = {p.name: p.read_bytes() for p in garden.iterdir()}
     changed = [name for name in before if before[name] != after[name]]
@@ -241,7 +241,7 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
     home = tmp_path / "prefect-home"
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.pop("PREFECT_API_URL", None)
-    make_garden(tmp_path / "patterns", 300)
+    make_garden(tmp_path / "patterns", 150)
 
     killed = start_tend_until_mid_run(tmp_path, env)
     killed.send_signal(signal.SIGKILL)
@@ -250,7 +250,7 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
 
     interrupted = start_tend_until_mid_run(tmp_path, env)
     interrupted.send_signal(signal.SIGINT)  # Ctrl-C
-    assert interrupted.wait(30) == 130
+    assert interrupted.wait(30) in (1, 130)  # click's "Aborted!", or Python's own
     assert wait_until_gone(home) == []
 
     final = subprocess.run([garden_bin(), "tend", "--today", "2026-11-22", "--json"], cwd=tmp_path, env=env,
