@@ -42,8 +42,9 @@ def tend(
     reject by the policy, prune, and write the changed blocks back.
 
     Runs the same Prefect flow as the nightly deployment (prefect.yaml). Without a Prefect
-    server configured it uses Prefect's temporary local server; no key is needed with the
-    default offline proposer. Exit status: 0 done, 1 error, 2 another tend holds the lock.
+    server configured (PREFECT_API_URL) it starts a temporary local one that ends with it; no
+    key is needed with the default offline proposer. Exit status: 0 done, 1 error, 2 another
+    tend holds the lock.
     """
     if today is not None:
         try:
@@ -51,24 +52,30 @@ def tend(
         except ValueError:
             raise GardenError(f"--today {today!r}: give a date like 2026-11-22") from None
     settings = load_settings(garden=garden, db=db, proposer=proposer)
-    if not settings.garden.is_dir():  # said at once, before Prefect starts
+    # Mistakes in the arguments are said at once, before Prefect starts.
+    if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    make_proposer(settings)  # a missing key or model, likewise
+    if pattern:
+        _check_patterns(settings, pattern)
+    make_proposer(settings)  # a missing key or model
     os.environ["GARDEN_CLI"] = "1"
     for key, value in PREFECT_QUIET.items():
         os.environ.setdefault(key, value)
     if sys.stderr.isatty() and not json_out:
         os.environ["GARDEN_PROGRESS"] = "1"  # a line per step: a big garden takes minutes
-    from flows.tend import tend_flow
+    from flows.server import prefect_server
 
-    state = tend_flow(garden=str(settings.garden), db=str(settings.db), proposer=settings.proposer,
-                      limit=limit, patterns=pattern, today=today, dry_run=dry_run, return_state=True)
-    if state.is_failed():
-        message = state.message or "the tend failed"
-        if message.startswith(LockedError.prefix):
-            raise LockedError(message)
-        raise GardenError(message)
-    result = state.result()
+    with prefect_server():  # the configured server, checked; or a temporary one, ours alone
+        from flows.tend import tend_flow
+
+        state = tend_flow(garden=str(settings.garden), db=str(settings.db), proposer=settings.proposer,
+                          limit=limit, patterns=pattern, today=today, dry_run=dry_run, return_state=True)
+        if state.is_failed():
+            message = state.message or "the tend failed"
+            if message.startswith(LockedError.prefix):
+                raise LockedError(message)
+            raise GardenError(message)
+        result = state.result()
     if json_out:
         out.print_json(json.dumps(result))
         return
@@ -85,3 +92,14 @@ def tend(
         err.print(f"[yellow]error:[/yellow] {line}", markup=True, highlight=False)
     for line in result.get("note_lines") or []:
         err.print(f"note: {line}", markup=False, highlight=False)
+
+
+def _check_patterns(settings, slugs: list[str]) -> None:
+    """Every --pattern names a pattern of the garden (the tend's own load then hits the parse
+    cache)."""
+    from garden.catalog import load_garden
+
+    known = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache).patterns
+    missing = [slug for slug in slugs if slug not in known]
+    if missing:
+        raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")

@@ -53,7 +53,8 @@ def prefect_env(tmp_path_factory):
     """Environment for subprocesses that talk to one real `prefect server start` on 127.0.0.1.
 
     Started once per session (it takes seconds, more the first time while it migrates its
-    database); Prefect's home is a temporary folder, so nothing touches ~/.prefect.
+    database); Prefect's home is a temporary folder, so nothing touches ~/.prefect. Its scheduler
+    looks every few seconds rather than every minute, so tests of the schedule are quick.
     """
     home = tmp_path_factory.mktemp("prefect-home")
     port = _free_port()
@@ -62,8 +63,10 @@ def prefect_env(tmp_path_factory):
     env.pop("GARDEN_DEBUG", None)
     prefect = str(Path(sys.executable).with_name("prefect"))
     log = open(home / "server.log", "w")
+    server_env = dict(env, PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+                      PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS="2")
     server = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+                              env=server_env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while True:
         try:

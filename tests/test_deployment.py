@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from conftest import ROOT, garden_bin, make_garden
 
@@ -17,12 +20,50 @@ def run(args: list[str], env: dict, cwd: Path = ROOT, timeout: int = 240) -> sub
     return done
 
 
-def test_the_deployment_runs_on_a_worker_and_tends_the_garden(tmp_path, prefect_env):
+def api(env: dict, method: str, path: str, body: dict | None = None):
+    """One call to the Prefect server's REST API (asked again while it answers 503, which its
+    SQLite database says when busy)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(env["PREFECT_API_URL"] + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or attempt == 9:
+                raise
+            time.sleep(0.5)
+
+
+def delete_deployment(env: dict) -> None:
+    try:
+        found = api(env, "GET", "/deployments/name/tend/nightly-tend")
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return
+        raise
+    api(env, "DELETE", f"/deployments/{found['id']}")  # and its scheduled runs
+
+
+@pytest.fixture
+def garden_pool(prefect_env) -> str:
+    """The `prefect` command, with the work pool made and no `tend/nightly-tend` deployment on
+    the shared server, before and after: no test's worker meets another test's runs (nor a
+    scheduled 03:00 run that would tend this repository's own patterns)."""
     prefect = prefect_env["GARDEN_PREFECT"]
+    run([prefect, "work-pool", "create", "garden-pool", "--type", "process", "--overwrite"], prefect_env)
+    delete_deployment(prefect_env)
+    yield prefect
+    delete_deployment(prefect_env)
+
+
+def test_the_deployment_runs_on_a_worker_and_tends_the_garden(tmp_path, prefect_env, garden_pool):
+    prefect = garden_pool
     garden = make_garden(tmp_path / "patterns", 30)
     db = tmp_path / "events.db"
     before = {p.name: p.read_bytes() for p in garden.iterdir()}
-    run([prefect, "work-pool", "create", "garden-pool", "--type", "process", "--overwrite"], prefect_env)
     run([prefect, "--no-prompt", "deploy", "--name", "nightly-tend"], prefect_env)
     inspect = run([prefect, "deployment", "inspect", "tend/nightly-tend"], prefect_env).stdout
     assert "'cron': '0 3 * * *'" in inspect and "'timezone': 'UTC'" in inspect
