@@ -97,62 +97,87 @@ def _review_on_terminal(settings, state, found: dict[str, dict[str, dict]], who:
     out.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; {KEYS_HELP}",
               markup=False)
     try:
-        for slug, proposals in found.items():
-            out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
-            print_diff(curate.review_diff(state, slug, proposals))
-            for pid, p in proposals.items():
-                out.print(describe(pid, p), markup=False, highlight=False)
-                key = _read_key("  [a]ccept  [r]eject  [s]kip  [q]uit ? ", "arsq")
-                if key == "q":
-                    raise _Quit
-                if key == "s":
-                    tally["skipped"] += 1
-                    continue
-                note = _read_line("  note (why; Enter when done): ") if key == "r" else None
-                try:
-                    result = _decide_now(settings, key == "a", [pid], None, None, who, note or None, True)
-                except GardenError as e:  # decided meanwhile, or the lock is held: say so, go on
-                    err.print(f"  error: {e}", markup=False)
-                    continue
-                verb = "accepted" if key == "a" else "rejected"
-                tally[verb] += 1
-                written = f"; {slug} written" if result.written else ""
-                out.print(f"  {verb} {pid} (run {result.run_id}){written}", markup=False)
-                for line in result.errors:
-                    err.print(f"  error: {line}", markup=False)
+        with _Keys() as keys:
+            _step_through(settings, state, found, who, keys, tally)
     except (_Quit, KeyboardInterrupt, EOFError):
         out.print("")
     out.print(f"{tally['accepted']} accepted, {tally['rejected']} rejected, {tally['skipped']} skipped "
               "(each recorded as it was made)", markup=False)
 
 
-def _read_key(prompt: str, allowed: str) -> str:
-    """One key from the terminal, without Enter (Ctrl-C raises KeyboardInterrupt, Ctrl-D quits)."""
-    import termios
-    import tty
+def _step_through(settings, state, found, who: str, keys: "_Keys", tally: dict) -> None:
+    """Each proposal in turn: show it, read a key, decide it at once."""
+    for slug, proposals in found.items():
+        out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
+        print_diff(curate.review_diff(state, slug, proposals))
+        for pid, p in proposals.items():
+            out.print(describe(pid, p), markup=False, highlight=False)
+            key = keys.key("  [a]ccept  [r]eject  [s]kip  [q]uit ? ", "arsq")
+            if key == "q":
+                raise _Quit
+            if key == "s":
+                tally["skipped"] += 1
+                continue
+            note = keys.line("  note (why; Enter when done): ") if key == "r" else None
+            try:
+                result = _decide_now(settings, key == "a", [pid], None, None, who, note or None, True)
+            except GardenError as e:  # decided meanwhile, or the lock is held: say so, go on
+                err.print(f"  error: {e}", markup=False)
+                continue
+            verb = "accepted" if key == "a" else "rejected"
+            tally[verb] += 1
+            written = f"; {slug} written" if result.written else ""
+            out.print(f"  {verb} {pid} (run {result.run_id}){written}", markup=False)
+            for line in result.errors:
+                err.print(f"  error: {line}", markup=False)
 
-    out.print(prompt, end="", markup=False)
-    out.file.flush()
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setcbreak(fd)
+
+class _Keys:
+    """The terminal in cbreak mode for a whole review, so a key pressed before its prompt is
+    shown is not held back as half a line; cooked again for a note, and at the end."""
+
+    def __enter__(self) -> "_Keys":
+        import termios
+        import tty
+
+        self.fd = sys.stdin.fileno()
+        self.saved = termios.tcgetattr(self.fd)
+        self.cbreak = lambda: tty.setcbreak(self.fd, termios.TCSANOW)
+        self.cbreak()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cooked()
+
+    def cooked(self) -> None:
+        import termios
+
+        termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+
+    def key(self, prompt: str, allowed: str) -> str:
+        """One key, without Enter (Ctrl-C raises KeyboardInterrupt; Ctrl-D quits)."""
+        out.print(prompt, end="", markup=False)
+        out.file.flush()
         while True:
-            key = os.read(fd, 1).decode("utf-8", "replace").lower()
+            key = os.read(self.fd, 1).decode("utf-8", "replace").lower()
             if key in ("", "\x04"):
                 key = "q"
             if key in allowed:
                 break
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-    out.print(key, markup=False)
-    return key
+        out.print(key, markup=False)
+        return key
 
-
-def _read_line(prompt: str) -> str:
-    out.print(prompt, end="", markup=False)
-    out.file.flush()
-    return sys.stdin.readline().rstrip("\n") if not sys.stdin.closed else ""
+    def line(self, prompt: str) -> str:
+        self.cooked()
+        try:
+            out.print(prompt, end="", markup=False)
+            out.file.flush()
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            return line.rstrip("\n")
+        finally:
+            self.cbreak()
 
 
 def _decide_now(settings, accept: bool, ids, pattern, run, by: str, note, write: bool,
