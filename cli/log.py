@@ -64,9 +64,9 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
 
 
 @handle_errors
-def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
+def runs(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
     """The runs, newest first: id, start, end, status, proposer and counts."""
-    settings = load_settings(db=db)
+    settings = load_settings(garden=garden, db=db)
     with open_store(settings) as store:
         found = list_runs(store)
     if json_out:
@@ -108,6 +108,7 @@ def history(
     slug: Annotated[str, typer.Argument(help="The pattern whose timeline to show.")],
     target: Annotated[Optional[str], typer.Option(help="Only the link to this pattern.")] = None,
     entity: Annotated[Optional[str], typer.Option(help="Only this entity id.")] = None,
+    garden: GardenOption = None,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -117,9 +118,11 @@ def history(
     """
     if target and entity:
         raise GardenError("give --target or --entity, not both")
-    settings = load_settings(db=db)
+    settings = load_settings(garden=garden, db=db)
     with open_store(settings) as store:
         found = read_history(store, slug, target, entity)
+        if not found and (not (target or entity) or not any(True for _ in store.rows(slug=slug))):
+            raise GardenError(f"no pattern {slug!r} in the log (run `garden observe`)")
     if json_out:
         out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
         return
@@ -208,7 +211,7 @@ def replay(
         else:
             for d in differences:
                 out.print(str(d), markup=False)
-            err.print(f"{len(differences)} difference(s) between the files and the log at #{state.seq}")
+            out.print(f"{len(differences)} difference(s) between the files and the log at #{state.seq}")
         if differences:
             raise typer.Exit(1)
         return
@@ -241,7 +244,7 @@ def verify(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
         for d in report.differences:
             out.print(f"{d} (projection differs)", markup=False)
         verdict = "ok" if report.ok else "FAILED"
-        err.print(f"verify {verdict}: {report.events} events, chain "
+        out.print(f"verify {verdict}: {report.events} events, chain "
                   f"{'broken' if report.chain else 'intact'}, {len(report.differences)} file difference(s)")
     if not report.ok:
         raise typer.Exit(1)

@@ -81,7 +81,7 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
     for line in tally.errors:
         err.print(f"[yellow]failed:[/yellow] {line} (asked again next run)", markup=True)
     c = tally.counts()
-    err.print(f"{c['asked']} patterns asked: {c['links']} links and {c['entities']} entities proposed, "
+    out.print(f"{c['asked']} patterns asked: {c['links']} links and {c['entities']} entities proposed, "
               f"{c['rescored']} re-assessed, {c['invalid']} invalid, {c['failed']} failed, "
               f"{c['deferred']} deferred; {c['requests']} requests ({c['cache_hits']} cached), "
               f"{c['prompt_tokens'] + c['completion_tokens']} tokens")

@@ -334,6 +334,20 @@ def resolve_run(store: EventStore, run_id: str | None) -> str:
     return runs[0].run_id
 
 
+def describe_run(store: EventStore, run_id: str) -> str:
+    """A run in a few words: what it was, when it started and how it ended."""
+    run = next((r for r in list_runs(store) if r.run_id == run_id), None)
+    started = next(store.rows(run_id=run_id, types=("RunStarted",)), None)
+    if run is None or started is None:
+        return f"run {run_id}"
+    options = row_to_event(started).payload.options or {}
+    command = options.get("command")
+    what = (f"garden {command}" + (f" by {options['by']}" if options.get("by") else "") if command
+            else f"a tend ({run.proposer}" + (f"/{run.model})" if run.model else ")"))
+    when = (run.started or "")[:16].replace("T", " ")
+    return f"run {run_id}, {what}, started {when} UTC, {run.status}"
+
+
 def last_tend(store: EventStore) -> str:
     """The newest tend (a nightly or `garden tend` run, not a curator's or `garden propose`)."""
     for row in store.rows(types=("RunStarted",), newest_first=True):
