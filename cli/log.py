@@ -65,7 +65,11 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
 
 @handle_errors
 def runs(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
-    """The runs, newest first: id, start, end, status, proposer and counts."""
+    """The runs, newest first: id, start, end, status, proposer and counts.
+
+    A tend's accepted and rejected count every decision it made (rejected includes the invalid
+    answers); its pending is what waits for a curator in the whole garden after it. On a
+    garden's first tend: proposed + invalid = accepted + rejected + pending."""
     settings = load_settings(garden=garden, db=db)
     with open_store(settings) as store:
         found = list_runs(store)
@@ -86,13 +90,19 @@ def runs(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption 
     out.print(table)
 
 
-SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected", "restored", "withdrawn",
-                "reopened", "redecided",
-                "files_written", "failed", "errors")
+SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected", "pending",
+                "restored", "withdrawn", "reopened", "redecided", "files_written", "failed", "errors")
 
 
 def _short_counts(counts: dict) -> str:
-    shown = [f"{k.replace('_', ' ')} {counts[k]}" for k in SHOWN_COUNTS if counts.get(k)]
+    """A run's counts in a line. A tend's rejected include the invalid answers, and its pending
+    is what waits in the whole garden after it: on a first tend, proposed + invalid = accepted
+    + rejected + pending."""
+    shown = []
+    for key in SHOWN_COUNTS:
+        if counts.get(key) or (key == "pending" and "pending" in counts):
+            shown.append(f"{key.replace('_', ' ')} {counts[key]}"
+                         + (f" ({counts['invalid']} invalid)" if key == "rejected" and counts.get("invalid") else ""))
     pruned = sum((counts.get("pruned") or {}).values()) if isinstance(counts.get("pruned"), dict) else 0
     if pruned:
         shown.append(f"pruned {pruned}")
