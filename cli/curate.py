@@ -197,7 +197,8 @@ def _print_finished(finished: curate.Finished | None, console=out) -> None:
     if finished is None:
         return
     runs = ", ".join(f"{run_id} ({command})" for run_id, command in finished.runs.items())
-    console.print(f"finished what an interrupted run left unwritten ({runs}): {len(finished.written)} files "
+    what = "an interrupted run" if len(finished.runs) == 1 else "interrupted runs"
+    console.print(f"finished what {what} left unwritten ({runs}): {len(finished.written)} files "
               f"written (as run {finished.run_id})", markup=False)
     for line in finished.errors:
         err.print(f"error: {line}", markup=False)

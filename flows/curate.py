@@ -239,16 +239,18 @@ _BLOCK_CHANGES = ("ProposalAccepted", "LinkRescored", "LinkPruned", "EntityPrune
 
 
 def unfinished_runs(store: EventStore) -> dict[str, dict]:
-    """Runs that ended without completing (killed, interrupted, failed) whose writes no later
-    run finished, by run id, with their RunStarted options. A completed tend writes every block
-    the log changed, so only what failed after the last one counts."""
+    """Runs that did not complete (killed, interrupted, failed) whose writes no later run
+    finished, by run id, with their RunStarted options. A completed tend writes every block the
+    log changed, so only what failed after the last one counts. One pass over the runs' events."""
     options: dict[str, dict] = {}
     failed: dict[str, dict] = {}
+    ended: set[str] = set()
     for row in store.rows(types=("RunStarted", "RunCompleted", "RunFailed")):
         run_id = row[4]
         if row[2] == "RunStarted":
             options[run_id] = row_to_event(row).payload.options or {}
             continue
+        ended.add(run_id)
         started = options.get(run_id, {"command": None})
         if row[2] == "RunFailed":
             failed[run_id] = started
@@ -258,6 +260,8 @@ def unfinished_runs(store: EventStore) -> dict[str, dict]:
             done = started.get("finishing")
             for earlier in [done] if isinstance(done, str) else done or []:
                 failed.pop(earlier, None)
+    # Runs that never ended were killed (the caller holds the lock: none is still going).
+    failed.update({run_id: started for run_id, started in options.items() if run_id not in ended})
     return failed
 
 
@@ -265,28 +269,29 @@ def finish_unfinished(store: EventStore, garden: Garden, by: str,
                       today: dt.date | None = None) -> Finished | None:
     """Settle what killed commands left half done, before a command writes anything.
 
-    Called holding the garden's lock, with the garden read under it: runs a killed process left
-    open are closed, its temporary files removed, writes whose confirmation was cut off
-    recognised (the observation), and every block such a run changed whose file is still behind
-    the log written now (as the run would have: stamped, or exactly as a revert left it). None
-    when there was nothing to write."""
-    close_orphaned_runs(store)
-    remove_stale_temp_files(garden.root)
-    record_observation(store, garden)
+    Called holding the garden's lock, with the garden read under it. When a run did not
+    complete: runs a killed process left open are closed, its temporary files removed, writes
+    whose confirmation was cut off recognised (the observation), and every block such a run
+    changed whose file is still behind the log written now (as the run would have: stamped, or
+    exactly as a revert left it). None when there was nothing to write."""
     killed = unfinished_runs(store)
     if not killed:
         return None
+    close_orphaned_runs(store)
+    remove_stale_temp_files(garden.root)
+    record_observation(store, garden)
     state = load_state(store)
     todo: dict[bool, set[str]] = {True: set(), False: set()}  # stamp -> slugs behind their file
+    runs: dict[str, str] = {}  # the killed runs with something to finish -> their command
     for run_id, options in killed.items():
         stamp = options.get("command") != "revert"
         for slug in {row[3] for row in store.rows(run_id=run_id, types=_BLOCK_CHANGES)}:
             if slug in garden.patterns and slug in state.patterns and _behind(state, garden, slug, stamp):
                 todo[stamp].add(slug)
-    if not todo[True] and not todo[False]:
+                runs[run_id] = options.get("command") or "tend"
+    if not runs:
         return None
-    runs = {run_id: options.get("command") or "tend" for run_id, options in killed.items()}
-    with recorded_run(store, "curator", None, options={"command": "finish", "finishing": sorted(runs),
+    with recorded_run(store, "curator", None, options={"command": "finish", "finishing": sorted(killed),
                                                          "by": by}) as run:
         finished = Finished(run.run_id, runs)
         for stamp, slugs in todo.items():
