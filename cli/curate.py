@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import open_garden
+from cli.log import open_garden, require_garden
 from events.projection import load_state
 from events.store import EventStore
 from flows import curate
@@ -184,6 +184,7 @@ def _decide_now(settings, accept: bool, ids, pattern, run, by: str, note, write:
                 json_out: bool = False) -> curate.CuratorResult:
     """Take the lock, read the garden under it, finish what a killed command left unwritten
     (said at once: the decision may still fail), and decide."""
+    require_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
         found = open_garden(settings)
         finished = curate.finish_unfinished(store, found, by)
@@ -199,7 +200,7 @@ def _print_finished(finished: curate.Finished | None, console=out) -> None:
     runs = ", ".join(f"{run_id} ({command})" for run_id, command in finished.runs.items())
     what = "an interrupted run" if len(finished.runs) == 1 else "interrupted runs"
     console.print(f"finished what {what} left unwritten ({runs}): {len(finished.written)} files "
-              f"written (as run {finished.run_id})", markup=False)
+                  f"written (as run {finished.run_id})", markup=False)
     for line in finished.errors:
         err.print(f"error: {line}", markup=False)
 
@@ -258,6 +259,7 @@ def lift(
         raise GardenError("give --target and --type for a link, or --entity for an entity")
     settings = load_settings(garden=garden, db=db)
     who = by or curate.default_curator()
+    require_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
         finished = curate.finish_unfinished(store, open_garden(settings), who)
         run_id = curate.lift_rejection(store, load_state(store), slug, target, link_type, entity, who, note)
@@ -300,12 +302,12 @@ def revert(
     removed, its prunes restored), then the files are written. Reverting a revert restores the
     run. If later events changed the same items, lists the conflicts and stops, unless --force."""
     settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
+    require_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
+        found = open_garden(settings)
         plan, result = curate.revert(store, found, run.upper(), by or curate.default_curator(), note,
                                      force, write=not no_write)
-    if not json_out:
-        _print_finished(result.finished)
+    _print_finished(result.finished, err if json_out else out)
     if json_out:
         out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id, "finishing": plan.finishing,
                                    "conflicts": plan.conflicts,

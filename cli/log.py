@@ -22,9 +22,16 @@ from garden.event import Event
 from garden.settings import Settings, load_settings
 
 
-def open_garden(settings: Settings) -> Garden:
+def require_garden(settings: Settings) -> None:
+    """Said before anything is locked or created."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
+
+
+def open_garden(settings: Settings) -> Garden:
+    """Read the garden. A command that records or writes reads it holding the lock: read before,
+    another command's writes would look like a person's edits."""
+    require_garden(settings)
     garden = load_garden(settings.garden, cache=settings.parse_cache)
     if garden.errors:
         err.print(f"[yellow]note:[/yellow] {len(garden.failed_files())} file(s) with errors are "
@@ -45,8 +52,9 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
     this step.
     """
     settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
+    require_garden(settings)
     with garden_lock(settings.db), open_store(settings, create=True) as store:
+        found = open_garden(settings)
         result = record_observation(store, found)
         kinds: dict[str, int] = {}
         if result.appended:
