@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import WIDE_REVIEW_POLICY, garden_bin, make_garden, tend_in_process
 
 
@@ -52,11 +54,23 @@ def kill_mid_write(base: Path, work: Path, run_id: str, delay: float) -> str:
     return stdout
 
 
-def test_the_next_accept_finishes_the_writes_of_a_killed_one(tmp_path, monkeypatch):
-    base = tmp_path / "base"
-    make_garden(base / "patterns", 300)
-    monkeypatch.chdir(base)
-    tended = tend_in_process(WIDE_REVIEW_POLICY)
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """300 patterns, tended once, with proposals pending in most of them (copied by each try)."""
+    root = tmp_path_factory.mktemp("killed") / "base"
+    make_garden(root / "patterns", 300)
+    originals = {p.name: p.read_bytes() for p in (root / "patterns").glob("*.md")}
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        tended = tend_in_process(WIDE_REVIEW_POLICY)
+    finally:
+        os.chdir(here)
+    return root, tended, originals
+
+
+def test_the_next_accept_finishes_the_writes_of_a_killed_one(base, tmp_path):
+    base, tended, _ = base
     pending = json.loads(garden(base, "review", "--json").stdout)
     slugs = sorted(group["slug"] for group in pending)
     assert len(slugs) > 100  # a write of more than a moment, so a kill can land inside it
@@ -94,13 +108,9 @@ def test_the_next_accept_finishes_the_writes_of_a_killed_one(tmp_path, monkeypat
         assert conn.execute("SELECT count(*) FROM events WHERE type = 'ExternalEditObserved'").fetchone()[0] == 0
 
 
-def test_a_killed_revert_is_finished_by_an_accept(tmp_path, monkeypatch):
+def test_a_killed_revert_is_finished_by_the_next_command(base, tmp_path):
     """The same for a revert: its blocks go back exactly as it left them in the log."""
-    base = tmp_path / "base"
-    make_garden(base / "patterns", 300)
-    monkeypatch.chdir(base)
-    originals = {p.name: p.read_bytes() for p in (base / "patterns").glob("*.md")}
-    tended = tend_in_process(WIDE_REVIEW_POLICY)
+    base, tended, originals = base
     for attempt, delay in enumerate((0, 0.005, 0.02, 0.05, 0)):
         work = tmp_path / f"try{attempt}"
         shutil.copytree(base, work)
