@@ -71,6 +71,9 @@ def review(
         return
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive and not sys.stdin.isatty():
+        raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
+                          "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
     if interactive:
         _review_on_terminal(settings, state, found, by or curate.default_curator())
         return

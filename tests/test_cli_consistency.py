@@ -65,6 +65,13 @@ def test_a_missing_run_or_pattern_is_exit_1_everywhere(tended):
     assert runner.invoke(app, ["verify"]).exit_code == 0  # and none of them changed anything
 
 
+def test_interactive_review_without_a_terminal_says_what_to_do(tended):
+    result = runner.invoke(app, ["review", "--interactive"], input="a\n")
+    assert (result.exit_code, result.stderr) == (
+        1, "error: --interactive reads keys from a terminal, and stdin is not one; decide with "
+           "`garden accept ID ...` / `garden reject ID ... --note TEXT`\n")
+
+
 def test_a_known_pattern_with_no_such_link_is_not_an_error(tended):
     slug = sorted(json.loads(runner.invoke(app, ["diff", "--json"]).stdout)["patterns"])[0]
     result = runner.invoke(app, ["history", slug, "--target", "nowhere"])
