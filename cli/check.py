@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import GardenOption, JsonOption, err, handle_errors, out
+from cli.common import DbOption, GardenOption, JsonOption, handle_errors, out
 from garden.catalog import load_garden
 from garden.errors import GardenError, display_path, escape_text
 from garden.settings import load_settings
@@ -27,14 +27,14 @@ LABELS = {
 
 
 @handle_errors
-def check(garden: GardenOption = None, json_out: JsonOption = False) -> None:
+def check(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
     """Validate every pattern file in the garden.
 
     Prints each problem as path:line:col: level: message, then a summary. Exit status 1 if any
     file has an error; warnings alone (legacy variants that are read and normalised) exit 0.
-    Nothing is written.
+    Nothing is written (but the parse cache beside the log, see --db).
     """
-    settings = load_settings(garden=garden)
+    settings = load_settings(garden=garden, db=db)
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
     result = load_garden(settings.garden, cache=settings.parse_cache)
@@ -63,6 +63,6 @@ def check(garden: GardenOption = None, json_out: JsonOption = False) -> None:
         table.add_column("count", justify="right")
         for key, label in LABELS.items():
             table.add_row(label, str(summary[key]))
-        err.print(table)
+        out.print(table)
     if result.errors:
         raise typer.Exit(1)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Optional
 
 import typer
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import open_garden
+from cli.log import open_garden, require_garden
 from events.projection import load_state
 from events.store import EventStore
 from flows import curate
@@ -49,71 +50,168 @@ def review(
     by: ByOption = None, garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False,
 ) -> None:
     """The pending proposals, by pattern, with the diff of the block as accepting them would
-    leave it. On a terminal, step through them: [a]ccept, [r]eject with a note, [s]kip, [q]uit."""
+    leave it. On a terminal, step through them, one key each (no Enter): a accept, r reject
+    (then a note and Enter), s skip, q quit. Each decision is recorded and written as it is
+    made, so quitting or Ctrl-C keeps the decisions made so far."""
     settings = load_settings(garden=garden, db=db)
     with EventStore(settings.db, create=False) as store:
         state = load_state(store)
-        found = curate.pending_by_pattern(state, pattern, run and run.upper(), min_confidence)
+        if pattern:
+            curate.require_pattern(state, pattern)
+        if run:
+            run = curate.require_run(store, run)
+        found = curate.pending_by_pattern(state, pattern, run, min_confidence)
         if json_out:
             out.print_json(json.dumps([{"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
                                         "diff": "\n".join(curate.review_diff(state, slug, ps))}
                                        for slug, ps in found.items()]))
             return
-        if not found:
-            out.print("nothing pending")
-            return
-        if interactive is None:
-            interactive = sys.stdin.isatty() and sys.stdout.isatty()
-        decisions: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
-        notes: dict[str, str] = {}
-        for slug, proposals in found.items():
-            out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
-            print_diff(curate.review_diff(state, slug, proposals))
-            for pid, p in proposals.items():
-                out.print(describe(pid, p), markup=False, highlight=False)
-                if not interactive:
-                    continue
-                answer = typer.prompt("  [a]ccept, [r]eject, [s]kip, [q]uit", default="s").strip().lower()[:1]
-                if answer == "q":
-                    break
-                if answer in ("a", "r"):
-                    decisions[answer == "a"].append((slug, pid))
-                    if answer == "r":
-                        notes[pid] = typer.prompt("  note (why)", default="", show_default=False)
-            else:
-                continue
-            break
-    if not interactive or not (decisions[True] or decisions[False]):
-        if interactive:
-            out.print("no decisions")
-        else:
-            err.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; "
-                      "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
+    if not found:
+        out.print("nothing pending")
         return
-    found_garden = open_garden(settings)
-    who = by or curate.default_curator()
-    with garden_lock(settings.db), EventStore(settings.db) as store:
-        for accept, chosen in decisions.items():
-            if not chosen:
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive and not sys.stdin.isatty():
+        raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
+                          "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
+    if interactive:
+        _review_on_terminal(settings, state, found, by or curate.default_curator())
+        return
+    for slug, proposals in found.items():
+        out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
+        print_diff(curate.review_diff(state, slug, proposals))
+        for pid, p in proposals.items():
+            out.print(describe(pid, p), markup=False, highlight=False)
+    err.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; "
+              "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
+
+
+KEYS_HELP = ("one key each, no Enter: a accept, r reject (then a note and Enter), s skip, q quit; "
+             "each decision is recorded and written at once (Ctrl-C keeps those made)")
+
+
+class _Quit(Exception):
+    pass
+
+
+def _review_on_terminal(settings, state, found: dict[str, dict[str, dict]], who: str) -> None:
+    """Step through the proposals; each decision is its own accept or reject, made at once."""
+    tally = {"accepted": 0, "rejected": 0, "skipped": 0}
+    out.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; {KEYS_HELP}",
+              markup=False)
+    try:
+        with _Keys() as keys:
+            _step_through(settings, state, found, who, keys, tally)
+    except (_Quit, KeyboardInterrupt, EOFError):
+        out.print("")
+    out.print(f"{tally['accepted']} accepted, {tally['rejected']} rejected, {tally['skipped']} skipped "
+              "(each recorded as it was made)", markup=False)
+
+
+def _step_through(settings, state, found, who: str, keys: "_Keys", tally: dict) -> None:
+    """Each proposal in turn: show it, read a key, decide it at once."""
+    for slug, proposals in found.items():
+        out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
+        print_diff(curate.review_diff(state, slug, proposals))
+        for pid, p in proposals.items():
+            out.print(describe(pid, p), markup=False, highlight=False)
+            key = keys.key("  [a]ccept  [r]eject  [s]kip  [q]uit ? ", "arsq")
+            if key == "q":
+                raise _Quit
+            if key == "s":
+                tally["skipped"] += 1
                 continue
-            if accept:
-                result = curate.decide_proposals(store, found_garden, chosen, True, who, None)
-                out.print(f"accepted {len(chosen)}; {len(result.written)} files written")
-            else:
-                for slug, pid in chosen:  # each rejection keeps its own note
-                    curate.decide_proposals(store, found_garden, [(slug, pid)], False, who, notes.get(pid) or None)
-                out.print(f"rejected {len(chosen)}")
+            note = keys.line("  note (why; Enter when done): ") if key == "r" else None
+            try:
+                result = _decide_now(settings, key == "a", [pid], None, None, who, note or None, True)
+            except GardenError as e:  # decided meanwhile, or the lock is held: say so, go on
+                err.print(f"  error: {e}", markup=False)
+                continue
+            verb = "accepted" if key == "a" else "rejected"
+            tally[verb] += 1
+            written = f"; {slug} written" if result.written else ""
+            out.print(f"  {verb} {pid} (run {result.run_id}){written}", markup=False)
+            for line in result.errors:
+                err.print(f"  error: {line}", markup=False)
+
+
+class _Keys:
+    """The terminal in cbreak mode for a whole review, so a key pressed before its prompt is
+    shown is not held back as half a line; cooked again for a note, and at the end."""
+
+    def __enter__(self) -> "_Keys":
+        import termios
+        import tty
+
+        self.fd = sys.stdin.fileno()
+        self.saved = termios.tcgetattr(self.fd)
+        self.cbreak = lambda: tty.setcbreak(self.fd, termios.TCSANOW)
+        self.cbreak()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cooked()
+
+    def cooked(self) -> None:
+        import termios
+
+        termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+
+    def key(self, prompt: str, allowed: str) -> str:
+        """One key, without Enter (Ctrl-C raises KeyboardInterrupt; Ctrl-D quits)."""
+        out.print(prompt, end="", markup=False)
+        out.file.flush()
+        while True:
+            key = os.read(self.fd, 1).decode("utf-8", "replace").lower()
+            if key in ("", "\x04"):
+                key = "q"
+            if key in allowed:
+                break
+        out.print(key, markup=False)
+        return key
+
+    def line(self, prompt: str) -> str:
+        self.cooked()
+        try:
+            out.print(prompt, end="", markup=False)
+            out.file.flush()
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            return line.rstrip("\n")
+        finally:
+            self.cbreak()
+
+
+def _decide_now(settings, accept: bool, ids, pattern, run, by: str, note, write: bool,
+                json_out: bool = False) -> curate.CuratorResult:
+    """Take the lock, read the garden under it, finish what a killed command left unwritten
+    (said at once: the decision may still fail), and decide."""
+    require_garden(settings)
+    with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
+        found = open_garden(settings)
+        finished = curate.finish_unfinished(store, found, by)
+        _print_finished(finished, err if json_out else out)
+        result = curate.decide(store, found, ids, pattern, run, accept, by, note, write=write)
+    result.finished = finished
+    return result
+
+
+def _print_finished(finished: curate.Finished | None, console=out) -> None:
+    if finished is None:
+        return
+    runs = ", ".join(f"{run_id} ({command})" for run_id, command in finished.runs.items())
+    what = "an interrupted run" if len(finished.runs) == 1 else "interrupted runs"
+    console.print(f"finished what {what} left unwritten ({runs}): {len(finished.written)} files "
+                  f"written (as run {finished.run_id})", markup=False)
+    for line in finished.errors:
+        err.print(f"error: {line}", markup=False)
 
 
 def _decide(accept: bool, ids, pattern, run, by, note, no_write, garden, db, json_out) -> None:
     settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
-    with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
-        state = load_state(store)
-        chosen = curate.select_proposals(store, state, [i.upper() for i in ids or []], pattern,
-                                         run and run.upper())
-        result = curate.decide_proposals(store, found, chosen, accept, by or curate.default_curator(),
-                                         note, write=not no_write)
+    result = _decide_now(settings, accept, ids, pattern, run, by or curate.default_curator(), note,
+                         not no_write, json_out)
     if json_out:
         out.print_json(json.dumps(result.to_dict()))
     else:
@@ -124,7 +222,7 @@ def _decide(accept: bool, ids, pattern, run, by, note, no_write, garden, db, jso
             out.print(f"{len(result.written)} files written" + (" (--no-write: at the next tend)" if no_write else ""))
         for line in result.errors:
             err.print(f"error: {line}", markup=False)
-    if result.errors:
+    if result.errors or (result.finished and result.finished.errors):
         raise typer.Exit(1)
 
 
@@ -156,25 +254,32 @@ def lift(
     target: Annotated[Optional[str], typer.Option(help="The rejected link's target.")] = None,
     link_type: Annotated[Optional[str], typer.Option("--type", help="The rejected link's type.")] = None,
     entity: Annotated[Optional[str], typer.Option(help="The rejected entity id.")] = None,
-    by: ByOption = None, note: NoteOption = None, db: DbOption = None,
+    by: ByOption = None, note: NoteOption = None, garden: GardenOption = None, db: DbOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Let a rejected link (--target and --type) or entity (--entity) be proposed again."""
     if bool(entity) == bool(target and link_type):
         raise GardenError("give --target and --type for a link, or --entity for an entity")
-    settings = load_settings(db=db)
+    settings = load_settings(garden=garden, db=db)
+    who = by or curate.default_curator()
+    require_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
-        run_id = curate.lift_rejection(store, load_state(store), slug, target, link_type, entity,
-                                       by or curate.default_curator(), note)
+        finished = curate.finish_unfinished(store, open_garden(settings), who)
+        run_id = curate.lift_rejection(store, load_state(store), slug, target, link_type, entity, who, note)
+    if json_out:
+        out.print_json(json.dumps({"run_id": run_id, "finished": finished and finished.to_dict()}))
+        return
+    _print_finished(finished)
     out.print(f"lifted (run {run_id}): it may be proposed again")
 
 
 @handle_errors
 def diff(
     run: Annotated[Optional[str], typer.Argument(help="The run (default: the last one).", show_default=False)] = None,
-    db: DbOption = None, json_out: JsonOption = False,
+    garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False,
 ) -> None:
     """The unified diff of every block a run changed, rebuilt from the log, and per-rule counts."""
-    settings = load_settings(db=db)
+    settings = load_settings(garden=garden, db=db)
     with EventStore(settings.db, create=False) as store:
         changes = curate.run_changes(store, run)
         diffs = curate.run_diff(changes)
@@ -185,7 +290,7 @@ def diff(
     for lines in diffs.values():
         print_diff(lines)
     summary = ", ".join(f"{k} {v}" for k, v in changes.counts.items()) or "no changes"
-    err.print(f"run {changes.run_id}: {len(diffs)} blocks changed; {summary}")
+    out.print(f"run {changes.run_id}: {len(diffs)} blocks changed; {summary}", markup=False)
 
 
 @handle_errors
@@ -200,10 +305,12 @@ def revert(
     removed, its prunes restored), then the files are written. Reverting a revert restores the
     run. If later events changed the same items, lists the conflicts and stops, unless --force."""
     settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
+    require_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
+        found = open_garden(settings)
         plan, result = curate.revert(store, found, run.upper(), by or curate.default_curator(), note,
                                      force, write=not no_write)
+    _print_finished(result.finished, err if json_out else out)
     if json_out:
         out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id, "finishing": plan.finishing,
                                    "conflicts": plan.conflicts,

@@ -71,20 +71,26 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
 
 @handle_errors
 def report(
-    run: Annotated[Optional[str], typer.Argument(help="The run (default: the last one).", show_default=False)] = None,
+    run: Annotated[Optional[str], typer.Argument(help="The run. [default: the last tend, not a curator's run]", show_default=False)] = None,
     html_file: Annotated[Path, typer.Option("--html", help="Write the page here.", dir_okay=False)] = Path("garden-report.html"),
+    garden: GardenOption = None,
     db: DbOption = None,
 ) -> None:
     """One self-contained HTML page (no network fetches) with a run's summary, the diff of every
-    block it changed, and the pending proposals: for curators who would rather look."""
-    settings = load_settings(db=db)
+    block it changed, and the pending proposals: for curators who would rather look. Without
+    RUN, the last tend (the night's run, not the morning's accepts)."""
+    settings = load_settings(garden=garden, db=db)
     with EventStore(settings.db, create=False) as store:
-        changes = curate.run_changes(store, run)
+        chosen = curate.resolve_run(store, run) if run else curate.last_tend(store)
+        changes = curate.run_changes(store, chosen)
         diffs = curate.run_diff(changes)
         state = load_state(store)
         pending = curate.pending_by_pattern(state)
         pending_diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in pending.items()}
-    page = html_report(changes.run_id, changes.counts, diffs, pending, pending_diffs)
+        about = curate.describe_run(store, changes.run_id)
+    which = about if run else f"the last tend: {about} (`garden report RUN` shows another run)"
+    page = html_report(changes.run_id, changes.counts, diffs, pending, pending_diffs, which=which)
     html_file.write_text(page, "utf-8")
-    out.print(f"wrote {display_path(html_file)}: run {changes.run_id}, {len(diffs)} blocks changed, "
-              f"{sum(len(p) for p in pending.values())} pending proposals")
+    out.print(f"wrote {display_path(html_file)}: run {changes.run_id} ({'given' if run else 'the last tend'}), "
+              f"{len(diffs)} blocks changed, {sum(len(p) for p in pending.values())} pending proposals",
+              markup=False)

@@ -23,9 +23,16 @@ from garden.event import Event
 from garden.settings import Settings, load_settings
 
 
-def open_garden(settings: Settings) -> Garden:
+def require_garden(settings: Settings) -> None:
+    """Said before anything is locked or created."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
+
+
+def open_garden(settings: Settings) -> Garden:
+    """Read the garden. A command that records or writes reads it holding the lock: read before,
+    another command's writes would look like a person's edits."""
+    require_garden(settings)
     garden = load_garden(settings.garden, cache=settings.parse_cache)
     if garden.errors:
         err.print(f"[yellow]note:[/yellow] {len(garden.failed_files())} file(s) with errors are "
@@ -46,8 +53,9 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
     this step.
     """
     settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
+    require_garden(settings)
     with garden_lock(settings.db), open_store(settings, create=True) as store:
+        found = open_garden(settings)
         result = record_observation(store, found)
         kinds: dict[str, int] = {}
         if result.appended:
@@ -65,9 +73,13 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
 
 
 @handle_errors
-def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
-    """The runs, newest first: id, start, end, status, proposer and counts."""
-    settings = load_settings(db=db)
+def runs(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False) -> None:
+    """The runs, newest first: id, start, end, status, proposer and counts.
+
+    A tend's accepted and rejected count every decision it made (rejected includes the invalid
+    answers); its pending is what waits for a curator in the whole garden after it. On a
+    garden's first tend: proposed + invalid = accepted + rejected + pending."""
+    settings = load_settings(garden=garden, db=db)
     with open_store(settings) as store:
         found = list_runs(store)
     if json_out:
@@ -87,13 +99,19 @@ def runs(db: DbOption = None, json_out: JsonOption = False) -> None:
     out.print(table)
 
 
-SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected", "restored", "withdrawn",
-                "reopened", "redecided",
-                "files_written", "failed", "errors")
+SHOWN_COUNTS = ("tended", "asked", "proposed", "links", "entities", "accepted", "rejected", "pending",
+                "restored", "withdrawn", "reopened", "redecided", "files_written", "failed", "errors")
 
 
 def _short_counts(counts: dict) -> str:
-    shown = [f"{k.replace('_', ' ')} {counts[k]}" for k in SHOWN_COUNTS if counts.get(k)]
+    """A run's counts in a line. A tend's rejected include the invalid answers, and its pending
+    is what waits in the whole garden after it: on a first tend, proposed + invalid = accepted
+    + rejected + pending."""
+    shown = []
+    for key in SHOWN_COUNTS:
+        if counts.get(key) or (key == "pending" and "pending" in counts):
+            shown.append(f"{key.replace('_', ' ')} {counts[key]}"
+                         + (f" ({counts['invalid']} invalid)" if key == "rejected" and counts.get("invalid") else ""))
     pruned = sum((counts.get("pruned") or {}).values()) if isinstance(counts.get("pruned"), dict) else 0
     if pruned:
         shown.append(f"pruned {pruned}")
@@ -109,6 +127,7 @@ def history(
     slug: Annotated[str, typer.Argument(help="The pattern whose timeline to show.")],
     target: Annotated[Optional[str], typer.Option(help="Only the link to this pattern.")] = None,
     entity: Annotated[Optional[str], typer.Option(help="Only this entity id.")] = None,
+    garden: GardenOption = None,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -118,9 +137,11 @@ def history(
     """
     if target and entity:
         raise GardenError("give --target or --entity, not both")
-    settings = load_settings(db=db)
+    settings = load_settings(garden=garden, db=db)
     with open_store(settings) as store:
         found = read_history(store, slug, target, entity)
+        if not found and (not (target or entity) or not any(True for _ in store.rows(slug=slug))):
+            raise GardenError(f"no pattern {slug!r} in the log (run `garden observe`)")
     if json_out:
         out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
         return
@@ -214,7 +235,7 @@ def replay(
         else:
             for d in differences:
                 out.print(str(d), markup=False)
-            err.print(f"{len(differences)} difference(s) between the files and the log at #{state.seq}")
+            out.print(f"{len(differences)} difference(s) between the files and the log at #{state.seq}")
         if differences:
             raise typer.Exit(1)
         return
@@ -264,7 +285,7 @@ def verify(garden: GardenOption = None, db: DbOption = None, head: HeadOption = 
         for line in report.warnings:
             err.print(f"warning: {line}", markup=False)
         verdict = "ok" if report.ok else "FAILED"
-        err.print(f"verify {verdict}: {report.events} events, chain "
+        out.print(f"verify {verdict}: {report.events} events, chain "
                   f"{'broken' if report.chain else 'intact'}, {_heads_phrase(report)}, "
                   f"{_macs_phrase(report)}, {len(report.differences)} file difference(s)", markup=False)
     if not report.ok:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import open_garden
+from cli.log import open_garden, require_garden
 from events.projection import load_state
 from events.queries import record_observation
 from events.store import EventStore
@@ -39,7 +39,6 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
     the files (the nightly `garden tend` does that). The garden is observed first.
     """
     settings = load_settings(garden=garden, db=db, proposer=proposer)
-    found = open_garden(settings)
     proposals: list[dict] = []
 
     def collect(events) -> None:
@@ -47,7 +46,9 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
             if e.type in ("LinkProposed", "EntityProposed", "LinkRescored", "ProposalRejected"):
                 proposals.append({"seq_id": e.id, "slug": e.slug, **e.payload.model_dump(mode="json")})
 
+    require_garden(settings)
     with garden_lock(settings.db), EventStore(settings.db) as store:
+        found = open_garden(settings)
         chosen = make_proposer(settings, store)
         options = {"command": "propose", "patterns": pattern or "all"}
         with recorded_run(store, chosen.name, chosen.model, options=options) as run:
@@ -81,7 +82,7 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
     for line in tally.errors:
         err.print(f"[yellow]failed:[/yellow] {line} (asked again next run)", markup=True)
     c = tally.counts()
-    err.print(f"{c['asked']} patterns asked: {c['links']} links and {c['entities']} entities proposed, "
+    out.print(f"{c['asked']} patterns asked: {c['links']} links and {c['entities']} entities proposed, "
               f"{c['rescored']} re-assessed, {c['invalid']} invalid, {c['failed']} failed, "
               f"{c['deferred']} deferred; {c['requests']} requests ({c['cache_hits']} cached), "
               f"{c['prompt_tokens'] + c['completion_tokens']} tokens")

@@ -14,7 +14,7 @@ from events.projection import State, apply, exact_text, load_state, proposal_key
 from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
 from flows.run import close_orphaned_runs, recorded_run
-from flows.writing import write_changed_blocks
+from flows.writing import needs_write, write_changed_blocks
 from garden.catalog import Garden
 from garden.errors import GardenError
 from garden.event import (
@@ -29,6 +29,7 @@ from garden.event import (
 )
 from garden.model import GardenBlock
 from garden.revert import block_diff, changed_items, restore_items
+from garden.writer import remove_stale_temp_files
 
 
 # --- review ---------------------------------------------------------------------------------
@@ -82,6 +83,22 @@ def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str
     return block_diff(slug, block, accepted_block(block, proposals))
 
 
+# --- what a command names must exist -------------------------------------------------------
+
+
+def require_pattern(state: State, slug: str) -> None:
+    if slug not in state.patterns:
+        raise GardenError(f"no pattern {slug!r} in the log (run `garden observe`)")
+
+
+def require_run(store: EventStore, run_id: str) -> str:
+    """The run id, upper-cased, if the log has such a run (a GardenError naming it if not)."""
+    run_id = run_id.upper()
+    if not any(True for _ in store.rows(run_id=run_id, types=("RunStarted",))):
+        raise GardenError(f"no run {run_id} in the log; `garden runs` lists them")
+    return run_id
+
+
 # --- decisions ------------------------------------------------------------------------------
 
 
@@ -97,7 +114,9 @@ def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> st
         return f"no proposal {proposal_id} in the log (`garden review` lists the pending ones)"
     if stored.type not in ("LinkProposed", "EntityProposed"):
         return f"{proposal_id} is a {stored.type} event, not a proposal"
-    for row in store.rows(slug=stored.slug, types=("ProposalAccepted", "ProposalRejected"), after=stored.seq):
+    # The decision in force is the newest: an older one a revert undid (ProposalReopened) is history.
+    for row in store.rows(slug=stored.slug, types=("ProposalAccepted", "ProposalRejected"), after=stored.seq,
+                          newest_first=True):
         decision = row_to_event(row)
         if decision.payload.proposal_id == proposal_id:
             verb = "accepted" if decision.type == "ProposalAccepted" else "rejected"
@@ -107,14 +126,28 @@ def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> st
 
 
 @dataclass
-class CuratorResult:
+class Finished:
+    """Writes that killed (or failed) commands left undone, made by a run of their own."""
+
     run_id: str
-    decided: list[dict[str, Any]] = field(default_factory=list)
+    runs: dict[str, str]  # killed run -> its command ("tend" for a tend)
     written: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
+
+
+@dataclass
+class CuratorResult:
+    run_id: str
+    decided: list[dict[str, Any]] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    finished: Finished | None = None  # what a killed command had left unwritten, written first
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "finished": self.finished.to_dict() if self.finished else None}
 
 
 def select_proposals(store: EventStore, state: State, ids: list[str] | None, pattern: str | None,
@@ -126,10 +159,12 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
         where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
         problems = [explain_not_pending(store, state, pid) for pid in ids if pid not in where]
         if problems:
-            raise GardenError("; ".join(problems) + "; nothing was changed")
+            raise GardenError("; ".join(problems) + "; nothing was decided")
         return [(where[pid], pid) for pid in ids]
-    if pattern and pattern not in state.patterns:
-        raise GardenError(f"no pattern {pattern!r} in the log (run `garden observe`)")
+    if pattern:
+        require_pattern(state, pattern)
+    if run:
+        require_run(store, run)
     chosen = pending_by_pattern(state, pattern=pattern, run=run)
     if not chosen:
         raise GardenError(f"nothing pending for {'pattern ' + pattern if pattern else 'run ' + run}")
@@ -164,6 +199,19 @@ def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, 
     return result
 
 
+def decide(store: EventStore, garden: Garden, ids: list[str] | None, pattern: str | None,
+           run: str | None, accept: bool, by: str, note: str | None, write: bool = True,
+           today: dt.date | None = None) -> CuratorResult:
+    """What `garden accept` / `reject` (and each key of an interactive review) do, holding the
+    garden's lock, after `finish_unfinished`: choose the proposals named, decide, write.
+
+    `garden` must be read after the lock was taken: a garden read before another command wrote
+    would make that command's writes look like a person's edits."""
+    chosen = select_proposals(store, load_state(store), [i.upper() for i in ids or []], pattern,
+                              run and run.upper())
+    return decide_proposals(store, garden, chosen, accept, by, note, write=write, today=today)
+
+
 def _describe(p: dict) -> dict:
     if p["kind"] == "link":
         return {"what": f"link -> {p['target']} ({p['link_type']})", "score": p["confidence"]}
@@ -172,6 +220,7 @@ def _describe(p: dict) -> dict:
 
 def lift_rejection(store: EventStore, state: State, slug: str, target: str | None, link_type: str | None,
                    entity: str | None, by: str, note: str | None) -> str:
+    require_pattern(state, slug)
     known = state.patterns.get(slug)
     key = f"entity|{entity}" if entity else f"{target}|{link_type}"
     if not known or key not in (known.get("declined") or {}):
@@ -180,6 +229,86 @@ def lift_rejection(store: EventStore, state: State, slug: str, target: str | Non
         store.append([event(RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note),
                             slug=slug, run_id=run.run_id, actor=f"curator:{by}")])
     return run.run_id
+
+
+# --- finishing what a killed command started -----------------------------------------------
+
+# The events after which a pattern's block in the log may be ahead of its file.
+_BLOCK_CHANGES = ("ProposalAccepted", "LinkRescored", "LinkPruned", "EntityPruned", "CommunityPruned",
+                  "BlockRestored", "BlockWriteStarted")
+
+
+def unfinished_runs(store: EventStore) -> dict[str, dict]:
+    """Runs that did not complete (killed, interrupted, failed) whose writes no later run
+    finished, by run id, with their RunStarted options. A completed tend writes every block the
+    log changed, so only what failed after the last one counts. One pass over the runs' events."""
+    options: dict[str, dict] = {}
+    failed: dict[str, dict] = {}
+    ended: set[str] = set()
+    for row in store.rows(types=("RunStarted", "RunCompleted", "RunFailed")):
+        run_id = row[4]
+        if row[2] == "RunStarted":
+            options[run_id] = row_to_event(row).payload.options or {}
+            continue
+        ended.add(run_id)
+        started = options.get(run_id, {"command": None})
+        if row[2] == "RunFailed":
+            failed[run_id] = started
+        elif "command" not in started:
+            failed.clear()  # a tend completed
+        else:
+            done = started.get("finishing")
+            for earlier in [done] if isinstance(done, str) else done or []:
+                failed.pop(earlier, None)
+    # Runs that never ended were killed (the caller holds the lock: none is still going).
+    failed.update({run_id: started for run_id, started in options.items() if run_id not in ended})
+    return failed
+
+
+def finish_unfinished(store: EventStore, garden: Garden, by: str,
+                      today: dt.date | None = None) -> Finished | None:
+    """Settle what killed commands left half done, before a command writes anything.
+
+    Called holding the garden's lock, with the garden read under it. When a run did not
+    complete: runs a killed process left open are closed, its temporary files removed, writes
+    whose confirmation was cut off recognised (the observation), and every block such a run
+    changed whose file is still behind the log written now (as the run would have: stamped, or
+    exactly as a revert left it). None when there was nothing to write."""
+    killed = unfinished_runs(store)
+    if not killed:
+        return None
+    close_orphaned_runs(store)
+    remove_stale_temp_files(garden.root)
+    record_observation(store, garden)
+    state = load_state(store)
+    todo: dict[bool, set[str]] = {True: set(), False: set()}  # stamp -> slugs behind their file
+    runs: dict[str, str] = {}  # the killed runs with something to finish -> their command
+    for run_id, options in killed.items():
+        stamp = options.get("command") != "revert"
+        for slug in {row[3] for row in store.rows(run_id=run_id, types=_BLOCK_CHANGES)}:
+            if slug in garden.patterns and slug in state.patterns and _behind(state, garden, slug, stamp):
+                todo[stamp].add(slug)
+                runs[run_id] = options.get("command") or "tend"
+    if not runs:
+        return None
+    with recorded_run(store, "curator", None, options={"command": "finish", "finishing": sorted(killed),
+                                                         "by": by}) as run:
+        finished = Finished(run.run_id, runs)
+        for stamp, slugs in todo.items():
+            if slugs:
+                written, errors = write_changed_blocks(store.append, garden, state, today or dt.date.today(),
+                                                       run.run_id, only=slugs, stamp=stamp)
+                finished.written += written
+                finished.errors += errors
+        run.counts.update({"files_written": len(finished.written), "errors": len(finished.errors)})
+    return finished
+
+
+def _behind(state: State, garden: Garden, slug: str, stamp: bool) -> bool:
+    projected, in_file = state.block(slug), garden.patterns[slug].block
+    if stamp:
+        return projected is not None and needs_write(projected, in_file)
+    return projected != in_file
 
 
 # --- diff and revert ------------------------------------------------------------------------
@@ -203,11 +332,33 @@ _COUNTED = {"ProposalAccepted": "accepted", "ProposalRejected": "rejected", "Lin
 
 def resolve_run(store: EventStore, run_id: str | None) -> str:
     if run_id:
-        return run_id.upper()
+        return require_run(store, run_id)
     runs = list_runs(store)
     if not runs:
         raise GardenError("no runs in the log yet")
     return runs[0].run_id
+
+
+def describe_run(store: EventStore, run_id: str) -> str:
+    """A run in a few words: what it was, when it started and how it ended."""
+    run = next((r for r in list_runs(store) if r.run_id == run_id), None)
+    started = next(store.rows(run_id=run_id, types=("RunStarted",)), None)
+    if run is None or started is None:
+        return f"run {run_id}"
+    options = row_to_event(started).payload.options or {}
+    command = options.get("command")
+    what = (f"garden {command}" + (f" by {options['by']}" if options.get("by") else "") if command
+            else f"a tend ({run.proposer}" + (f"/{run.model})" if run.model else ")"))
+    when = (run.started or "")[:16].replace("T", " ")
+    return f"run {run_id}, {what}, started {when} UTC, {run.status}"
+
+
+def last_tend(store: EventStore) -> str:
+    """The newest tend (a nightly or `garden tend` run, not a curator's or `garden propose`)."""
+    for row in store.rows(types=("RunStarted",), newest_first=True):
+        if "command" not in (row_to_event(row).payload.options or {}):
+            return row[4]
+    raise GardenError("no tend in the log yet; run `garden tend` (or give a run: `garden runs` lists them)")
 
 
 def run_changes(store: EventStore, run_id: str | None) -> RunChanges:
@@ -364,12 +515,16 @@ def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | 
 
     Called holding the garden's lock: a run without an end is one whose process was killed."""
     close_orphaned_runs(store)
+    remove_stale_temp_files(garden.root)
     record_observation(store, garden)
     unfinished = _finish_revert(store, garden, run_id.upper(), by, write, today)
     if unfinished is not None:
         return unfinished
+    finished = finish_unfinished(store, garden, by, today)
     plan = plan_revert(store, run_id)
-    return plan, revert_run(store, garden, plan, by, note, force, write, today)
+    result = revert_run(store, garden, plan, by, note, force, write, today)
+    result.finished = finished
+    return plan, result
 
 
 def _finish_revert(store: EventStore, garden: Garden, run_id: str, by: str, write: bool,

@@ -85,13 +85,16 @@ def _diff_html(lines: list[str]) -> str:
 
 
 def html_report(run_id: str, counts: dict[str, Any], diffs: dict[str, list[str]],
-                pending: dict[str, dict[str, dict]], pending_diffs: dict[str, list[str]]) -> str:
-    """One self-contained page: the run's summary, its diffs, and what waits for a curator."""
+                pending: dict[str, dict[str, dict]], pending_diffs: dict[str, list[str]],
+                which: str | None = None) -> str:
+    """One self-contained page: the run's summary, its diffs, and what waits for a curator.
+    `which`: a line saying which run this is and why (the last tend, by default)."""
     e = html.escape
     rows = "".join(f"<tr><td>{e(str(k))}</td><td class=n>{e(str(v))}</td></tr>" for k, v in counts.items())
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>graph-garden run {e(run_id)}</title>",
              f"<style>{_CSS}</style></head><body>",
              f"<h1>graph-garden run <code>{e(run_id)}</code></h1>",
+             f'<p class="which">{e(which)}</p>' if which else "",
              f"<h2 id=summary>Summary</h2><table>{rows or '<tr><td>no changes</td></tr>'}</table>",
              f"<h2 id=changes>Blocks changed ({len(diffs)})</h2>"]
     if not diffs:

@@ -18,7 +18,7 @@ def test_check_on_the_embedded_garden_passes(seed_garden, monkeypatch):
     monkeypatch.chdir(seed_garden.parent)
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 0, result.output
-    assert "patterns" in result.stderr and "3" in result.stderr
+    assert "patterns" in result.stdout and "3" in result.stdout
 
 
 def test_check_reports_problems_and_exits_1(seed_garden, monkeypatch):
@@ -26,7 +26,7 @@ def test_check_reports_problems_and_exits_1(seed_garden, monkeypatch):
     (seed_garden / "bad.md").write_text("---\nslug: bad\ntitle: [x\n---\n")
     result = runner.invoke(app, ["check", "--garden", "patterns"])
     assert result.exit_code == 1
-    assert result.stdout.splitlines() == [
+    assert result.stdout.splitlines()[:1] == [
         "patterns/bad.md:4:1: error: broken YAML: did not find expected ',' or ']' "
         "(while parsing a flow sequence)"
     ]

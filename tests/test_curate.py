@@ -73,10 +73,10 @@ def test_accept_writes_at_once_and_deciding_twice_changes_nothing(tended):
     again = garden_cmd("accept", pid, "--by", "ana")
     assert again.exit_code == 1
     assert f"error: proposal {pid} was already accepted (event #" in again.stderr
-    assert "by curator:ana" in again.stderr and again.stderr.endswith("; nothing was changed\n")
+    assert "by curator:ana" in again.stderr and again.stderr.endswith("; nothing was decided\n")
     unknown = garden_cmd("reject", "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
     assert unknown.stderr == ("error: no proposal 01ZZZZZZZZZZZZZZZZZZZZZZZZ in the log (`garden review` "
-                              "lists the pending ones); nothing was changed\n")
+                              "lists the pending ones); nothing was decided\n")
     assert verified()
 
 

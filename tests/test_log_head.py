@@ -105,11 +105,11 @@ def test_every_run_publishes_its_head_and_a_clean_garden_verifies(tended, prefec
     assert [int(h[0]) for h in heads(cwd)] == sorted(int(h[0]) for h in heads(cwd))
     verify = garden(cwd, "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert verify.stderr == (f"verify ok: {log_end(cwd)} events, chain intact, 4 published heads "
+    assert verify.stdout == (f"verify ok: {log_end(cwd)} events, chain intact, 4 published heads "
                              f"match, MACs checked on {log_end(cwd)} events, 0 file difference(s)\n")
     without_key = garden(cwd, "verify", key=None)
     assert without_key.returncode == 0
-    assert "MACs not checked (GARDEN_LOG_KEY is not set)" in without_key.stderr
+    assert "MACs not checked (GARDEN_LOG_KEY is not set)" in without_key.stdout
     # The key is never shown or stored.
     everything = verify.stdout + verify.stderr + revert.stdout + revert.stderr
     stored = (cwd / ".garden" / "events.db").read_bytes() + (cwd / ".garden" / "events.db.heads").read_bytes()
@@ -161,7 +161,7 @@ def test_a_rewritten_and_rehashed_log_is_caught_by_the_head_file_and_by_the_key(
     assert verify.returncode == 1
     assert verify.stdout.splitlines()[0] == (
         f"event #{seq}'s hash differs from the head published at {when}: the log was rewritten")
-    assert "chain intact" in verify.stderr
+    assert "chain intact" in verify.stdout
     # Without the head file, the key alone tells.
     (cwd / ".garden" / "events.db.heads").unlink()
     unkeyed = garden(cwd, "verify", key=None)
