@@ -238,7 +238,9 @@ def test_two_processes_appending_at_once_keep_the_head_file_in_step(tmp_path):
     assert len(lines) == 80
     assert all(len(line) == 4 and len(line[1]) == 64 for line in lines)
     seqs = [int(line[0]) for line in lines]
-    assert seqs == sorted(seqs) and seqs[-1] == 2000 and len(set(seqs)) == 80
+    # In log order; two publishes may name the same head (the other process appended in
+    # between, and both then publish its end), never one the log does not have.
+    assert seqs == sorted(seqs) and seqs[-1] == 2000
     stored = dict(connect(tmp_path).execute("SELECT seq, hash FROM events"))
     assert all(stored[int(s)] == h for s, h, _, _ in lines)
     verify = garden(tmp_path, "verify")
