@@ -250,7 +250,9 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
 
     interrupted = start_tend_until_mid_run(tmp_path, env)
     interrupted.send_signal(signal.SIGINT)  # Ctrl-C
-    assert interrupted.wait(30) in (1, 130)  # click's "Aborted!", or Python's own
+    # click's "Aborted!", Python's own, or 0 when the tend finished before the signal arrived
+    # (a 150-pattern tend can end between "mid-run" and the signal); what matters is below.
+    assert interrupted.wait(30) in (0, 1, 130)
     assert wait_until_gone(home) == []
 
     final = subprocess.run([garden_bin(), "tend", "--today", "2026-11-22", "--json"], cwd=tmp_path, env=env,
