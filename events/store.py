@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import sqlite3
+import time
 from json.encoder import encode_basestring as _str
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -145,6 +146,21 @@ class MacCheck:
     problem: str | None
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode. Switching a new database needs it to itself, and SQLite
+    answers "locked" at once, without its busy handler, while another process opens the same
+    new file: so ask again until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class EventStore:
     """One event database. Use as a context manager, or call `close()`."""
 
@@ -163,7 +179,7 @@ class EventStore:
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                    check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn, timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             migrate(self.db, self.shown)
