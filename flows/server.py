@@ -62,7 +62,7 @@ def prefect_server() -> Iterator[str]:
             if server.poll() is None:
                 _drain_prefect(drain_timeout)
         finally:
-            _stop(server)
+            stop_process(server)
             _use_api_url(previous)
 
 
@@ -105,10 +105,10 @@ def _start_server(env: dict[str, str], timeout: float) -> tuple[subprocess.Popen
             if _wait_until_up(server, url, deadline):
                 return server, url
         except BaseException:  # Ctrl-C while it starts
-            _stop(server)
+            stop_process(server)
             raise
         if server.poll() is None:
-            _stop(server)
+            stop_process(server)
             raise GardenError(f"Prefect's temporary server did not start in {timeout:g} s; "
                               "start one with `prefect server start` and set PREFECT_API_URL")
         if _port_is_free(port):  # it did not exit for want of the port: trying again won't help
@@ -140,11 +140,12 @@ def _drain_prefect(timeout: float) -> None:
     EventsWorker.drain_all(timeout=timeout)
 
 
-def _stop(server: subprocess.Popen) -> None:
+def stop_process(server: subprocess.Popen, grace: float = 5) -> None:
+    """Terminate a child, and kill it if it has not gone within `grace` seconds."""
     if server.poll() is None:
         server.terminate()
         try:
-            server.wait(5)
+            server.wait(grace)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()

@@ -81,11 +81,9 @@ def prefect_env(tmp_path_factory):
         time.sleep(0.5)
     env["GARDEN_PREFECT"] = prefect
     yield env
-    server.terminate()
-    try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    from flows.server import stop_process
+
+    stop_process(server, grace=20)
     log.close()
 
 

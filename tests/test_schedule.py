@@ -265,7 +265,8 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
 
     interrupted = start_tend_until_mid_run(tmp_path, env)
     interrupted.send_signal(signal.SIGINT)  # Ctrl-C
-    assert interrupted.wait(30) in (1, 130)  # click's "Aborted!", or Python's own
+    status = interrupted.wait(30)
+    assert status in (1, 130), (status, interrupted.stderr.read().decode()[-3000:])  # click's "Aborted!", or Python's own
     assert wait_until_gone(home) == []
 
     final = subprocess.run([garden_bin(), "tend", "--today", "2026-11-22", "--json"], cwd=tmp_path, env=env,

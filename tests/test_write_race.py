@@ -145,14 +145,19 @@ def editor_save(path: Path, text: bytes) -> None:
     os.rename(side, path)
 
 
+def seed_write(tmp_path: Path):
+    """A seed pattern in tmp_path, its bytes, and a write of NEW_BLOCK prepared over them."""
+    path = tmp_path / "distributed-leadership-design.md"
+    shutil.copy(SEEDS / path.name, path)
+    before = path.read_bytes()
+    return path, before, prepare_write(path, NEW_BLOCK, hash_bytes(before))
+
+
 def test_an_editor_save_landing_just_before_the_exchange_is_put_back(tmp_path, monkeypatch):
     """The one ordering the watcher above hits only now and then, made certain: the save lands
     after the last check and before the exchange, so the exchange swaps the person's file out,
     sees it is not the one the block was prepared from, and swaps it back."""
-    path = tmp_path / "distributed-leadership-design.md"
-    shutil.copy(SEEDS / path.name, path)
-    before = path.read_bytes()
-    prepared = prepare_write(path, NEW_BLOCK, hash_bytes(before))
+    path, before, prepared = seed_write(tmp_path)
     real = writer.exchange
     saves = []
 
@@ -170,10 +175,7 @@ def test_an_editor_save_landing_just_before_the_exchange_is_put_back(tmp_path, m
 
 
 def test_a_second_save_during_the_exchange_back_is_kept_beside_the_file(tmp_path, monkeypatch):
-    path = tmp_path / "distributed-leadership-design.md"
-    shutil.copy(SEEDS / path.name, path)
-    before = path.read_bytes()
-    prepared = prepare_write(path, NEW_BLOCK, hash_bytes(before))
+    path, before, prepared = seed_write(tmp_path)
     real = writer.exchange
     saves = []
 
