@@ -10,11 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import open_garden, require_garden
+from cli.log import locked_garden
 from events.projection import load_state
 from events.store import EventStore
 from flows import curate
-from flows.lock import garden_lock
 from garden.errors import GardenError
 from garden.settings import load_settings
 
@@ -187,9 +186,7 @@ def _decide_now(settings, accept: bool, ids, pattern, run, by: str, note, write:
                 json_out: bool = False) -> curate.CuratorResult:
     """Take the lock, read the garden under it, finish what a killed command left unwritten
     (said at once: the decision may still fail), and decide."""
-    require_garden(settings)
-    with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
-        found = open_garden(settings)
+    with locked_garden(settings) as (store, found):
         finished = curate.finish_unfinished(store, found, by)
         _print_finished(finished, err if json_out else out)
         result = curate.decide(store, found, ids, pattern, run, accept, by, note, write=write)
@@ -262,9 +259,8 @@ def lift(
         raise GardenError("give --target and --type for a link, or --entity for an entity")
     settings = load_settings(garden=garden, db=db)
     who = by or curate.default_curator()
-    require_garden(settings)
-    with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
-        finished = curate.finish_unfinished(store, open_garden(settings), who)
+    with locked_garden(settings) as (store, found):
+        finished = curate.finish_unfinished(store, found, who)
         run_id = curate.lift_rejection(store, load_state(store), slug, target, link_type, entity, who, note)
     if json_out:
         out.print_json(json.dumps({"run_id": run_id, "finished": finished and finished.to_dict()}))
@@ -305,9 +301,7 @@ def revert(
     removed, its prunes restored), then the files are written. Reverting a revert restores the
     run. If later events changed the same items, lists the conflicts and stops, unless --force."""
     settings = load_settings(garden=garden, db=db)
-    require_garden(settings)
-    with garden_lock(settings.db), EventStore(settings.db, create=False) as store:
-        found = open_garden(settings)
+    with locked_garden(settings) as (store, found):
         plan, result = curate.revert(store, found, run.upper(), by or curate.default_curator(), note,
                                      force, write=not no_write)
     _print_finished(result.finished, err if json_out else out)

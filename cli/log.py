@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -40,6 +42,15 @@ def open_garden(settings: Settings) -> Garden:
     return garden
 
 
+@contextmanager
+def locked_garden(settings: Settings, create: bool = False) -> Iterator[tuple[EventStore, Garden]]:
+    """The garden's lock, its log, and the garden read holding the lock, for a command that
+    records or writes (the folder is checked before anything is locked or created)."""
+    require_garden(settings)
+    with garden_lock(settings.db), EventStore(settings.db, create=create) as store:
+        yield store, open_garden(settings)
+
+
 def open_store(settings: Settings, create: bool = False) -> EventStore:
     return EventStore(settings.db, create=create)
 
@@ -53,9 +64,7 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
     this step.
     """
     settings = load_settings(garden=garden, db=db)
-    require_garden(settings)
-    with garden_lock(settings.db), open_store(settings, create=True) as store:
-        found = open_garden(settings)
+    with locked_garden(settings, create=True) as (store, found):
         result = record_observation(store, found)
         kinds: dict[str, int] = {}
         if result.appended:
@@ -140,13 +149,11 @@ def history(
     settings = load_settings(garden=garden, db=db)
     with open_store(settings) as store:
         found = read_history(store, slug, target, entity)
-        if not found and (not (target or entity) or not any(True for _ in store.rows(slug=slug))):
-            raise GardenError(f"no pattern {slug!r} in the log (run `garden observe`)")
     if json_out:
         out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
         return
     if not found:
-        out.print(f"nothing in the log about {slug}" + (f" and {target or entity}" if target or entity else ""))
+        out.print(f"nothing in the log about {slug} and {target or entity}")
         return
     for e in found:
         out.print(f"#{e.seq:<6} {_short(e.recorded_at)}  {e.actor:<24} {escape_text(describe_event(e))}",

@@ -9,11 +9,9 @@ import typer
 from rich.table import Table
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import open_garden, require_garden
+from cli.log import locked_garden
 from events.projection import load_state
 from events.queries import record_observation
-from events.store import EventStore
-from flows.lock import garden_lock
 from flows.propose import budget_of, build_requests, make_proposer, propose_requests
 from flows.run import recorded_run
 from garden.candidates import rank_patterns
@@ -46,9 +44,7 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
             if e.type in ("LinkProposed", "EntityProposed", "LinkRescored", "ProposalRejected"):
                 proposals.append({"seq_id": e.id, "slug": e.slug, **e.payload.model_dump(mode="json")})
 
-    require_garden(settings)
-    with garden_lock(settings.db), EventStore(settings.db) as store:
-        found = open_garden(settings)
+    with locked_garden(settings, create=True) as (store, found):
         chosen = make_proposer(settings, store)
         options = {"command": "propose", "patterns": pattern or "all"}
         with recorded_run(store, chosen.name, chosen.model, options=options) as run:

@@ -99,7 +99,4 @@ def _check_patterns(settings, slugs: list[str]) -> None:
     cache)."""
     from garden.catalog import load_garden
 
-    known = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache).patterns
-    missing = [slug for slug in slugs if slug not in known]
-    if missing:
-        raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
+    load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache).require(slugs)

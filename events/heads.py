@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from garden.errors import GardenError, display_path
@@ -36,9 +36,6 @@ class Head:
 
     def line(self) -> str:
         return f"{self.seq} {self.hash} {self.published_at} {self.run_id}\n"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from garden.event import BlockWritten, Event, ExternalEditObserved, GardenObserv
 from garden.merge import merge_blocks
 from garden.model import GardenBlock, Pattern
 
-from events.projection import State
+from events.projection import State, as_block
 
 
 def block_data(block: GardenBlock | None) -> dict | None:
@@ -51,8 +51,8 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, m
                                last_pruned=intent["last_pruned"],
                                banner_added=intent.get("banner_added", False))
     else:
-        base = _as_block(known["file_block"])
-        merged = merge_blocks(base, _as_block(known["block"]) if merge else base, pattern.block)
+        base = as_block(known["file_block"])
+        merged = merge_blocks(base, as_block(known["block"]) if merge else base, pattern.block)
         payload = ExternalEditObserved(
             path=pattern.path, content_hash=pattern.content_hash,
             previous_hash=known["content_hash"], text_hash=pattern.text_hash, block=block,
@@ -63,5 +63,3 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, m
     return event(payload, slug=pattern.slug, run_id=run_id, actor="system")
 
 
-def _as_block(data: dict | None) -> GardenBlock | None:
-    return None if data is None else GardenBlock.model_validate(data)

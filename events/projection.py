@@ -105,14 +105,18 @@ def _decode(data: bytes) -> dict:
     return pattern
 
 
+def as_block(data: dict | None) -> GardenBlock | None:
+    """A block as the state holds it (a dict, or None for no block) as a model."""
+    return None if data is None else GardenBlock.model_validate(data)
+
+
 @dataclass
 class State:
     seq: int = 0
     patterns: Patterns = field(default_factory=Patterns)
 
     def block(self, slug: str) -> GardenBlock | None:
-        data = self.patterns.get(slug, {}).get("block")
-        return None if data is None else GardenBlock.model_validate(data)
+        return as_block(self.patterns.get(slug, {}).get("block"))
 
     def to_json(self) -> bytes:
         """The whole state as one JSON document (for comparisons and debugging)."""

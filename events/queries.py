@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from garden.catalog import Garden
-from garden.errors import GardenError, display_path
+from garden.errors import GardenError, UnknownPatternError, display_path
 from garden.event import PAYLOAD, Event
 
 from events.heads import GivenHead, check_given, check_published, read_heads
@@ -77,6 +77,8 @@ def history(store: EventStore, slug: str, target: str | None = None,
     Decisions (accepted / rejected) are kept when the proposal they decide is in the list.
     """
     events = list(store.events(slug=slug))
+    if not events:
+        raise UnknownPatternError(slug)
     if target is None and entity is None:
         return events
     kept: list[Event] = []

@@ -17,7 +17,7 @@ from garden.errors import GardenError, display_path
 from garden.model import GardenBlock
 from garden.writer import atomic_write
 
-from events.projection import State, exact_text
+from events.projection import State, as_block, exact_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +33,13 @@ class Difference:
         return {"slug": self.slug, "path": self.path, "message": self.message}
 
 
-def _as_block(data: dict | None) -> GardenBlock | None:
-    return None if data is None else GardenBlock.model_validate(data)
-
-
 def projected_bytes(pattern_state: dict, path: Path, raw: bytes, drop_banner: bool = False) -> bytes:
     """The file at `path` (currently `raw`) with the block the projection gives it.
 
     `drop_banner`: the file's current block came with a GROUP 6 banner graph-garden put in, to
     go with it when the projection has no block."""
     doc = parse_document(path, raw, display_path(path))
-    block = _as_block(pattern_state["block"])
+    block = as_block(pattern_state["block"])
     text = exact_text(pattern_state, block)
     if text is not None or block is None:
         return put_block_text(doc, text, block, drop_banner)
@@ -87,7 +83,7 @@ def compare(state: State, garden: Garden) -> list[Difference]:
         if known is None:
             found.append(Difference(slug, shown, "not in the log yet (run `garden observe`)"))
             continue
-        projected = _as_block(known["block"])
+        projected = as_block(known["block"])
         if projected != pattern.block:
             found.append(Difference(slug, shown, describe(pattern.block, projected)))
         elif known["content_hash"] != pattern.content_hash:

@@ -91,26 +91,16 @@ def _opt(value: str | None) -> str:
 
 
 class EventMac:
-    """An event's MAC: HMAC-SHA256 under the log key of the event's chain hash, in hex.
-
-    HMAC (RFC 2104) spelled out with the key's inner and outer hash states made once, so each
-    event costs two small hashes: half of what `hmac.digest` costs per call, which re-derives
-    them (tested equal to it).
-    """
+    """An event's MAC: HMAC-SHA256 under the log key of the event's chain hash, in hex. The key's
+    HMAC state is made once and copied per event (a fresh `hmac.new` per event costs twice as much)."""
 
     def __init__(self, key: bytes):
-        if len(key) > 64:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self._base = hmac.new(key, digestmod="sha256")
 
     def __call__(self, digest: str) -> str:
-        inner = self._inner.copy()
-        inner.update(digest.encode())
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+        mac = self._base.copy()
+        mac.update(digest.encode())
+        return mac.hexdigest()
 
 
 def load_log_key(environ: dict[str, str] | None = None) -> bytes | None:

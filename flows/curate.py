@@ -16,7 +16,7 @@ from events.store import EventStore, row_to_event
 from flows.run import close_orphaned_runs, recorded_run
 from flows.writing import needs_write, write_changed_blocks
 from garden.catalog import Garden
-from garden.errors import GardenError
+from garden.errors import GardenError, UnknownPatternError
 from garden.event import (
     BlockRestored,
     Event,
@@ -88,7 +88,7 @@ def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str
 
 def require_pattern(state: State, slug: str) -> None:
     if slug not in state.patterns:
-        raise GardenError(f"no pattern {slug!r} in the log (run `garden observe`)")
+        raise UnknownPatternError(slug)
 
 
 def require_run(store: EventStore, run_id: str) -> str:
@@ -265,21 +265,29 @@ def unfinished_runs(store: EventStore) -> dict[str, dict]:
     return failed
 
 
-def finish_unfinished(store: EventStore, garden: Garden, by: str,
-                      today: dt.date | None = None) -> Finished | None:
+def settle(store: EventStore, garden: Garden) -> None:
+    """Close the runs a killed process left open, remove its temporary files, and record what
+    the files hold now (a write whose confirmation was cut off is recognised as ours)."""
+    close_orphaned_runs(store)
+    remove_stale_temp_files(garden.root)
+    record_observation(store, garden)
+
+
+def finish_unfinished(store: EventStore, garden: Garden, by: str, today: dt.date | None = None,
+                      settled: bool = False) -> Finished | None:
     """Settle what killed commands left half done, before a command writes anything.
 
     Called holding the garden's lock, with the garden read under it. When a run did not
     complete: runs a killed process left open are closed, its temporary files removed, writes
     whose confirmation was cut off recognised (the observation), and every block such a run
     changed whose file is still behind the log written now (as the run would have: stamped, or
-    exactly as a revert left it). None when there was nothing to write."""
+    exactly as a revert left it). None when there was nothing to write. `settled`: the caller
+    has just called `settle`."""
     killed = unfinished_runs(store)
     if not killed:
         return None
-    close_orphaned_runs(store)
-    remove_stale_temp_files(garden.root)
-    record_observation(store, garden)
+    if not settled:
+        settle(store, garden)
     state = load_state(store)
     todo: dict[bool, set[str]] = {True: set(), False: set()}  # stamp -> slugs behind their file
     runs: dict[str, str] = {}  # the killed runs with something to finish -> their command
@@ -514,13 +522,11 @@ def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | 
     """Observe the files, plan the revert of `run_id`, and carry it out (see `revert_run`).
 
     Called holding the garden's lock: a run without an end is one whose process was killed."""
-    close_orphaned_runs(store)
-    remove_stale_temp_files(garden.root)
-    record_observation(store, garden)
+    settle(store, garden)
     unfinished = _finish_revert(store, garden, run_id.upper(), by, write, today)
     if unfinished is not None:
         return unfinished
-    finished = finish_unfinished(store, garden, by, today)
+    finished = finish_unfinished(store, garden, by, today, settled=True)
     plan = plan_revert(store, run_id)
     result = revert_run(store, garden, plan, by, note, force, write, today)
     result.finished = finished

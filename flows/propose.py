@@ -15,7 +15,7 @@ from events.projection import State
 from events.store import EventStore
 from garden.candidates import Ranking, make_request
 from garden.catalog import Garden
-from garden.errors import GardenError, SettingsError
+from garden.errors import SettingsError
 from garden.proposal import Budget, Proposer, ProposalRequest
 from garden.proposals import answer_events
 from garden.settings import Settings
@@ -79,9 +79,7 @@ class ProposeTally:
 
 def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequence[str],
                    k: int = 20) -> list[ProposalRequest]:
-    missing = [s for s in slugs if s not in garden.patterns]
-    if missing:
-        raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
+    garden.require(slugs)
     return [make_request(garden.patterns[s], state.block(s), ranking, garden.patterns, k,
                          declined=declined_for(state, s, garden.patterns[s].text_hash))
             for s in slugs]

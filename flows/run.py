@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.heads import Head
 from events.store import EventStore
 from garden.event import RunCompleted, RunFailed, RunStarted, event, new_id
 
@@ -20,7 +19,6 @@ from garden.event import RunCompleted, RunFailed, RunStarted, event, new_id
 class Run:
     run_id: str
     counts: dict[str, Any] = field(default_factory=dict)
-    head: Head | None = None  # the head published when the run ended
 
 
 @contextmanager
@@ -41,7 +39,7 @@ def recorded_run(store: EventStore, proposer: str, model: str | None,
             pass
         raise
     store.append([event(RunCompleted(counts=run.counts), run_id=run.run_id)])
-    run.head = store.publish_head(run.run_id)
+    store.publish_head(run.run_id)
 
 
 def close_orphaned_runs(store: EventStore) -> int:

@@ -133,9 +133,7 @@ def observe_step(tend: Tend) -> int:
 
 def choose_step(tend: Tend) -> list[str]:
     if tend.explicit:
-        missing = [s for s in tend.explicit if s not in tend.garden.patterns]
-        if missing:
-            raise GardenError(f"no pattern {missing[0]!r} in the garden (see `garden check`)")
+        tend.garden.require(tend.explicit)
     hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items() if slug not in tend.garden.read_only}
     chosen = choose_patterns(hashes, tend.state.patterns, tend.today, tend.limit,
                              tend.policy.retend_after_days, tend.explicit)

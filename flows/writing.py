@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from events.projection import State, exact_text
+from events.projection import State, as_block, exact_text
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
@@ -51,7 +51,7 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             if only is not None:  # asked for by name: say why, never write through the link
                 errors.append(f"{garden.read_only[slug]}; its block was not written")
             continue
-        projected = _as_block(known["block"])
+        projected = as_block(known["block"])
         if stamp:
             if projected is not None and needs_write(projected, pattern.block):
                 todo.append((slug, pattern, known["content_hash"],
@@ -63,10 +63,6 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     for start in range(0, len(todo), WRITE_GROUP):
         _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)
     return written, errors
-
-
-def _as_block(data: dict | None) -> GardenBlock | None:
-    return None if data is None else GardenBlock.model_validate(data)
 
 
 def needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:

@@ -32,7 +32,7 @@ from garden.document import (
     read_document_block,
     rebuild_document,
 )
-from garden.errors import Problem, display_path
+from garden.errors import Problem, UnknownPatternError, display_path
 from garden.model import LINK_TYPES, Pattern
 from garden.parse_cache import ParseCache
 
@@ -80,6 +80,12 @@ class Garden:
 
     def failed_files(self) -> set[str]:
         return {p.path for p in self.errors}
+
+    def require(self, slugs: Iterable[str]) -> None:
+        """Raise UnknownPatternError for the first of `slugs` that names no pattern here."""
+        for slug in slugs:
+            if slug not in self.patterns:
+                raise UnknownPatternError(slug, "garden")
 
     def summary(self) -> dict[str, int]:
         """The counts `garden check` reports."""
@@ -266,12 +272,13 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
         if parsed is not None:
             parsed.save()
             parsed.close()
+    real_root = Path(os.path.realpath(root))
     for slug, owners in claims.items():
         garden.known_slugs.add(slug)
         if len(owners) == 1:
             if owners[0][1] not in failed:
                 garden.patterns[slug] = owners[0][0]
-                outside = _link_outside(root, owners[0][1])
+                outside = _link_outside(real_root, owners[0][1])
                 if outside is not None:
                     garden.read_only[slug] = f"{outside.path}: {outside.message}"
                     garden.problems.append(outside)
@@ -288,10 +295,11 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
     return garden
 
 
-def _link_outside(root: Path, path: Path) -> Problem | None:
-    """The warning for a file the garden reaches through a symlink to outside its folder."""
+def _link_outside(real_root: Path, path: Path) -> Problem | None:
+    """The warning for a file the garden (whose folder resolves to `real_root`) reaches through
+    a symlink to outside its folder."""
     real = Path(os.path.realpath(path))
-    if real.is_relative_to(Path(os.path.realpath(root))):
+    if real.is_relative_to(real_root):
         return None
     shown = str(Path(display_path(path.parent)) / path.name)  # the link's name, not its target's
     return Problem(shown, 1, 1, "warning",

@@ -30,6 +30,14 @@ class WriteConflictError(GardenError):
     """A file changed on disk after it was read; writing would clobber someone's edit."""
 
 
+class UnknownPatternError(GardenError):
+    """A pattern asked for by its slug that the log (or the garden's files) does not have."""
+
+    def __init__(self, slug: str, where: Literal["log", "garden"] = "log"):
+        hint = "run `garden observe`" if where == "log" else "see `garden check`"
+        super().__init__(f"no pattern {slug!r} in the {where} ({hint})")
+
+
 class SettingsError(GardenError):
     """The settings or policy are invalid."""
 
