@@ -210,7 +210,7 @@ def start_tend_until_mid_run(cwd: Path, env: dict) -> subprocess.Popen:
     """A tend whose temporary server answers and whose flow has started its run in the log."""
     runs_before = _runs_started(cwd)
     tend = subprocess.Popen([garden_bin(), "tend", "--today", "2026-11-22"], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_default)
     deadline, server_up = time.time() + 90, False
     while time.time() < deadline and tend.poll() is None:
         if server_up and _runs_started(cwd) > runs_before:
@@ -226,6 +226,12 @@ def start_tend_until_mid_run(cwd: Path, env: dict) -> subprocess.Popen:
         time.sleep(0.1)
     tend.kill()
     pytest.fail("garden tend did not get going: " + tend.stderr.read().decode()[-2000:])
+
+
+def _ctrl_c_default() -> None:
+    """Ctrl-C as a person's shell gives it: a test run in the background (`cmd &` in a script)
+    ignores SIGINT, and that would be inherited across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _runs_started(cwd: Path) -> int:
