@@ -12,8 +12,9 @@ indentation; removed items' lines go.
 
 It only proposes text: the caller (`garden.document.replace_block`) parses the file again and
 falls back to the fresh emission when the text does not read back as the intended block, and
-`None` here means "cannot cut this block safely" (a flow-style list, a comment where a key should
-be, mixed line ends, ...).
+`None` here means "cannot cut this block safely" (a comment where a key should be, mixed line
+ends, ...). A flow-style list (`entities: [a, b]`) is kept whole while it is unchanged and
+written in block style once it changes.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def emit_block_over(old_text: str, old_block: GardenBlock, block: GardenBlock, *
 
 
 def _list_lines(name, head, old_segments, old_items, new_items, indent, indentless) -> list[str]:
+    if old_segments is None:  # a flow-style list: `name: [a, b]`
+        if tuple(new_items) == tuple(old_items):
+            return head
+        head, old_segments, old_items = [], [], ()
     if not new_items:
         if not old_items and head:
             return head  # `name: []` (or a bare `name:`) as it was
@@ -85,7 +90,8 @@ def _list_lines(name, head, old_segments, old_items, new_items, indent, indentle
 
 def _cut(text: str, old_block: GardenBlock):
     """The old block's parts: its first line, its keys in order as (name, lines, item segments)
-    (for a list: the lines before its first item, and each item's lines), the keys' indentation
+    (for a block-style list: the lines before its first item, and each item's lines; for a
+    flow-style one, all its lines and None), the keys' indentation
     and the old block. None when anything is unusual enough not to risk it."""
     if "\r" in text or "\t" in text:
         return None
@@ -121,8 +127,9 @@ def _cut(text: str, old_block: GardenBlock):
         if name not in LISTS or not isinstance(value, yaml.SequenceNode) or not value.value:
             keys.append((name, own, []))
             continue
-        if value.flow_style:
-            return None
+        if value.flow_style:  # kept whole when the list is unchanged, else emitted afresh
+            keys.append((name, own, None))
+            continue
         items = getattr(old_block, name)
         if len(items) != len(value.value):
             return None

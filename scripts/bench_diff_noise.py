@@ -21,6 +21,10 @@ classifies every added or removed line of `git diff -U0`:
 The noise share is noise / all added and removed lines. It also prints the write stage's time
 (`flows.tending.write_step`, timed alone) and how many files the tend wrote.
 
+With `--add-one-link` it does not tend: it adds one link (and today's last_pruned) to every
+block of the copy through `garden.writer.prepare_write`, the case of a tend that adds one link
+to each inherited block, and classifies that diff the same way.
+
 Items are matched by identity (a link by target and type as read, an entity or a community by
 id); a line's item is found from the YAML node marks of the block (PyYAML compose): an item owns
 the lines from its first line to the line before the next item or key.
@@ -83,6 +87,35 @@ def tend(root: Path, today: dt.date) -> dict:
             return result
     finally:
         os.chdir(here)
+
+
+def add_one_link(root: Path, today: dt.date) -> dict:
+    """Instead of a tend: one new link and today's date in every block of root/patterns,
+    written through `prepare_write` (what a tend does to a block it adds one link to)."""
+    from garden.model import InferredLink
+    from garden.writer import prepare_write
+
+    link = InferredLink(target="bench-added-link", type="complementary", confidence=0.9,
+                        reason="Shared terms: bench")
+    written = errors = 0
+    started = time.perf_counter()
+    for path in sorted((root / "patterns").glob("*.md")):
+        try:
+            doc = parse_document(path, path.read_bytes())
+            block = read_block(doc.data.get("graph_garden"))[0] if doc.block_span else None
+            if block is None:
+                continue
+            new = block.model_copy(update={"inferred_links": (*block.inferred_links, link),
+                                           "last_pruned": today})
+            prepared = prepare_write(path, new)
+        except PatternError:
+            errors += 1
+            continue
+        path.write_bytes(prepared.data)
+        written += 1
+    seconds = time.perf_counter() - started
+    return {"files_written": written, "errors": errors, "write_seconds": seconds,
+            "tend_seconds": seconds}
 
 
 def _identity(name: str, item) -> tuple:
@@ -195,6 +228,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date(2026, 11, 22))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--add-one-link", action="store_true",
+                        help="instead of a tend, add one link to every block (times parse + prepare)")
     parser.add_argument("--keep", type=Path, help="keep the tended copy (a git repo) in this new folder")
     args = parser.parse_args()
     if not args.corpus.is_dir():
@@ -206,7 +241,7 @@ def main() -> None:
         git(root, "add", "patterns")
         git(root, "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
             "commit", "-q", "-m", "corpus")
-        result = tend(root, args.today)
+        result = (add_one_link if args.add_one_link else tend)(root, args.today)
         counts = classify(root)
         if args.keep:
             shutil.copytree(root, args.keep, symlinks=True)

@@ -298,3 +298,20 @@ def test_a_tend_over_legacy_blocks_verifies_and_a_second_tend_writes_nothing(tmp
     assert verify.returncode == 0, verify.stdout + verify.stderr
     second = tend_in_process()
     assert second["files_written"] == 0
+
+
+def test_a_flow_style_list_stays_as_written_while_unchanged(tmp_path):
+    path = legacy_file(tmp_path, LEGACY.replace(
+        "  entities:\n  - OKR\n  - Living System\n  - Feedback Loop\n",
+        '  entities: ["OKR", "Living System", "Feedback Loop"]\n'))
+    block = read(path)
+    link = InferredLink(target="okr-cascade", type="requires", confidence=0.91)
+    old, new = write(path, block.model_copy(update={"inferred_links": (*block.inferred_links, link)}))
+    assert new == old.replace("    confidence: 0.8\n", "    confidence: 0.8\n  - target: okr-cascade\n"
+                              "    type: requires\n    confidence: 0.91\n")
+    block = read(path)
+    entities = (*block.entities[:2], Entity(id="loop", label="Loop", relevance=0.5))
+    old, new = write(path, block.model_copy(update={"entities": entities}))  # changed: block style
+    assert new == old.replace('  entities: ["OKR", "Living System", "Feedback Loop"]\n',
+                              '  entities:\n  - id: okr\n    label: "OKR"\n  - id: living-system\n'
+                              '    label: "Living System"\n  - id: loop\n    label: "Loop"\n    relevance: 0.5\n')
