@@ -19,12 +19,15 @@ written in block style once it changes.
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from garden.block import LISTS, emit_item, scalar
 from garden.model import GardenBlock
 
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_HEADER = re.compile(r"graph_garden *:( +#.*)? *")  # kept as written, comment and all
 
 
 def emit_block_over(old_text: str, old_block: GardenBlock, block: GardenBlock, *,
@@ -98,7 +101,7 @@ def _cut(text: str, old_block: GardenBlock):
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if not lines or lines[0].rstrip() != "graph_garden:":
+    if not lines or not _HEADER.fullmatch(lines[0]):
         return None
     try:
         root = yaml.compose(text, Loader=_COMPOSER)

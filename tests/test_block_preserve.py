@@ -315,3 +315,18 @@ def test_a_flow_style_list_stays_as_written_while_unchanged(tmp_path):
     assert new == old.replace('  entities: ["OKR", "Living System", "Feedback Loop"]\n',
                               '  entities:\n  - id: okr\n    label: "OKR"\n  - id: living-system\n'
                               '    label: "Living System"\n  - id: loop\n    label: "Loop"\n    relevance: 0.5\n')
+
+
+def test_a_comment_on_the_blocks_first_line_stays(tmp_path):
+    path = legacy_file(tmp_path, LEGACY.replace("graph_garden:\n", "graph_garden:   # by the old pipeline\n"))
+    block = read(path)
+    old, new = write(path, block.model_copy(update={"last_pruned": dt.date(2026, 11, 22)}))
+    assert new == old.replace("  last_pruned: '2026-02-16'\n", "  last_pruned: 2026-11-22\n")
+
+
+def test_a_block_that_cannot_be_cut_safely_is_written_afresh(tmp_path):
+    path = legacy_file(tmp_path, LEGACY.replace("graph_garden:\n", "graph_garden:\n  # by the old pipeline\n"))
+    block = read(path)
+    link = InferredLink(target="okr-cascade", type="requires", confidence=0.91)
+    old, new = write(path, block.model_copy(update={"inferred_links": (*block.inferred_links, link)}))
+    assert "  - id: okr\n    label: \"OKR\"\n" in new and "# by the old pipeline" not in new
