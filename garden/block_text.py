@@ -49,8 +49,9 @@ def emit_block_over(old_text: str, old_block: GardenBlock, block: GardenBlock, *
                 continue
             if block.last_pruned == old_block.last_pruned:
                 out.extend(lines)
-            elif len(lines) == 1:
+            elif all(not line.strip() or line.lstrip().startswith("#") for line in lines[1:]):
                 out.append(f"{indent}last_pruned: {scalar(block.last_pruned)}")
+                out.extend(lines[1:])  # blank or comment lines below it stay
             else:
                 return None
             continue

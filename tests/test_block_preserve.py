@@ -318,9 +318,11 @@ def test_a_flow_style_list_stays_as_written_while_unchanged(tmp_path):
 
 
 def test_a_comment_on_the_blocks_first_line_stays(tmp_path):
-    path = legacy_file(tmp_path, LEGACY.replace("graph_garden:\n", "graph_garden:   # by the old pipeline\n"))
+    path = legacy_file(tmp_path, LEGACY.replace("graph_garden:\n", "graph_garden:   # by the old pipeline\n")
+                       .replace("'2026-02-16'\n", "'2026-02-16'\n\n  # what it found\n"))
     block = read(path)
     old, new = write(path, block.model_copy(update={"last_pruned": dt.date(2026, 11, 22)}))
+    assert "  last_pruned: 2026-11-22\n\n  # what it found\n  entities:\n" in new
     assert new == old.replace("  last_pruned: '2026-02-16'\n", "  last_pruned: 2026-11-22\n")
 
 
