@@ -1,0 +1,98 @@
+"""Re-assessment: every machine-written item of a tended pattern judged afresh, as a new one is.
+
+A garden inherits links and entities an earlier pipeline wrote, with confidences nothing
+measured; a threshold never prunes them. Each tend therefore asks the proposer that runs to
+score every existing link and entity of the patterns it tends on the scale of a new proposal,
+records the new value with its evidence (LinkRescored / EntityRescored), and lets the policy's
+prune step decide. Here: the evidence for a pair of patterns from the ranking's own vectors
+(so any target is scored, not only the top candidates), and the events for a proposer's
+re-assessment. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from garden.candidates import Ranking
+from garden.event import EntityRescored, Event, LinkRescored, event
+from garden.proposal import ProposalRequest
+
+
+def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> dict[str, Any]:
+    """The pair's cosine, the target's rank among `slug`'s candidates (1 = best; None beyond the
+    ranked neighbours) and their shared terms; a target not in the garden: cosine 0, missing."""
+    index = getattr(ranking, "_index", {})
+    if slug not in index or target not in index or target == slug:
+        return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in index}
+    i, j = index[slug], index[target]
+    row = ranking.neighbours[i]
+    hits = (row == j).nonzero()[0]
+    if hits.size:
+        rank, cosine = int(hits[0]) + 1, float(ranking.scores[i][hits[0]])
+    else:
+        rank, cosine = None, _cosine(ranking.matrix, i, j)
+    cosine = round(max(0.0, cosine), 4)
+    shared = list(ranking.shared_terms(slug, target, n=terms)) if cosine > 0 else []
+    return {"cosine": cosine, "rank": rank, "shared_terms": shared}
+
+
+def _cosine(matrix, i: int, j: int) -> float:
+    """The dot product of two L2-normalised sparse rows: their cosine."""
+    if matrix is None:
+        return 0.0
+    return float(matrix[i].multiply(matrix[j]).sum())
+
+
+def describe_evidence(evidence: dict[str, Any]) -> str:
+    """One line a curator reads: what the new value rests on."""
+    if "occurrences" in evidence:
+        return f"{evidence['occurrences']} occurrences in the pattern's text"
+    if evidence.get("missing"):
+        return "the target is not in the garden"
+    parts = [f"cosine {evidence['cosine']:.2f}",
+             f"rank {evidence['rank']}" if evidence.get("rank") else "not among the ranked candidates"]
+    if evidence.get("shared_terms"):
+        parts.append("shared terms: " + ", ".join(evidence["shared_terms"]))
+    return "; ".join(parts)
+
+
+def rescore_events(request: ProposalRequest, answer: dict[str, list[dict]], proposer: str,
+                   actor: str, run_id: str | None) -> list[Event]:
+    """LinkRescored / EntityRescored for a proposer's `reassess` answer ({"inferred_links":
+    [{"target", "type", "confidence", "evidence"}], "entities": [{"id", "relevance", "evidence"}]})."""
+    old_links = {(l.target, l.type): l for l in request.existing_links}
+    old_entities = {e.id: e for e in request.existing_entities}
+    out: list[Event] = []
+    for item in answer.get("inferred_links") or []:
+        old = old_links.get((item["target"], item["type"]))
+        if old is None:
+            continue
+        evidence = dict(item.get("evidence") or {})
+        if old.confidence is None and "strength" in old.extras():
+            evidence["type_default"] = True  # a legacy strength: link; its type is the reader's default
+        out.append(event(LinkRescored(target=old.target, link_type=old.type or "complementary",
+                                      old_confidence=old.confidence, new_confidence=item["confidence"],
+                                      reason=describe_evidence(evidence), proposer=proposer,
+                                      evidence=evidence), slug=request.slug, run_id=run_id, actor=actor))
+    for item in answer.get("entities") or []:
+        old = old_entities.get(item["id"])
+        if old is None:
+            continue
+        evidence = dict(item.get("evidence") or {})
+        out.append(event(EntityRescored(entity_id=old.id, old_relevance=old.relevance,
+                                        new_relevance=item["relevance"], reason=describe_evidence(evidence),
+                                        proposer=proposer, evidence=evidence),
+                         slug=request.slug, run_id=run_id, actor=actor))
+    return out
+
+
+def inherited_left(blocks: dict[str, dict | None], reassessed: dict[str, dict | None]) -> dict[str, int]:
+    """Links and entities never judged by a proposer (as inherited), for `garden health`."""
+    links = entities = 0
+    for slug, block in blocks.items():
+        seen = reassessed.get(slug) or {}
+        for link in (block or {}).get("inferred_links") or []:
+            links += f"{link['target']}|{link.get('type')}" not in seen
+        for entity in (block or {}).get("entities") or []:
+            entities += f"entity|{entity['id']}" not in seen
+    return {"links": links, "entities": entities, "total": links + entities}
