@@ -85,14 +85,3 @@ def rescore_events(request: ProposalRequest, answer: dict[str, list[dict]], prop
                          slug=request.slug, run_id=run_id, actor=actor))
     return out
 
-
-def inherited_left(blocks: dict[str, dict | None], reassessed: dict[str, dict | None]) -> dict[str, int]:
-    """Links and entities never judged by a proposer (as inherited), for `garden health`."""
-    links = entities = 0
-    for slug, block in blocks.items():
-        seen = reassessed.get(slug) or {}
-        for link in (block or {}).get("inferred_links") or []:
-            links += f"{link['target']}|{link.get('type')}" not in seen
-        for entity in (block or {}).get("entities") or []:
-            entities += f"entity|{entity['id']}" not in seen
-    return {"links": links, "entities": entities, "total": links + entities}
