@@ -174,10 +174,12 @@ def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
     if reassess is None:
         return
     actor = actor_of(tend.proposer.name, tend.proposer.model)
-    for request in requests:
+    events = []  # one append for the batch: a crash loses at most a batch of re-assessments,
+    for request in requests:  # and a retried batch scores the same items the same way
         if request.existing_links or request.existing_entities:
-            tend.record(rescore_events(request, reassess(request, ranking), tend.proposer.name, actor,
-                                       tend.run_id))
+            events += rescore_events(request, reassess(request, ranking), tend.proposer.name, actor,
+                                     tend.run_id)
+    tend.record(events)
 
 
 def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:

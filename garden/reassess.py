@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from garden.candidates import Ranking
 from garden.event import EntityRescored, Event, LinkRescored, event
 from garden.proposal import ProposalRequest
@@ -25,22 +27,28 @@ def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> d
     if slug not in index or target not in index or target == slug:
         return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in index}
     i, j = index[slug], index[target]
-    row = ranking.neighbours[i]
-    hits = (row == j).nonzero()[0]
-    if hits.size:
-        rank, cosine = int(hits[0]) + 1, float(ranking.scores[i][hits[0]])
-    else:
-        rank, cosine = None, _cosine(ranking.matrix, i, j)
-    cosine = round(max(0.0, cosine), 4)
-    shared = list(ranking.shared_terms(slug, target, n=terms)) if cosine > 0 else []
-    return {"cosine": cosine, "rank": rank, "shared_terms": shared}
+    hits = (ranking.neighbours[i] == j).nonzero()[0]
+    rank = int(hits[0]) + 1 if hits.size else None
+    cosine, shared = _overlap(ranking, i, j, terms)
+    if rank is not None:  # the very number a proposal of this candidate was scored by
+        cosine = float(ranking.scores[i][hits[0]])
+    return {"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared}
 
 
-def _cosine(matrix, i: int, j: int) -> float:
-    """The dot product of two L2-normalised sparse rows: their cosine."""
-    if matrix is None:
-        return 0.0
-    return float(matrix[i].multiply(matrix[j]).sum())
+def _overlap(ranking: Ranking, i: int, j: int, n: int) -> tuple[float, list[str]]:
+    """The cosine of rows i and j of the ranking's L2-normalised TF-IDF matrix (the sum of their
+    common terms' weight products) and the n terms that contribute most to it, in one pass."""
+    m = ranking.matrix
+    if m is None:
+        return 0.0, []
+    start_i, start_j = m.indptr[i], m.indptr[j]
+    cols_i, cols_j = m.indices[start_i : m.indptr[i + 1]], m.indices[start_j : m.indptr[j + 1]]
+    common, at_i, at_j = np.intersect1d(cols_i, cols_j, assume_unique=True, return_indices=True)
+    if common.size == 0:
+        return 0.0, []
+    weight = m.data[start_i + at_i] * m.data[start_j + at_j]
+    order = np.argsort(-weight, kind="stable")[:n]
+    return float(weight.sum()), [str(ranking.terms[common[k]]) for k in order]
 
 
 def describe_evidence(evidence: dict[str, Any]) -> str:
