@@ -34,8 +34,22 @@ def _shares(counter: Counter, total: int) -> dict[str, float]:
     return {k: round(v / total, 4) for k, v in sorted(counter.items())} if total else {}
 
 
-def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[str, dict | None]) -> dict[str, Any]:
-    """`blocks` and `tended` map each slug to its projected block and tend record (or None)."""
+def inherited_unreassessed(blocks: dict[str, dict | None], reassessed: dict[str, dict | None]) -> dict[str, int]:
+    """Links and entities no proposer has judged yet (kept as inherited): a tend re-assesses
+    those of the patterns it tends (`reassessed` maps each slug to its items' keys, as the
+    projection keeps them)."""
+    links = entities = 0
+    for slug, block in blocks.items():
+        seen = reassessed.get(slug) or {}
+        links += sum(f"{l['target']}|{l.get('type')}" not in seen for l in (block or {}).get("inferred_links") or [])
+        entities += sum(f"entity|{e['id']}" not in seen for e in (block or {}).get("entities") or [])
+    return {"links": links, "entities": entities, "count": links + entities}
+
+
+def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[str, dict | None],
+                  reassessed: dict[str, dict | None] | None = None) -> dict[str, Any]:
+    """`blocks` and `tended` map each slug to its projected block and tend record (or None);
+    `reassessed` to the keys of the items a proposer has judged (None: no log, none)."""
     slugs = sorted(garden.patterns)
     domains = {s: garden.patterns[s].domain or "(none)" for s in slugs}
     links_per, entities_per = [], []
@@ -102,6 +116,7 @@ def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[s
         "curated_repeats": {"count": len(repeats), "examples": repeats[:20]},
         "near_duplicate_entities": {"count": len(near), "examples": near[:20]},
         "never_tended": {"count": len(never), "examples": never[:20]},
+        "inherited_unreassessed": inherited_unreassessed(blocks, reassessed or {}),
         "targets_by_first_letter": {"links": letter_share, "library": library_letter_share},
         "targets_by_domain": {"links": domain_share, "library": library_domain_share},
         "flags": flags,

@@ -21,9 +21,14 @@ often the label occurs:
 
 (1 occurrence: 0.65, 3: 0.80, 7 or more: 0.95)
 
-It never re-assesses existing links (its similarity is not a judgement of a curated or earlier
-link), and it skips entities the pattern already has by id or label; fuzzy duplicates are left
-to the validation every proposer's answer goes through.
+Re-assessment (`reassess`, called by the tend for every pattern it tends): every existing link
+is scored by the same measure, `link_confidence` of the pair's cosine computed from the ranking's
+vectors for any target (not only the top candidates; `garden.reassess.pair_evidence`), and a
+target not in the garden scores 0. Every existing entity is scored as a new one is,
+`entity_relevance` of its label's occurrences in the pattern's own text, and a label the text
+never uses scores 0 (the text does not support it). Proposing skips entities the pattern already
+has by id or label; fuzzy duplicates are left to the validation every proposer's answer goes
+through.
 """
 
 from __future__ import annotations
@@ -67,6 +72,27 @@ class OfflineProposer:
         words = _words(request.text)
         return {"inferred_links": self._links(request, words),
                 "entities": self._entities(request, words)}
+
+    def reassess(self, request: ProposalRequest, ranking) -> dict:
+        """Every existing link and entity of the pattern, scored afresh on the scale of a new
+        proposal, with its evidence: {"inferred_links": [{"target", "type", "confidence",
+        "evidence"}], "entities": [{"id", "relevance", "evidence"}]}."""
+        from garden.reassess import pair_evidence
+
+        words = _words(request.text)
+        links = []
+        for link in request.existing_links:
+            evidence = pair_evidence(ranking, request.slug, link.target)
+            confidence = 0.0 if evidence.get("missing") else link_confidence(evidence["cosine"])
+            links.append({"target": link.target, "type": link.type, "confidence": confidence,
+                          "evidence": evidence})
+        entities = []
+        for entity in request.existing_entities:
+            label = " ".join((entity.label or entity.id.replace("-", " ")).split())
+            count = _count(label, words)
+            entities.append({"id": entity.id, "relevance": entity_relevance(count) if count else 0.0,
+                             "evidence": {"occurrences": count}})
+        return {"inferred_links": links, "entities": entities}
 
     def _links(self, request: ProposalRequest, text: str) -> list[dict]:
         links = []
