@@ -29,7 +29,7 @@ falls linearly to 0 at s = 0.
 The judged links were all top-5 candidates of their pattern; the map is used for any target
 (re-assessment). A cross-check says similarity alone carries over: the inherited links the judges
 kept 10-12% of have a median cosine of 0.039 on the sample (only 3% of them are top-5 candidates),
-and the map gives 0.039 a confidence of 0.18, 0.055 of 0.32: low, as judged, without a rank term.
+and the map gives 0.039 a confidence of 0.16, 0.055 of 0.29: low, as judged, without a rank term.
 """
 
 from __future__ import annotations
