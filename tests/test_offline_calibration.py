@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CORPUS, needs_corpus
 from garden.calibration import LINK_KEEP_RATE, MAX_CONFIDENCE, keep_rate
+from garden.candidates import common_terms
 from garden.catalog import load_garden
 from garden.health import garden_health
 from garden.model import Entity
@@ -139,3 +141,11 @@ def test_health_judges_the_whole_graphs_spread_and_real_duplicates(seed_garden):
     spread = {d1: _block([s1, d2]), d2: _block([d1]), s1: _block([d1, d2, s1])}
     clean = garden_health(garden, spread, {})
     assert clean["targets_by_first_letter"]["total_variation"] <= 0.10 and clean["flags"] == []
+
+
+@needs_corpus()
+def test_generic_words_are_found_by_document_frequency_over_the_garden():
+    garden = load_garden(CORPUS)
+    common = common_terms(list(garden.patterns.values()))
+    assert {"resilience", "vitality", "agency", "presence"} <= common
+    assert not {"grief", "trademark", "negotiation", "privacy"} & common
