@@ -25,6 +25,7 @@ CHUNK = 512
 #: connects everything and so nothing. On the 600-pattern sample: resilience 91%, vitality 60%,
 #: agency 35%, presence 30% (generic); grief 8%, negotiation 11%, privacy 15% (kept).
 GENERIC_SHARE = 0.25
+MAX_FEATURES = 200_000
 #: Terms kept per pattern vector (its heaviest by TF-IDF weight). The light ones barely move a
 #: similarity, but common terms in every vector make the similarity product grow with the square
 #: of their document frequency: at 20,000 patterns, keeping all terms took 135 s, keeping 250
@@ -105,20 +106,28 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         empty = np.zeros((0, 0))
         return Ranking(slugs, empty.astype(np.int32), empty.astype(np.float32), None, np.array([]))
     # Imported here: scikit-learn takes a second to import, and most commands never rank.
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-    vectorizer = TfidfVectorizer(
-        stop_words="english",
-        sublinear_tf=True,
-        min_df=2 if n >= 50 else 1,
-        max_df=0.5 if n >= 50 else 1.0,
-        max_features=200_000,
-        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b",
-        dtype=np.float32,
-    )
+    # TfidfVectorizer's steps, split so that the words it would drop as too common (max_df) are
+    # counted first: they are the garden's generic words (`common_terms`).
+    counter = CountVectorizer(stop_words="english", min_df=2 if n >= 50 else 1, dtype=np.float32,
+                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b")
+    max_df = 0.5 if n >= 50 else 1.0
+    common: frozenset[str] = frozenset()
     try:
-        matrix = vectorizer.fit_transform(pattern_document(p) for p in patterns).tocsr()
-        terms = vectorizer.get_feature_names_out()
+        counts = counter.fit_transform(pattern_document(p) for p in patterns).tocsc()
+        terms = counter.get_feature_names_out()
+        df = np.diff(counts.indptr)
+        if n >= 20:  # too few patterns to call a word common
+            common = frozenset(terms[df >= GENERIC_SHARE * n].tolist())
+        keep_terms = np.flatnonzero(df <= max_df * n)
+        if keep_terms.size > MAX_FEATURES:  # the most frequent, as TfidfVectorizer keeps them
+            totals = np.asarray(counts[:, keep_terms].sum(axis=0)).ravel()
+            keep_terms = np.sort(keep_terms[np.argsort(-totals, kind="stable")[:MAX_FEATURES]])
+        if keep_terms.size == 0:
+            raise ValueError("no terms left")
+        counts, terms = counts[:, keep_terms].tocsr(), terms[keep_terms]
+        matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr()
     except ValueError:  # no usable terms at all (e.g. empty patterns)
         from scipy.sparse import csr_matrix
 
@@ -139,23 +148,7 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         order = np.lexsort((part, -part_scores), axis=1)
         neighbours[start:stop] = np.take_along_axis(part, order, axis=1)
         scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
-    return Ranking(slugs, neighbours, scores, matrix, terms, common_terms(patterns))
-
-
-def common_terms(patterns: list[Pattern], share: float = GENERIC_SHARE) -> frozenset[str]:
-    """The words (as the ranking tokenises them) in at least `share` of the patterns' documents.
-    The ranking's own vocabulary drops the commonest words (max_df), so they are counted here."""
-    if len(patterns) < 20:  # too few patterns to call a word common
-        return frozenset()
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    counter = CountVectorizer(stop_words="english", binary=True, min_df=share,
-                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b")
-    try:
-        counter.fit(pattern_document(p) for p in patterns)
-    except ValueError:  # no word is that common
-        return frozenset()
-    return frozenset(counter.get_feature_names_out().tolist())
+    return Ranking(slugs, neighbours, scores, matrix, terms, common)
 
 
 def _keep_heaviest(matrix, m: int):

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import CORPUS, needs_corpus
 from garden.calibration import LINK_KEEP_RATE, MAX_CONFIDENCE, keep_rate
-from garden.candidates import common_terms
+from garden.candidates import rank_patterns
 from garden.catalog import load_garden
 from garden.health import garden_health
 from garden.model import Entity
@@ -146,6 +146,6 @@ def test_health_judges_the_whole_graphs_spread_and_real_duplicates(seed_garden):
 @needs_corpus()
 def test_generic_words_are_found_by_document_frequency_over_the_garden():
     garden = load_garden(CORPUS)
-    common = common_terms(list(garden.patterns.values()))
+    common = rank_patterns(garden.patterns.values()).common_terms
     assert {"resilience", "vitality", "agency", "presence"} <= common
     assert not {"grief", "trademark", "negotiation", "privacy"} & common
