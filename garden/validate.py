@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from garden.catalog import is_valid_slug
@@ -86,6 +87,7 @@ def _singular(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=100_000)
 def concept_words(label: str) -> tuple[str, ...]:
     """A label's words as the concept it names: case, accents, hyphens and punctuation, plurals and
     small words ("of", "the") folded, in their order."""

@@ -39,7 +39,7 @@ from garden.block import to_kebab
 from garden.calibration import keep_rate
 from garden.candidates import INVERSE_TYPES
 from garden.proposal import Budget, ProposalRequest, ProposerAnswer
-from garden.validate import concept_words, normalise_label, restates_title, same_concept
+from garden.validate import concept_words, normalise_label, restates_title
 
 
 #: Entities are borrowed only from (and counted as shared by) this many of the best candidates.
@@ -93,14 +93,29 @@ def score_entity(request: ProposalRequest, label: str) -> float:
 
 
 def shared_by(request: ProposalRequest, label: str) -> int:
-    """How many of the pattern's nearest candidates carry the label as an entity or name it in
-    their title or summary."""
+    """How many of the pattern's nearest candidates carry the label as an entity (the same
+    concept, `garden.validate.same_concept`) or name it in their title or summary."""
+    key, phrase = _concept(label), _phrase(label)
+    if not phrase.strip():
+        return 0
     count = 0
     for candidate in request.candidates[:NEIGHBOURS_FOR_ENTITIES]:
-        if (any(same_concept(label, other) for other in candidate.entity_labels)
-                or _occurs(label, _words(f"{candidate.title} {candidate.summary}"))):
+        if (phrase in _head_words(candidate.title, candidate.summary)
+                or any(key & _concept(other) for other in candidate.entity_labels)):
             count += 1
     return count
+
+
+@lru_cache(maxsize=100_000)
+def _concept(label: str) -> frozenset:
+    """The spellings `same_concept` treats as one: sorted words, and words run together."""
+    words = concept_words(label)
+    return frozenset({" ".join(sorted(words)), "".join(words)}) if words else frozenset()
+
+
+@lru_cache(maxsize=20_000)
+def _head_words(title: str, summary: str) -> str:
+    return _words(f"{title} {summary}")
 
 
 class OfflineProposer:
@@ -146,21 +161,24 @@ class OfflineProposer:
             normalise_label(e.label or e.id) for e in request.existing_entities
         }
         found: dict[str, dict] = {}
+        refused: set[str] = set()
 
         def offer(label: str, kind: str, minimum: int = 1) -> None:
             label = " ".join(label.split())
             entity_id = to_kebab(label)
             if (not entity_id or entity_id == request.slug or entity_id in have
-                    or normalise_label(label) in have or entity_id in found):
+                    or normalise_label(label) in have or entity_id in found or entity_id in refused):
+                return
+            count = _count(label, text)
+            if count < minimum:
                 return
             if restates_title(label, request.title, request.slug):
                 self.skipped["title"] += 1
-                return
-            if is_generic(label, request.common_terms):
+                refused.add(entity_id)
+            elif is_generic(label, request.common_terms):
                 self.skipped["generic"] += 1
-                return
-            count = _count(label, text)
-            if count >= minimum:
+                refused.add(entity_id)
+            else:
                 found[entity_id] = {"id": entity_id, "type": kind, "label": _titled(label),
                                     "relevance": entity_relevance(count, shared=shared_by(request, label))}
 
