@@ -59,8 +59,8 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     table.add_row("inherited, not yet re-assessed", f"{left['count']} ({left['links']} links, {left['entities']} entities)")
     out.print(table)
     letters = report["targets_by_first_letter"]
-    spread = Table(title="link targets by first letter of the slug (share of links / of the library)",
-                   title_justify="left")
+    spread = Table(title="link targets by first letter of the slug (share of all machine links / of the "
+                         f"library; total variation {letters['total_variation']:.2f})", title_justify="left")
     for letter in sorted(letters["library"]):
         spread.add_column(letter, justify="right")
     spread.add_row(*[f"{letters['links'].get(k, 0):.0%}" for k in sorted(letters["library"])])

@@ -39,11 +39,12 @@ from garden.model import LINK_TYPES
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    auto_accept: float = Field(0.85, ge=0, le=1, description="accept links at or above this confidence")
-    review_floor: float = Field(0.70, ge=0, le=1, description="below this, reject; between, wait for a curator")
+    # Link confidences are calibrated keep rates (garden.calibration): see README "The policy".
+    auto_accept: float = Field(0.70, ge=0, le=1, description="accept links at or above this confidence")
+    review_floor: float = Field(0.65, ge=0, le=1, description="below this, reject; between, wait for a curator")
     entity_auto_accept: float = Field(0.85, ge=0, le=1)
     entity_review_floor: float = Field(0.70, ge=0, le=1)
-    min_link_confidence: float = Field(0.70, ge=0, le=1)
+    min_link_confidence: float = Field(0.65, ge=0, le=1)
     min_link_confidence_by_type: dict[str, float] = Field(default_factory=dict)
     min_entity_relevance: float = Field(0.50, ge=0, le=1)
     min_community_confidence: float = Field(0.60, ge=0, le=1)

@@ -287,4 +287,4 @@ def test_history_and_health_escape_what_a_block_says(here):
             line for line in output.splitlines() if "gone\\x1b[31m\\n#1 forged" in line]
     # re-assessed first (a target not in the garden scores 0), then pruned
     assert [line for line in history.stdout.splitlines() if "forged" in line][-1].endswith(
-        'pruned link -> gone\\x1b[31m\\n#1 forged (enables) by min_link_confidence {"confidence": 0.0, "threshold": 0.7}')
+        'pruned link -> gone\\x1b[31m\\n#1 forged (enables) by min_link_confidence {"confidence": 0.0, "threshold": 0.65}')
