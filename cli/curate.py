@@ -34,6 +34,10 @@ def print_diff(lines: list[str]) -> None:
 
 def describe(pid: str, p: dict) -> str:
     who = p.get("proposer", "?") + (f"/{p['model']}" if p.get("model") else "")
+    if p["kind"] == "prune":  # accept: prune it; reject: keep it
+        owner = "accepted by a curator" if p["owner"] == "curator" else "written by hand"
+        return (f"{pid}  prune {curate.prune_target(p)}  re-assessed {curate.proposal_score(p):.2f}  "
+                f"({owner})\n    {p['rule']} {json.dumps(p['values'])}: accept prunes it, reject keeps it")
     if p["kind"] == "link":
         return (f"{pid}  link -> {p['target']} ({p['link_type']})  confidence {p['confidence']:.2f}  "
                 f"by {who}\n    {p['reason']}")

@@ -30,15 +30,17 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     found = open_garden(settings)
     blocks: dict = {}
     tended: dict = {}
+    reassessed: dict = {}
     if settings.db.exists():
         with EventStore(settings.db, create=False) as store:
             state = load_state(store)
             for slug in found.patterns:
                 known = state.patterns.get(slug) or {}
                 blocks[slug], tended[slug] = known.get("block"), known.get("tended")
+                reassessed[slug] = known.get("reassessed")
     else:  # no log yet: the files are all there is
         blocks = {s: p.block.model_dump(mode="json") if p.block else None for s, p in found.patterns.items()}
-    report = garden_health(found, blocks, tended)
+    report = garden_health(found, blocks, tended, reassessed)
     if json_out:
         out.print_json(json.dumps(report))
         return
@@ -53,10 +55,12 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     table.add_row("link types", Text(escape_text(", ".join(f"{k} {v}" for k, v in report["link_types"].items()))))
     for key in ("missing_targets", "curated_repeats", "near_duplicate_entities", "never_tended"):
         table.add_row(key.replace("_", " "), str(report[key]["count"]))
+    left = report["inherited_unreassessed"]
+    table.add_row("inherited, not yet re-assessed", f"{left['count']} ({left['links']} links, {left['entities']} entities)")
     out.print(table)
     letters = report["targets_by_first_letter"]
-    spread = Table(title="link targets by first letter of the slug (share of links / of the library)",
-                   title_justify="left")
+    spread = Table(title="link targets by first letter of the slug (share of all machine links / of the "
+                         f"library; total variation {letters['total_variation']:.2f})", title_justify="left")
     for letter in sorted(letters["library"]):
         spread.add_column(letter, justify="right")
     spread.add_row(*[f"{letters['links'].get(k, 0):.0%}" for k in sorted(letters["library"])])

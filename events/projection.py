@@ -23,6 +23,14 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
 - `restored`: a block a revert put back and the exact text it had before the run it undid.
 - `banner_added`: the file's block was put in by graph-garden with a GROUP 6 banner of its own
   (so taking the block out takes the banner too).
+- `owned`: items ("target|type", "entity|id") a curator accepted ("curator") or a person wrote
+  into the file ("hand": an ExternalEditObserved that added them). The policy never prunes them
+  alone: a re-assessment below its threshold becomes a PruneProposed for a curator.
+- `reassessed`: items ("target|type", "entity|id") a proposer has judged afresh (a LinkRescored,
+  EntityRescored, or a proposal accepted into the block); the others are inherited as found.
+
+A pending proposal's `kind` is "link", "entity" or "prune" (a PruneProposed: `item` says whether
+a link or an entity would go).
 
 History is not kept in the state: it is read from the log by slug when someone asks.
 Snapshots are a cache: `load_state` folds from the newest snapshot it trusts, and deleting them
@@ -40,7 +48,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 8
+FOLD_VERSION = 9
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
@@ -169,6 +177,12 @@ SEQ, ID, RUN, ACTOR, AT = 0, 1, 4, 5, 6
 def _observed(state: State, slug: str, p: dict, meta: tuple) -> None:
     old = state.patterns.get(slug) or {}
     refreshed = dict(old.get("refreshed") or {})
+    owned = dict(old.get("owned") or {})
+    if p["type"] == "ExternalEditObserved" and p.get("block_changed"):
+        before = set(_item_keys(old.get("file_block")))
+        for key in _item_keys(p["block"]):
+            if key not in before:  # the person added it: theirs, as a curator's
+                owned.setdefault(key, "hand")
     for link in (p["block"] or {}).get("inferred_links") or []:
         refreshed.setdefault(f"{link['target']}|{link.get('type')}", meta[AT])
     state.patterns[slug] = pattern = {
@@ -185,6 +199,10 @@ def _observed(state: State, slug: str, p: dict, meta: tuple) -> None:
         "refreshed": refreshed,
         "write_intent": None,
     }
+    if owned:
+        pattern["owned"] = owned
+    if old.get("reassessed"):
+        pattern["reassessed"] = old["reassessed"]
     if old.get("banner_added") and p["block"] is not None:  # the block, and so its banner, is still there
         pattern["banner_added"] = True
 
@@ -215,7 +233,7 @@ def _proposed(state: State, slug: str, p: dict, meta: tuple) -> None:
     if pattern is None:
         return
     proposal = p
-    proposal["kind"] = "link" if proposal.pop("type") == "LinkProposed" else "entity"
+    proposal["kind"] = _KINDS[proposal.pop("type")]
     proposal.update(seq=meta[SEQ], run_id=meta[RUN], actor=meta[ACTOR], at=meta[AT])
     pending = pattern["pending"]
     key = proposal_key(proposal)
@@ -225,11 +243,25 @@ def _proposed(state: State, slug: str, p: dict, meta: tuple) -> None:
     pending[meta[ID]] = proposal
 
 
+_KINDS = {"LinkProposed": "link", "EntityProposed": "entity", "PruneProposed": "prune"}
+
+
 def proposal_key(proposal: dict) -> str:
-    """What a proposal is about: "target|type" for a link, "entity|id" for an entity."""
+    """What a proposal is about: "target|type" for a link, "entity|id" for an entity, and
+    "prune|" before either for a proposed prune."""
+    if proposal["kind"] == "prune":
+        return "prune|" + proposal_key({**proposal, "kind": proposal["item"]})
     if proposal["kind"] == "link":
         return f"{proposal['target']}|{proposal['link_type']}"
     return f"entity|{proposal['entity_id']}"
+
+
+def _item_keys(block: dict | None) -> list[str]:
+    """The keys of a block's links and entities, as `owned` and `reassessed` name them."""
+    if not block:
+        return []
+    return ([f"{l['target']}|{l.get('type')}" for l in block.get("inferred_links") or []]
+            + [f"entity|{e['id']}" for e in block.get("entities") or []])
 
 
 def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
@@ -237,7 +269,14 @@ def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
     proposal = pattern and pattern["pending"].pop(p["proposal_id"], None)
     if not proposal:
         return
+    if proposal["kind"] == "prune":  # a curator agreed: the item goes
+        _remove_item(pattern, proposal)
+        return
     block = _editable(pattern)
+    key = proposal_key(proposal)
+    if meta[ACTOR].startswith("curator:"):
+        pattern.setdefault("owned", {})[key] = "curator"
+    pattern.setdefault("reassessed", {})[key] = meta[AT]
     if proposal["kind"] == "link":
         item = {"target": proposal["target"], "type": proposal["link_type"],
                 "confidence": proposal["confidence"], "reason": proposal["reason"]}
@@ -297,6 +336,32 @@ def _rescored(state: State, slug: str, p: dict, meta: tuple) -> None:
         if link["target"] == p["target"] and link["type"] == p["link_type"]:
             link["confidence"] = p["new_confidence"]
             _refresh(pattern, p["target"], p["link_type"], meta)
+            pattern.setdefault("reassessed", {})[f"{p['target']}|{p['link_type']}"] = meta[AT]
+
+
+def _entity_rescored(state: State, slug: str, p: dict, meta: tuple) -> None:
+    pattern = state.patterns.get(slug)
+    if not pattern or not pattern["block"]:
+        return
+    block = _editable(pattern)
+    for entity in block["entities"]:
+        if entity["id"] == p["entity_id"]:
+            entity["relevance"] = p["new_relevance"]
+            pattern.setdefault("reassessed", {})[f"entity|{p['entity_id']}"] = meta[AT]
+
+
+def _remove_item(pattern: dict, proposal: dict) -> None:
+    """A proposed prune, accepted: the first item with its key goes (as a LinkPruned would)."""
+    if not pattern["block"]:
+        return
+    if proposal["item"] == "link":
+        name, match = "inferred_links", {"target": proposal["target"], "type": proposal["link_type"]}
+    else:
+        name, match = "entities", {"id": proposal["entity_id"]}
+    found = next((n for n, i in enumerate(pattern["block"][name])
+                  if all(i.get(k) == v for k, v in match.items())), None)
+    if found is not None:
+        del _editable(pattern)[name][found]
 
 
 def _refresh(pattern: dict, target: str, kind: str, meta: tuple) -> None:
@@ -380,6 +445,8 @@ _HANDLERS = {
     "ProposalAccepted": _accepted,
     "ProposalRejected": _rejected,
     "LinkRescored": _rescored,
+    "EntityRescored": _entity_rescored,
+    "PruneProposed": _proposed,
     "LinkPruned": _pruned("inferred_links", ("target", "type"), ("target", "link_type"), "confidence"),
     "EntityPruned": _pruned("entities", ("id",), ("entity_id",), "relevance"),
     "CommunityPruned": _pruned("communities", ("id",), ("community_id",), "confidence"),

@@ -46,7 +46,7 @@ def pending_by_pattern(state: State, pattern: str | None = None, run: str | None
             continue
         chosen = {}
         for pid, p in sorted(known["pending"].items(), key=lambda kv: kv[1]["seq"]):
-            score = p.get("confidence", p.get("relevance"))
+            score = proposal_score(p)
             if run and p.get("run_id") != run:
                 continue
             if min_confidence is not None and score < min_confidence:
@@ -57,12 +57,27 @@ def pending_by_pattern(state: State, pattern: str | None = None, run: str | None
     return found
 
 
+def proposal_score(p: dict) -> float:
+    """A proposal's score: a link's confidence, an entity's relevance, a proposed prune's item's
+    re-assessed score (0 when it has none)."""
+    if p["kind"] == "prune":
+        return p.get("score") or 0.0
+    return p["confidence"] if p["kind"] == "link" else p["relevance"]
+
+
 def accepted_block(block: dict | None, proposals: dict[str, dict]) -> dict:
-    """The block as accepting these proposals would leave it."""
+    """The block as accepting these proposals would leave it (a proposed prune: without the item)."""
     block = {"last_pruned": None, "entities": [], "communities": [], "inferred_links": [],
              **(block or {})}
     block = {**block, **{k: [dict(i) for i in block[k]] for k in ("entities", "communities", "inferred_links")}}
     for p in proposals.values():
+        if p["kind"] == "prune":
+            name, match = (("inferred_links", {"target": p["target"], "type": p["link_type"]}) if p["item"] == "link"
+                           else ("entities", {"id": p["entity_id"]}))
+            found = next((n for n, i in enumerate(block[name]) if all(i.get(k) == v for k, v in match.items())), None)
+            if found is not None:
+                del block[name][found]
+            continue
         if p["kind"] == "link":
             item, key, name = ({"target": p["target"], "type": p["link_type"], "confidence": p["confidence"],
                                 "reason": p["reason"]}, ("target", "type"), "inferred_links")
@@ -213,9 +228,16 @@ def decide(store: EventStore, garden: Garden, ids: list[str] | None, pattern: st
 
 
 def _describe(p: dict) -> dict:
+    if p["kind"] == "prune":
+        return {"what": f"prune {prune_target(p)} ({p['rule']})", "score": proposal_score(p)}
     if p["kind"] == "link":
         return {"what": f"link -> {p['target']} ({p['link_type']})", "score": p["confidence"]}
     return {"what": f"entity {p['entity_id']} ({p['entity_type']})", "score": p["relevance"]}
+
+
+def prune_target(p: dict) -> str:
+    """What a proposed prune would remove, as a curator reads it."""
+    return f"link -> {p['target']} ({p['link_type']})" if p["item"] == "link" else f"entity {p['entity_id']}"
 
 
 def lift_rejection(store: EventStore, state: State, slug: str, target: str | None, link_type: str | None,
@@ -334,7 +356,8 @@ class RunChanges:
 
 
 _COUNTED = {"ProposalAccepted": "accepted", "ProposalRejected": "rejected", "LinkProposed": "proposed",
-            "EntityProposed": "proposed", "LinkRescored": "rescored", "BlockRestored": "restored",
+            "EntityProposed": "proposed", "LinkRescored": "rescored", "EntityRescored": "rescored",
+            "PruneProposed": "prunes proposed", "BlockRestored": "restored",
             "BlockWritten": "files written"}
 
 

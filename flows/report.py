@@ -23,10 +23,15 @@ ROWS = (
 
 def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [(label, str(result[key])) for key, label in ROWS[:7]]
+    verb = "would prune" if result.get("dry_run") else "pruned"
     for rule, count in (result.get("pruned") or {}).items():
-        rows.append((f"pruned: {rule}", str(count)))
+        rows.append((f"{verb}: {rule}", str(count)))
     if not result.get("pruned"):
-        rows.append(("pruned", "0"))
+        rows.append((verb, "0"))
+    for rule, count in (result.get("prunes_deferred") or {}).items():
+        rows.append((f"prunes left for later runs (max_prunes_per_run): {rule}", str(count)))
+    if result.get("prunes_proposed"):
+        rows.append(("prunes proposed to a curator", str(result["prunes_proposed"])))
     rows += [(label, str(result[key])) for key, label in ROWS[7:]]
     if result.get("cost") is not None:
         rows.append(("cost", f"{result['cost']:.4f}"))
@@ -109,10 +114,16 @@ def html_report(run_id: str, counts: dict[str, Any], diffs: dict[str, list[str]]
         parts.append(f"<h3>{e(slug)}</h3><table><tr><th>id</th><th>proposal</th><th>score</th>"
                      "<th>reason / label</th><th>proposer</th></tr>")
         for pid, p in proposals.items():
-            what = (f"link → {p['target']} ({p['link_type']})" if p["kind"] == "link"
-                    else f"entity {p['entity_id']} ({p['entity_type']})")
-            score = p.get("confidence", p.get("relevance"))
-            detail = p.get("reason") or p.get("label") or ""
+            if p["kind"] == "prune":
+                target = (f"link → {p['target']} ({p['link_type']})" if p["item"] == "link"
+                          else f"entity {p['entity_id']}")
+                what, score = f"prune {target}", p.get("score") or 0.0
+                detail = f"{p['rule']}: accept prunes it, reject keeps it"
+            else:
+                what = (f"link → {p['target']} ({p['link_type']})" if p["kind"] == "link"
+                        else f"entity {p['entity_id']} ({p['entity_type']})")
+                score = p.get("confidence", p.get("relevance"))
+                detail = p.get("reason") or p.get("label") or ""
             who = p.get("proposer", "") + (f"/{p['model']}" if p.get("model") else "")
             parts.append(f"<tr><td><code>{e(pid)}</code></td><td>{e(what)}</td><td class=n>{score:.2f}</td>"
                          f"<td>{e(detail)}</td><td>{e(who)}</td></tr>")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from events.observe import observe_garden
-from events.projection import State, apply_event, load_state
+from events.projection import State, apply_event, load_state, proposal_key
 from events.store import EventStore
 from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, propose_requests
 from garden.candidates import Ranking, rank_patterns
@@ -39,8 +39,10 @@ from garden.event import (
     event,
     new_id,
 )
-from garden.policy import Policy, decide, prune
+from garden.policy import Policy, cap_prunes, decide, prune
 from garden.proposal import Proposer
+from garden.proposals import actor_of
+from garden.reassess import rescore_events
 from garden.schedule import choose_patterns
 from garden.settings import Settings
 from flows.run import close_orphaned_runs
@@ -90,6 +92,7 @@ class Tend:
     notes: list[str] = field(default_factory=list)  # said, not counted as errors
     timings: dict[str, float] = field(default_factory=dict)
     ranking: Ranking | None = None
+    deferred_prunes: Counter = field(default_factory=Counter)  # by rule, held back by max_prunes_per_run
 
     @property
     def state(self) -> State:
@@ -158,7 +161,23 @@ def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTall
     requests = build_requests(tend.garden, tend.state, ranking, todo, tend.settings.candidates)
     tally = propose_requests_recorded(tend, requests)
     tend.tally.add(tally)
+    reassess_requests(tend, requests, ranking)
     return tally
+
+
+def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
+    """Every existing link and entity of each pattern asked, scored afresh by a proposer that
+    re-assesses on its own (the offline one); the LLM re-assesses inside its answer instead."""
+    reassess = getattr(tend.proposer, "reassess", None)
+    if reassess is None:
+        return
+    actor = actor_of(tend.proposer.name, tend.proposer.model)
+    events = []  # one append for the batch: a crash loses at most a batch of re-assessments,
+    for request in requests:  # and a retried batch scores the same items the same way
+        if request.existing_links or request.existing_entities:
+            events += rescore_events(request, reassess(request, ranking), tend.proposer.name, actor,
+                                     tend.run_id)
+    tend.record(events)
 
 
 def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:
@@ -175,12 +194,28 @@ def decide_step(tend: Tend) -> None:
 
 
 def prune_step(tend: Tend) -> None:
+    """Prune by the policy; a curator's item becomes a proposed prune; at most
+    `max_prunes_per_run` prunes (the lowest scores first), the rest left for the next runs."""
+    events = []
     for slug, pattern in sorted(tend.garden.patterns.items()):
         known = tend.state.patterns.get(slug)
         if not known or slug in tend.garden.read_only:
             continue
-        tend.record(prune(slug, known["block"], pattern.curated_targets(), tend.garden.known_slugs,
-                          tend.policy, tend.run_id, tend.today, known.get("refreshed")))
+        events += prune(slug, known["block"], pattern.curated_targets(), tend.garden.known_slugs,
+                        tend.policy, tend.run_id, tend.today, known.get("refreshed"),
+                        owned=known.get("owned"), asked=_asked_prunes(known, pattern.text_hash))
+    events, deferred = cap_prunes(events, tend.policy.max_prunes_per_run)
+    for e in deferred:
+        tend.deferred_prunes[e.payload.rule.split(".")[0]] += 1
+    tend.record(events)
+
+
+def _asked_prunes(known: dict, text_hash: str) -> set[str]:
+    """Proposed prunes waiting for a curator, or declined by one for this text."""
+    asked = {proposal_key(p) for p in known["pending"].values() if p["kind"] == "prune"}
+    asked |= {key for key, seen in (known.get("declined") or {}).items()
+              if key.startswith("prune|") and seen == text_hash}
+    return asked
 
 
 def write_step(tend: Tend) -> list[str]:
@@ -230,7 +265,7 @@ def summary(tend: Tend) -> dict[str, Any]:
         "observed": c["GardenObserved"],
         "external_edits": c["ExternalEditObserved"],
         "proposed": c["LinkProposed"] + c["EntityProposed"],
-        "rescored": c["LinkRescored"],
+        "rescored": c["LinkRescored"] + c["EntityRescored"],
         "accepted": c["ProposalAccepted"],
         "pending": pending,
         "rejected": c["ProposalRejected"],
@@ -238,6 +273,8 @@ def summary(tend: Tend) -> dict[str, Any]:
         "failed": tend.tally.failed,
         "deferred": tend.tally.deferred,
         "pruned": dict(sorted(tend.recorder.rules.items())),
+        "prunes_proposed": c["PruneProposed"],
+        "prunes_deferred": dict(sorted(tend.deferred_prunes.items())),
         "files_written": len(tend.written),
         "errors": len(tend.errors) + tend.tally.failed,
         "requests": tend.tally.requests,

@@ -393,9 +393,14 @@ def emit_block(block: GardenBlock, *, indentless: bool = False) -> str:
             continue
         lines.append(f"  {name}:")
         for item in items:
-            known = [(k, getattr(item, k)) for k in ITEM_KEYS[name]]
-            fields = [(k, v) for k, v in known if v is not None] + list(item.extras().items())
-            for i, (key, value) in enumerate(fields):
-                prefix = dash if i == 0 else cont
-                lines.append(f"{prefix}{scalar(key)}: {scalar(value, key in QUOTED_FIELDS)}")
+            lines.extend(emit_item(name, item, dash, cont))
     return "\n".join(lines) + "\n"
+
+
+def emit_item(name: str, item, dash: str, cont: str) -> list[str]:
+    """One item of the list `name` as lines: `dash` before its first field, `cont` before the
+    others (`garden.block_text` emits a changed item alone, at its block's indentation)."""
+    known = [(k, getattr(item, k)) for k in ITEM_KEYS[name]]
+    fields = [(k, v) for k, v in known if v is not None] + list(item.extras().items())
+    return [f"{dash if i == 0 else cont}{scalar(key)}: {scalar(value, key in QUOTED_FIELDS)}"
+            for i, (key, value) in enumerate(fields)]

@@ -22,6 +22,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from garden.block import Finding, emit_block, read_block
+from garden.block_text import emit_block_over
 from garden.errors import PatternError, Problem
 from garden.model import GardenBlock
 
@@ -321,16 +322,31 @@ def is_indentless(doc: Document) -> bool:
     return bool(_INDENTLESS.search(doc.frontmatter))
 
 
-def replace_block(doc: Document, block: GardenBlock) -> bytes:
+def replace_block(doc: Document, block: GardenBlock, current: GardenBlock | None = None) -> bytes:
     """The file's bytes with `block` in place of its own; every other byte as it was.
 
+    Over an existing block (which reads as `current`, read from `doc` when not given), each item
+    whose value did not change keeps its exact lines (`garden.block_text`); when that text
+    cannot be made or does not read back as `block`, the whole block is emitted afresh.
     A file with no block gets one where the spec puts it: after the relationships group and
     before the provenance group (`contributors:`), with the GROUP 6 banner when the file uses
     banners.
     """
-    text = emit_block(block, indentless=is_indentless(doc))
+    indentless = is_indentless(doc)
     if doc.block_span is not None:
-        return _splice(doc, _with_newline(text, doc.newline), block)
+        if current is None:
+            current = read_block(doc.data.get("graph_garden"))[0]
+        old_text = doc.block_text
+        if doc.newline == "\r\n":
+            old_text = old_text.replace("\r\n", "\n")
+        kept = None if current is None else emit_block_over(old_text, current, block, indentless=indentless)
+        if kept is not None:
+            try:
+                return _splice(doc, _with_newline(kept, doc.newline), block)
+            except PatternError:
+                pass  # not provably the same block: the fresh emission below
+        return _splice(doc, _with_newline(emit_block(block, indentless=indentless), doc.newline), block)
+    text = emit_block(block, indentless=indentless)
     at, prefix = _insertion_point(doc)
     new_text = doc.text[:at] + _with_newline(prefix + text, doc.newline) + doc.text[at:]
     _verify(doc, new_text, block)

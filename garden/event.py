@@ -111,6 +111,15 @@ class ProposalRejected(Payload):
 
 
 class LinkRescored(Payload):
+    """An existing link judged afresh by the proposer that ran, on the scale of a new proposal.
+
+    `evidence` says what the new value rests on: for the offline proposer the pair's `cosine`,
+    the target's `rank` among the pattern's candidates (None: not among them), the `shared_terms`,
+    and `missing: true` for a target that is not in the garden (it scores 0). A link whose type
+    the file did not give (a legacy `strength:` link, read as complementary) says so with
+    `type_default: true`: the type is the reader's default, not a judgement.
+    """
+
     type: Literal["LinkRescored"] = "LinkRescored"
     target: str
     link_type: str
@@ -118,6 +127,36 @@ class LinkRescored(Payload):
     new_confidence: float
     reason: str | None = None
     proposer: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class EntityRescored(Payload):
+    """An existing entity judged afresh from the pattern's own text (see LinkRescored)."""
+
+    type: Literal["EntityRescored"] = "EntityRescored"
+    entity_id: str
+    old_relevance: float | None
+    new_relevance: float
+    reason: str | None = None
+    proposer: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class PruneProposed(Payload):
+    """A prune the policy may not make alone: the item is a curator's (accepted by one, or
+    written by hand) and its re-assessment fell below the threshold. It waits in `garden review`:
+    accepting it prunes the item, rejecting it keeps it (and it is not proposed again while the
+    pattern's text is unchanged)."""
+
+    type: Literal["PruneProposed"] = "PruneProposed"
+    item: Literal["link", "entity"]
+    target: str | None = None
+    link_type: str | None = None
+    entity_id: str | None = None
+    rule: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    score: float | None = None  # the item's re-assessed confidence (relevance for an entity)
+    owner: str  # "curator" (accepted by one) or "hand" (a person wrote it into the file)
 
 
 class ProposerCalled(Payload):
@@ -270,6 +309,8 @@ AnyPayload = Annotated[
         ProposalAccepted,
         ProposalRejected,
         LinkRescored,
+        EntityRescored,
+        PruneProposed,
         ProposerCalled,
         ProposalDeferred,
         LinkPruned,

@@ -7,7 +7,9 @@ the values it used in RunStarted.
 
 `decide` and `prune` are pure: a pattern's state in, events out. Each prune event names its rule
 and the values that triggered it. Human-curated `relationships:` are never touched: the policy
-only ever sees the machine-written block.
+only ever sees the machine-written block. An item a curator accepted or a person wrote into the
+file (`owned`) is never pruned by a rule: the rule becomes a PruneProposed that waits for a
+curator. `cap_prunes` spreads a large clean-up over runs (`max_prunes_per_run`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from garden.event import (
     LinkPruned,
     ProposalAccepted,
     ProposalRejected,
+    PruneProposed,
     event,
 )
 from garden.model import LINK_TYPES
@@ -36,11 +39,12 @@ from garden.model import LINK_TYPES
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    auto_accept: float = Field(0.85, ge=0, le=1, description="accept links at or above this confidence")
-    review_floor: float = Field(0.70, ge=0, le=1, description="below this, reject; between, wait for a curator")
+    # Link confidences are calibrated keep rates (garden.calibration): see README "The policy".
+    auto_accept: float = Field(0.70, ge=0, le=1, description="accept links at or above this confidence")
+    review_floor: float = Field(0.65, ge=0, le=1, description="below this, reject; between, wait for a curator")
     entity_auto_accept: float = Field(0.85, ge=0, le=1)
     entity_review_floor: float = Field(0.70, ge=0, le=1)
-    min_link_confidence: float = Field(0.70, ge=0, le=1)
+    min_link_confidence: float = Field(0.65, ge=0, le=1)
     min_link_confidence_by_type: dict[str, float] = Field(default_factory=dict)
     min_entity_relevance: float = Field(0.50, ge=0, le=1)
     min_community_confidence: float = Field(0.60, ge=0, le=1)
@@ -51,6 +55,8 @@ class Policy(BaseModel):
     nightly_limit: int | None = Field(None, ge=1, description="patterns tended per run; None: all")
     retend_after_days: int = Field(30, ge=0, description="ask again about an unchanged pattern after this")
     batch_size: int = Field(50, ge=1, le=10_000)
+    max_prunes_per_run: int | None = Field(
+        None, ge=0, description="prune at most this many items a run, the lowest scores first; None: no cap")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -128,6 +134,8 @@ def decide(slug: str, pending: dict[str, dict], policy: Policy, run_id: str | No
     for proposal_id, proposal in pending.items():
         if only is not None and proposal_id not in only:
             continue
+        if proposal["kind"] == "prune":
+            continue  # a proposed prune is a curator's decision, always
         if proposal["kind"] == "link":
             score, accept, floor, what = (proposal["confidence"], policy.auto_accept,
                                           policy.review_floor, "confidence")
@@ -149,13 +157,30 @@ def decide(slug: str, pending: dict[str, dict], policy: Policy, run_id: str | No
 
 
 def prune(slug: str, block: dict | None, curated: set[str], garden_slugs: set[str], policy: Policy,
-          run_id: str | None, today: dt.date, refreshed: dict[str, str] | None = None) -> list[Event]:
-    """The prune events for one pattern's projected block (a dict as the projection keeps it)."""
+          run_id: str | None, today: dt.date, refreshed: dict[str, str] | None = None,
+          owned: dict[str, str] | None = None, asked: set[str] | frozenset[str] = frozenset()) -> list[Event]:
+    """The prune events for one pattern's projected block (a dict as the projection keeps it).
+
+    `owned` ("target|type" or "entity|id" -> "curator" or "hand"): items a rule would prune are
+    proposed to a curator instead (PruneProposed), unless `asked` already holds that proposal's
+    key ("prune|target|type": pending, or a curator kept the item for this text)."""
     if not block:
         return []
     out: list[Event] = []
+    owned = owned or {}
 
     def emit(payload) -> None:
+        key = (f"{payload.target}|{payload.link_type}" if isinstance(payload, LinkPruned)
+               else f"entity|{payload.entity_id}" if isinstance(payload, EntityPruned) else None)
+        if key is not None and key in owned:
+            if f"prune|{key}" in asked:
+                return
+            is_link = isinstance(payload, LinkPruned)
+            payload = PruneProposed(
+                item="link" if is_link else "entity", rule=payload.rule, values=payload.values,
+                target=payload.target if is_link else None, link_type=payload.link_type if is_link else None,
+                entity_id=None if is_link else payload.entity_id, owner=owned[key],
+                score=payload.confidence if is_link else payload.relevance)
         out.append(event(payload, slug=slug, run_id=run_id, actor="pruner"))
 
     kept: list[dict] = []
@@ -212,3 +237,24 @@ def _link_rule(link, curated, garden_slugs, policy, today, refreshed):
                                    "age_days": age, "half_life_days": policy.decay_half_life_days,
                                    "threshold": floor}
     return None
+
+
+def prune_score(e: Event) -> float:
+    """How sure a prune is, lowest first: a missing target before any low score."""
+    p = e.payload
+    if p.rule == "missing_target":
+        return -1.0
+    score = getattr(p, "confidence", None) if not isinstance(p, EntityPruned) else p.relevance
+    return 0.0 if score is None else score
+
+
+def cap_prunes(events: list[Event], cap: int | None) -> tuple[list[Event], list[Event]]:
+    """(kept, deferred): at most `cap` prunes (the lowest scores first, then by pattern), every
+    other event kept. The deferred ones are pruned by a later run (the scores stay recorded)."""
+    prunes = [e for e in events if e.type.endswith("Pruned")]
+    if cap is None or len(prunes) <= cap:
+        return events, []
+    order = sorted(range(len(prunes)), key=lambda n: (prune_score(prunes[n]), prunes[n].slug or "", n))
+    chosen = {id(prunes[n]) for n in order[:cap]}
+    kept = [e for e in events if not e.type.endswith("Pruned") or id(e) in chosen]
+    return kept, [e for e in prunes if id(e) not in chosen]

@@ -44,6 +44,9 @@ class ProposalRequest:
     candidates: tuple[Candidate, ...]
     #: Links ("target|type") and entities ("entity|id") a curator rejected for this text.
     declined: frozenset[str] = frozenset()
+    #: Words in a large share of the garden's patterns (`garden.candidates.GENERIC_SHARE`): one of
+    #: them alone names no concept that connects patterns ("Presence", "Resilience").
+    common_terms: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,8 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-
-from rapidfuzz import fuzz
 
 from garden.catalog import is_valid_slug
 from garden.model import LINK_TYPES
@@ -21,7 +20,8 @@ from garden.proposal import ProposalRequest
 
 MAX_REASON = 300
 MAX_LABEL = 120
-NEAR_DUPLICATE = 90  # rapidfuzz ratio (0-100) of normalised labels at or above which two entities are one
+#: Words that carry no concept of their own when labels and titles are compared.
+SMALL_WORDS = frozenset("a an and as at by for from in into of on or the to vs with".split())
 _KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -74,6 +74,56 @@ def clean_text(text: str, limit: int) -> str:
 def normalise_label(label: str) -> str:
     folded = unicodedata.normalize("NFKD", label).casefold()
     return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
+
+
+def _singular(word: str) -> str:
+    """A plural folded to its singular, by ending: enough to match "trademarks" to "trademark"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=100_000)
+def concept_words(label: str) -> tuple[str, ...]:
+    """A label's words as the concept it names: case, accents, hyphens and punctuation, plurals and
+    small words ("of", "the") folded, in their order."""
+    return tuple(_singular(w) for w in normalise_label(label).split() if w not in SMALL_WORDS)
+
+
+def same_concept(a: str, b: str) -> bool:
+    """Two labels for one concept spelt differently: plural, hyphen or space, word order, case.
+
+    Not two words a letter apart: prebiotics and probiotics, synchronous and asynchronous
+    communication, knowledge-sharing and knowledge-hoarding are different concepts (a fuzzy ratio
+    called them duplicates)."""
+    wa, wb = concept_words(a), concept_words(b)
+    if not wa or not wb:
+        return normalise_label(a) == normalise_label(b)
+    return sorted(wa) == sorted(wb) or "".join(wa) == "".join(wb)
+
+
+def restates_title(label: str, title: str, slug: str) -> bool:
+    """Whether an entity label only restates the pattern's own title or slug ("Trademark" on
+    `trademarks`, "Capsule Wardrobe" on `capsule-wardrobe-design`, "Pre Mortem" on
+    `pre-mortem-technique`): its words are among the title's (or the slug's) and cover at least
+    half of them, or it holds all of them. One word of a long title ("Wardrobe" on
+    `capsule-wardrobe-design`) names something else and may connect patterns."""
+    words = set(concept_words(label))
+    if not words:
+        return False
+    for name in (title, slug):
+        own = set(concept_words(name))
+        if not own:
+            continue
+        if own <= words or (words <= own and 2 * len(words) >= len(own)):
+            return True
+        if "".join(concept_words(label)) == "".join(concept_words(name)):
+            return True
+    return False
 
 
 def _score(value: Any) -> float | None:
@@ -158,7 +208,7 @@ def _link_problem(item, slug, garden_slugs, curated, skip_target=False) -> str |
 def _check_entities(request, entities, checked: Checked) -> None:
     known = [(e.id, normalise_label(e.label or e.id)) for e in request.existing_entities]
     for item in entities:
-        reason = _entity_problem(item, known, request.slug)
+        reason = _entity_problem(item, known, request.slug, request.title)
         if reason:
             checked.invalid.append(Invalid(reason, item))
             continue
@@ -171,7 +221,7 @@ def _check_entities(request, entities, checked: Checked) -> None:
         known.append((entity.id, normalise_label(label)))
 
 
-def _entity_problem(item, known, slug: str) -> str | None:
+def _entity_problem(item, known, slug: str, title: str = "") -> str | None:
     if not isinstance(item, dict):
         return "an entity must be an object"
     entity_id = item.get("id")
@@ -186,13 +236,14 @@ def _entity_problem(item, known, slug: str) -> str | None:
         return "an entity needs a type"
     if _score(item.get("relevance")) is None:
         return f"relevance {item.get('relevance')!r} is not a number in [0, 1]"
+    if restates_title(label, title, slug) or restates_title(entity_id, title, slug):
+        return f"the entity restates the pattern's own title ({label!r} on {slug!r})"
     norm = normalise_label(label)
     for other_id, other_label in known:
         if entity_id == other_id:
             return f"duplicate of entity {other_id!r} (same id)"
         if norm == other_label:
             return f"duplicate of entity {other_id!r} (same label)"
-        similarity = fuzz.ratio(norm, other_label)
-        if similarity >= NEAR_DUPLICATE:
-            return f"near-duplicate of entity {other_id!r} (label similarity {similarity:.0f}%)"
+        if same_concept(norm, other_label):
+            return f"near-duplicate of entity {other_id!r} (the same words spelt differently)"
     return None

@@ -97,7 +97,7 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
     if text is not None or block is None:
         new, banner = put_block_text(doc, text, block, drop_banner), False
     else:
-        new, banner = replace_block(doc, block), adds_banner(doc)
+        new, banner = replace_block(doc, block, current), adds_banner(doc)
     return PreparedWrite(path, new, old_hash, hash_bytes(new), banner)
 
 

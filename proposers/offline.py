@@ -1,54 +1,128 @@
 """The offline proposer: no key, no server, no network; the same garden gives the same proposals.
 
-Links: the best-ranked candidates (the same ranking the LLM sees). Confidence is a documented,
-monotonic function of the candidates' cosine similarity s:
+Links: the best-ranked candidates (the same ranking the LLM sees). Confidence is a calibrated
+estimate of how likely a careful curator keeps the link: the candidates' cosine similarity s
+through the monotone table in `garden.calibration`, fitted to blind judgements (issue 12):
 
-    confidence = min(0.95, 0.30 + 1.6 * s), rounded to 2 places
+    s = 0.02 -> 0.02 (random pairs), 0.07 -> 0.41, 0.109 -> 0.72, 0.184 -> 0.88,
+    0.231 -> 0.95, 0.30 and above -> 0.97-0.98
 
-so on the real library (median best-candidate similarity about 0.25) a typical best candidate
-lands at about 0.70 (the review floor), and only clearly similar pairs (s >= 0.35) reach the
-auto-accept line of 0.85. The type is `complementary` unless the candidate's own curated graph
-already links back, in which case the inverse of that relationship is used. The reason names the
-terms and entities the two patterns share.
+The same function scores any target, not only top candidates (a re-assessment calls it). The type
+is `complementary` unless the candidate's own curated graph already links back, in which case the
+inverse of that relationship is used. The reason names the terms and entities the two patterns
+share.
 
-Entities: what the pattern's own text supports: multi-word keywords, a short title (unless it
-names the pattern itself: an entity whose id is the slug says nothing), and entities
-that the 10 most similar patterns carry whose label occurs at least twice in this pattern's
-text. Relevance grows with how
-often the label occurs:
+Entities exist to connect patterns. Offered: multi-word keywords, a short title, and entities the
+10 most similar patterns carry whose label occurs at least twice in this pattern's text; never a
+label that restates the pattern's own title or slug (`garden.validate.restates_title`: "Capsule
+Wardrobe" on `capsule-wardrobe-design`), nor one word that occurs in a large share of the garden
+(`ProposalRequest.common_terms`, by document frequency: "Presence", "Resilience"). Relevance
+grows with how often the label occurs in the pattern's text, and with how many of its 10 nearest
+patterns share it (carry it as an entity, or name it in their title or summary):
 
-    relevance = min(0.95, 0.5 + 0.15 * log2(1 + occurrences)), rounded to 2 places
+    relevance = min(0.95, 0.5 + 0.15 * log2(1 + occurrences) + SHARED_BONUS(shared)), 2 places
+    SHARED_BONUS: nobody shares it -0.10, one neighbour +0.0, two or more +0.10, four or more +0.15
 
-(1 occurrence: 0.65, 3: 0.80, 7 or more: 0.95)
+so a label the text repeats that no neighbour shares waits below the review line, and one the
+neighbourhood shares is accepted sooner. It skips entities the pattern already has by id or label.
 
-It never re-assesses existing links (its similarity is not a judgement of a curated or earlier
-link), and it skips entities the pattern already has by id or label; fuzzy duplicates are left
-to the validation every proposer's answer goes through.
+Re-assessment (`reassess`, called by the tend for every pattern it tends): every existing link
+is scored by the same measure, `link_confidence` of the pair's cosine computed from the ranking's
+vectors for any target (not only the top candidates; `garden.reassess.pair_evidence`), and a
+target not in the garden scores 0. Every existing entity is scored as a new one is
+(`score_entity`: a title restating or a generic word scores 0, and a label the text never uses
+scores 0).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from functools import lru_cache
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from garden.block import to_kebab
+from garden.calibration import keep_rate
 from garden.candidates import INVERSE_TYPES
 from garden.proposal import Budget, ProposalRequest, ProposerAnswer
-from garden.validate import normalise_label
+from garden.validate import concept_words, normalise_label, restates_title
 
 
-#: Entities are borrowed only from this many of the best candidates.
+#: Entities are borrowed only from (and counted as shared by) this many of the best candidates.
 NEIGHBOURS_FOR_ENTITIES = 10
 
 
-def link_confidence(similarity: float) -> float:
-    return round(min(0.95, 0.30 + 1.6 * max(0.0, similarity)), 2)
+def link_confidence(similarity: float, **evidence) -> float:
+    """How likely a careful curator keeps a link of this cosine similarity (`garden.calibration`).
+
+    Other evidence (e.g. `rank=`) is accepted and not used: the judged links were top-5 candidates,
+    and inherited links far down the ranking score as low as they were judged by similarity alone
+    (see `garden.calibration`)."""
+    return round(keep_rate(similarity), 2)
 
 
-def entity_relevance(occurrences: int) -> float:
-    return round(min(0.95, 0.5 + 0.15 * math.log2(1 + occurrences)), 2)
+def is_generic(label: str, common_terms: Collection[str]) -> bool:
+    """One word in a large share of the garden's patterns (document frequency), e.g. "Agency"."""
+    words = normalise_label(label).split()
+    if len(words) != 1:
+        return False
+    word = words[0]
+    folded = concept_words(word)
+    forms = {word, word + "s", *folded, *(w + "s" for w in folded)}
+    return any(form in common_terms for form in forms)
+
+
+def entity_relevance(occurrences: int, *, label: str | None = None, title: str = "", slug: str = "",
+                     shared: int | None = None, common_terms: Collection[str] = ()) -> float:
+    """An entity's relevance to a pattern: 0.0 when the label restates the pattern's title or slug
+    or is one generic word, else growing with its occurrences in the pattern's text and with how
+    many of the pattern's nearest patterns share it (`shared`; None: not known, no bonus)."""
+    if label is not None and (restates_title(label, title, slug) or is_generic(label, common_terms)):
+        return 0.0
+    return round(max(0.0, min(0.95, 0.5 + 0.15 * math.log2(1 + occurrences) + _shared_bonus(shared))), 2)
+
+
+def _shared_bonus(shared: int | None) -> float:
+    if shared is None or shared == 1:
+        return 0.0
+    if shared == 0:
+        return -0.10
+    return 0.10 if shared < 4 else 0.15
+
+
+def score_entity(request: ProposalRequest, label: str) -> float:
+    """`entity_relevance` of a label for a request's pattern, with the evidence the proposer uses:
+    for re-assessing an entity the pattern already has."""
+    words = _words(request.text)
+    return entity_relevance(_count(label, words), label=label, title=request.title, slug=request.slug,
+                            shared=shared_by(request, label), common_terms=request.common_terms)
+
+
+def shared_by(request: ProposalRequest, label: str) -> int:
+    """How many of the pattern's nearest candidates carry the label as an entity (the same
+    concept, `garden.validate.same_concept`) or name it in their title or summary."""
+    key, phrase = _concept(label), _phrase(label)
+    if not phrase.strip():
+        return 0
+    count = 0
+    for candidate in request.candidates[:NEIGHBOURS_FOR_ENTITIES]:
+        if (phrase in _head_words(candidate.title, candidate.summary)
+                or any(key & _concept(other) for other in candidate.entity_labels)):
+            count += 1
+    return count
+
+
+@lru_cache(maxsize=100_000)
+def _concept(label: str) -> frozenset:
+    """The spellings `same_concept` treats as one: sorted words, and words run together."""
+    words = concept_words(label)
+    return frozenset({" ".join(sorted(words)), "".join(words)}) if words else frozenset()
+
+
+@lru_cache(maxsize=20_000)
+def _head_words(title: str, summary: str) -> str:
+    return _words(f"{title} {summary}")
 
 
 class OfflineProposer:
@@ -58,6 +132,8 @@ class OfflineProposer:
     def __init__(self, max_links: int = 5, max_entities: int = 5):
         self.max_links = max_links
         self.max_entities = max_entities
+        #: Entities not offered, by why: "title" (restates the pattern's title), "generic".
+        self.skipped: Counter = Counter()
 
     def propose(self, requests: Sequence[ProposalRequest], budget: Budget | None = None) -> Iterator[ProposerAnswer]:
         for request in requests:
@@ -67,6 +143,27 @@ class OfflineProposer:
         words = _words(request.text)
         return {"inferred_links": self._links(request, words),
                 "entities": self._entities(request, words)}
+
+    def reassess(self, request: ProposalRequest, ranking) -> dict:
+        """Every existing link and entity of the pattern, scored afresh on the scale of a new
+        proposal, with its evidence: {"inferred_links": [{"target", "type", "confidence",
+        "evidence"}], "entities": [{"id", "relevance", "evidence"}]}."""
+        from garden.reassess import pair_evidence
+
+        words = _words(request.text)
+        links = []
+        for link in request.existing_links:
+            evidence = pair_evidence(ranking, request.slug, link.target)
+            confidence = 0.0 if evidence.get("missing") else link_confidence(evidence["cosine"])
+            links.append({"target": link.target, "type": link.type, "confidence": confidence,
+                          "evidence": evidence})
+        entities = []
+        for entity in request.existing_entities:
+            label = " ".join((entity.label or entity.id.replace("-", " ")).split())
+            count = _count(label, words)
+            entities.append({"id": entity.id, "relevance": score_entity(request, label) if count else 0.0,
+                             "evidence": {"occurrences": count}})
+        return {"inferred_links": links, "entities": entities}
 
     def _links(self, request: ProposalRequest, text: str) -> list[dict]:
         links = []
@@ -92,17 +189,26 @@ class OfflineProposer:
             normalise_label(e.label or e.id) for e in request.existing_entities
         }
         found: dict[str, dict] = {}
+        refused: set[str] = set()
 
         def offer(label: str, kind: str, minimum: int = 1) -> None:
             label = " ".join(label.split())
             entity_id = to_kebab(label)
             if (not entity_id or entity_id == request.slug or entity_id in have
-                    or normalise_label(label) in have or entity_id in found):
+                    or normalise_label(label) in have or entity_id in found or entity_id in refused):
                 return
             count = _count(label, text)
-            if count >= minimum:
+            if count < minimum:
+                return
+            if restates_title(label, request.title, request.slug):
+                self.skipped["title"] += 1
+                refused.add(entity_id)
+            elif is_generic(label, request.common_terms):
+                self.skipped["generic"] += 1
+                refused.add(entity_id)
+            else:
                 found[entity_id] = {"id": entity_id, "type": kind, "label": _titled(label),
-                                    "relevance": entity_relevance(count)}
+                                    "relevance": entity_relevance(count, shared=shared_by(request, label))}
 
         if 1 <= len(request.title.split()) <= 4:
             offer(request.title, "concept")

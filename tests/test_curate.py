@@ -303,7 +303,8 @@ def test_revert_puts_back_one_copy_of_a_link_given_twice(tmp_path, monkeypatch):
     path.write_text(head + sep + first + weak + rest[len(first):])
     originals = files_now()
     run = tend_here()
-    assert path.read_text().count(first.splitlines()[0]) == 1  # the weak copy went, the other stayed
+    # Both copies are re-assessed (the target is not in this garden: 0) and pruned, one event each.
+    assert path.read_text().count(first.splitlines()[0]) == 0
     changed = json.loads(garden_cmd("diff", run["run_id"], "--json").stdout)["patterns"]
     assert path.stem in changed
     result = garden_cmd("revert", run["run_id"], "--json")
@@ -455,6 +456,9 @@ def test_reverting_a_forced_revert_does_not_bring_back_what_a_later_run_pruned(t
     slug = accept["decided"][0]["slug"]
     tend_in_process(POLICY.model_copy(update={"min_link_confidence": link["confidence"] + 0.01}),
                     today=dt.date(2026, 11, 25))
+    # A curator's link is never pruned by a rule: the tend proposes it, and a curator agrees.
+    [prune] = [p for g in pending() for p in g["proposals"] if p["kind"] == "prune" and g["slug"] == slug]
+    assert garden_cmd("accept", prune["id"]).exit_code == 0
 
     def links_in_file():
         return open(f"patterns/{slug}.md").read().count(f"target: {link['target']}\n")

@@ -20,15 +20,15 @@ def payloads(events):
 def test_decide_accepts_keeps_and_rejects_by_threshold():
     pending = {
         "p1": {"kind": "link", "confidence": 0.9},
-        "p2": {"kind": "link", "confidence": 0.75},
+        "p2": {"kind": "link", "confidence": 0.68},
         "p3": {"kind": "link", "confidence": 0.5},
         "p4": {"kind": "entity", "relevance": 0.86},
     }
     out = payloads(decide("s", pending, Policy(), "R"))
     assert [(p.type, p.proposal_id) for p in out] == [
         ("ProposalAccepted", "p1"), ("ProposalRejected", "p3"), ("ProposalAccepted", "p4")]
-    assert out[0].rule == "auto_accept: confidence 0.9 >= 0.85"
-    assert out[1].reason == "review_floor: confidence 0.5 < 0.7"
+    assert out[0].rule == "auto_accept: confidence 0.9 >= 0.7"
+    assert out[1].reason == "review_floor: confidence 0.5 < 0.65"
 
 
 def block(links=(), entities=(), communities=()):
@@ -42,7 +42,7 @@ def link(target, confidence, kind="complementary"):
 
 def test_prune_names_its_rule_and_values():
     b = block(
-        links=[link("a", 0.65), link("b", 0.9), link("c", 0.72, "tools"), link("d", None), link("e", 0.8)],
+        links=[link("a", 0.6), link("b", 0.9), link("c", 0.72, "tools"), link("d", None), link("e", 0.8)],
         entities=[{"id": "x", "relevance": 0.4}, {"id": "y", "relevance": None}],
         communities=[{"id": "t", "source": "taxonomy", "confidence": 0.1},
                      {"id": "i", "source": "inferred", "confidence": 0.5}],
@@ -57,7 +57,7 @@ def test_prune_names_its_rule_and_values():
         ("EntityPruned", "x", "min_entity_relevance"),
         ("CommunityPruned", "i", "min_community_confidence"),
     ]
-    assert out[0].values == {"confidence": 0.65, "threshold": 0.7}
+    assert out[0].values == {"confidence": 0.6, "threshold": 0.65}
 
 
 def test_optional_rules_missing_targets_curated_repeats_and_decay():
@@ -78,7 +78,7 @@ def test_policy_from_garden_toml_pyproject_and_environment(tmp_path):
     (tmp_path / "garden.toml").write_text("[policy]\nreview_floor = 0.6\n"
                                           "min_link_confidence_by_type = { tools = 0.8 }\n")
     policy = load_policy(tmp_path, {"GARDEN_POLICY_NIGHTLY_LIMIT": "100"})
-    assert (policy.auto_accept, policy.review_floor, policy.nightly_limit) == (0.85, 0.6, 100)
+    assert (policy.auto_accept, policy.review_floor, policy.nightly_limit) == (0.7, 0.6, 100)
     assert policy.link_floor("tools") == 0.8
 
 

@@ -57,7 +57,7 @@ def test_every_invalid_entity_is_rejected_with_its_reason():
     assert reasons({"entities": [
         entity(id="Not Kebab"), entity(id="x", label=""), entity(relevance=-0.1),
         entity(id="systems-thinking", label="Other"), entity(id="st", label="systems thinking!"),
-        entity(id="systems-thinker", label="Systems Thinkin"), entity(), entity(id="trust-2", label="Trust"),
+        entity(id="thinking-systems", label="Thinking, Systems"), entity(), entity(id="trust-2", label="Trust"),
         entity(id="me", label="Me"),
     ]}) == [
         "entity id 'Not Kebab' is not kebab-case (like 'systems-thinking')",
@@ -65,7 +65,7 @@ def test_every_invalid_entity_is_rejected_with_its_reason():
         "relevance -0.1 is not a number in [0, 1]",
         "duplicate of entity 'systems-thinking' (same id)",
         "duplicate of entity 'systems-thinking' (same label)",
-        "near-duplicate of entity 'systems-thinking' (label similarity 97%)",
+        "near-duplicate of entity 'systems-thinking' (the same words spelt differently)",
         "duplicate of entity 'trust' (same label)",
         "the entity is the pattern itself (its id is the pattern's slug)",
     ]

@@ -1,0 +1,95 @@
+"""Re-assessment: every machine-written item of a tended pattern judged afresh, as a new one is.
+
+A garden inherits links and entities an earlier pipeline wrote, with confidences nothing
+measured; a threshold never prunes them. Each tend therefore asks the proposer that runs to
+score every existing link and entity of the patterns it tends on the scale of a new proposal,
+records the new value with its evidence (LinkRescored / EntityRescored), and lets the policy's
+prune step decide. Here: the evidence for a pair of patterns from the ranking's own vectors
+(so any target is scored, not only the top candidates), and the events for a proposer's
+re-assessment. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from garden.candidates import Ranking
+from garden.event import EntityRescored, Event, LinkRescored, event
+from garden.proposal import ProposalRequest
+
+
+def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> dict[str, Any]:
+    """The pair's cosine, the target's rank among `slug`'s candidates (1 = best; None beyond the
+    ranked neighbours) and their shared terms; a target not in the garden: cosine 0, missing."""
+    index = getattr(ranking, "_index", {})
+    if slug not in index or target not in index or target == slug:
+        return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in index}
+    i, j = index[slug], index[target]
+    hits = (ranking.neighbours[i] == j).nonzero()[0]
+    rank = int(hits[0]) + 1 if hits.size else None
+    cosine, shared = _overlap(ranking, i, j, terms)
+    if rank is not None:  # the very number a proposal of this candidate was scored by
+        cosine = float(ranking.scores[i][hits[0]])
+    return {"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared}
+
+
+def _overlap(ranking: Ranking, i: int, j: int, n: int) -> tuple[float, list[str]]:
+    """The cosine of rows i and j of the ranking's L2-normalised TF-IDF matrix (the sum of their
+    common terms' weight products) and the n terms that contribute most to it, in one pass."""
+    m = ranking.matrix
+    if m is None:
+        return 0.0, []
+    start_i, start_j = m.indptr[i], m.indptr[j]
+    cols_i, cols_j = m.indices[start_i : m.indptr[i + 1]], m.indices[start_j : m.indptr[j + 1]]
+    common, at_i, at_j = np.intersect1d(cols_i, cols_j, assume_unique=True, return_indices=True)
+    if common.size == 0:
+        return 0.0, []
+    weight = m.data[start_i + at_i] * m.data[start_j + at_j]
+    order = np.argsort(-weight, kind="stable")[:n]
+    return float(weight.sum()), [str(ranking.terms[common[k]]) for k in order]
+
+
+def describe_evidence(evidence: dict[str, Any]) -> str:
+    """One line a curator reads: what the new value rests on."""
+    if "occurrences" in evidence:
+        return f"{evidence['occurrences']} occurrences in the pattern's text"
+    if evidence.get("missing"):
+        return "the target is not in the garden"
+    parts = [f"cosine {evidence['cosine']:.2f}",
+             f"rank {evidence['rank']}" if evidence.get("rank") else "not among the ranked candidates"]
+    if evidence.get("shared_terms"):
+        parts.append("shared terms: " + ", ".join(evidence["shared_terms"]))
+    return "; ".join(parts)
+
+
+def rescore_events(request: ProposalRequest, answer: dict[str, list[dict]], proposer: str,
+                   actor: str, run_id: str | None) -> list[Event]:
+    """LinkRescored / EntityRescored for a proposer's `reassess` answer ({"inferred_links":
+    [{"target", "type", "confidence", "evidence"}], "entities": [{"id", "relevance", "evidence"}]})."""
+    old_links = {(l.target, l.type): l for l in request.existing_links}
+    old_entities = {e.id: e for e in request.existing_entities}
+    out: list[Event] = []
+    for item in answer.get("inferred_links") or []:
+        old = old_links.get((item["target"], item["type"]))
+        if old is None:
+            continue
+        evidence = dict(item.get("evidence") or {})
+        if old.confidence is None and "strength" in old.extras():
+            evidence["type_default"] = True  # a legacy strength: link; its type is the reader's default
+        out.append(event(LinkRescored(target=old.target, link_type=old.type or "complementary",
+                                      old_confidence=old.confidence, new_confidence=item["confidence"],
+                                      reason=describe_evidence(evidence), proposer=proposer,
+                                      evidence=evidence), slug=request.slug, run_id=run_id, actor=actor))
+    for item in answer.get("entities") or []:
+        old = old_entities.get(item["id"])
+        if old is None:
+            continue
+        evidence = dict(item.get("evidence") or {})
+        out.append(event(EntityRescored(entity_id=old.id, old_relevance=old.relevance,
+                                        new_relevance=item["relevance"], reason=describe_evidence(evidence),
+                                        proposer=proposer, evidence=evidence),
+                         slug=request.slug, run_id=run_id, actor=actor))
+    return out
+
