@@ -29,7 +29,7 @@ def test_runs_shows_pending_and_invalid_and_the_counts_add_up(seed_garden, monke
     def reply(request, index):
         return answer({
             "inferred_links": [  # one of the three is the pattern itself: invalid
-                {"target": SLUGS[0], "type": "complementary", "confidence": 0.97, "reason": "Accepted."},
+                {"target": SLUGS[0], "type": "complementary", "confidence": 0.99, "reason": "Accepted."},
                 {"target": SLUGS[1], "type": "requires", "confidence": 0.8, "reason": "For a curator."},
                 {"target": SLUGS[2], "type": "tools", "confidence": 0.3, "reason": "Rejected."},
                 {"target": "nowhere", "type": "enables", "confidence": 0.9, "reason": "Invalid."},
