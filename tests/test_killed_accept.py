@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WIDE_REVIEW_POLICY, garden_bin, make_garden, tend_in_process
+from conftest import garden_bin, make_garden, tend_in_process
+from garden.policy import Policy
 
 
 def garden(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -56,14 +57,14 @@ def kill_mid_write(base: Path, work: Path, run_id: str, delay: float) -> str:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    """300 patterns, tended once, with proposals pending in most of them (copied by each try)."""
+    """300 patterns, tended once under a wide review band, with proposals pending in most of them (copied by each try)."""
     root = tmp_path_factory.mktemp("killed") / "base"
     make_garden(root / "patterns", 300)
     originals = {p.name: p.read_bytes() for p in (root / "patterns").glob("*.md")}
     here = os.getcwd()
     os.chdir(root)
     try:
-        tended = tend_in_process(WIDE_REVIEW_POLICY)
+        tended = tend_in_process(Policy(auto_accept=0.99, review_floor=0.3, min_link_confidence=0.3))
     finally:
         os.chdir(here)
     return root, tended, originals
