@@ -36,6 +36,7 @@ ITEM_MODELS = {"entities": Entity, "communities": Community, "inferred_links": I
 ITEM_KEYS = {name: tuple(model.model_fields) for name, model in ITEM_MODELS.items()}
 #: Fields always written double-quoted, as in the seeds.
 QUOTED_FIELDS = frozenset({"label", "reason"})
+DEFAULT_LINK_TYPE = "complementary"  # what a link with no `type:` (a legacy `strength:` link) is read as
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +228,7 @@ def _read_link(item: Any, where: tuple, findings: list[Finding]) -> InferredLink
         return None
     kind = link.type
     if kind is None:
-        if "strength" in item:
+        if "strength" in item and link.confidence is None:
             findings.append(
                 Finding(
                     "warning",
@@ -246,7 +247,7 @@ def _read_link(item: Any, where: tuple, findings: list[Finding]) -> InferredLink
                     where,
                 )
             )
-        return link.model_copy(update={"type": "complementary"})
+        return link.model_copy(update={"type": DEFAULT_LINK_TYPE})
     if kind in LINK_TYPES:
         return link
     alias = LINK_TYPE_ALIASES.get(kind.strip().lower().replace("-", "_").replace(" ", "_"))

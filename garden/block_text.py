@@ -23,7 +23,7 @@ import re
 
 import yaml
 
-from garden.block import LISTS, emit_item, scalar
+from garden.block import DEFAULT_LINK_TYPE, LISTS, emit_item, scalar
 from garden.model import GardenBlock
 
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -85,11 +85,24 @@ def _list_lines(name, head, old_segments, old_items, new_items, indent, indentle
     for item in new_items:
         match = next((i for i in free if old_items[i] == item), None)
         if match is None:
-            lines.extend(emit_item(name, item, dash, cont))
+            lines.extend(emit_item(name, _as_typed_before(name, item, old_items, old_segments), dash, cont))
         else:
             free.remove(match)
             lines.extend(old_segments[match])
     return lines
+
+
+def _as_typed_before(name: str, item, old_items, old_segments):
+    """A link the old text gave no `type:` (a legacy `strength:` link, read as the default type)
+    keeps having none when only its values change: the default is the reader's, not evidence
+    anyone wrote down, and the text should not claim it."""
+    if name != "inferred_links" or item.type != DEFAULT_LINK_TYPE:
+        return item
+    for old, segment in zip(old_items, old_segments):
+        if old.target == item.target and old.type == item.type and not any(
+                line.strip().removeprefix("- ").startswith("type:") for line in segment):
+            return item.model_copy(update={"type": None})
+    return item
 
 
 def _cut(text: str, old_block: GardenBlock):

@@ -2,7 +2,7 @@
 
 Run from the repo root:
 
-    .venv/bin/python scripts/bench_cleanup.py [--corpus DIR] [--json]
+    .venv/bin/python scripts/bench_cleanup.py [--corpus DIR] [--json] [--no-reassess]
 
 It copies the corpus (default ../shared/corpus/patterns) to a temporary folder, reads every
 `graph_garden` block, tends it once in this process (offline proposer, default policy, the steps
@@ -17,7 +17,8 @@ the copy. It prints, before and after the first tend:
 - links whose target is not a slug of the garden;
 - machine links per pattern (all links / all patterns);
 - pending proposals per pattern (after the tend; before it, none);
-and the first tend's seconds (in process, without Prefect), its prunes by rule, the files the
+and the first tend's seconds (in process, without Prefect; `--no-reassess` gives the same tend
+without the re-assessment step, for its cost), its prunes by rule, the files the
 second tend wrote (goal 0), and the exit status of verify and replay --check (goal 0).
 """
 
@@ -98,7 +99,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-reassess", action="store_true",
+                        help="tend without re-assessing existing items (to measure what re-assessment costs)")
     args = parser.parse_args()
+    if args.no_reassess:
+        tending.reassess_requests = lambda *_: None
     if not args.corpus.is_dir():
         sys.exit(f"{args.corpus}: no such folder; pass --corpus DIR")
     os.environ["GARDEN_CACHE"] = "false"

@@ -4,10 +4,11 @@
 
 For links and, separately, entities it draws up to N items at random from each source group:
 
-    links:    inherited (in a block, never proposed in this log), <proposer> accepted,
-              <proposer> pending, <proposer> rejected (by the policy), random pairs (control)
-    entities: inherited, <proposer> accepted, <proposer> pending, <proposer> rejected,
-              random (another pattern's entity put on this pattern: control)
+    links:    inherited kept (in a block, never proposed in this log), inherited pruned (pruned
+              by a tend, never proposed in this log), <proposer> accepted, <proposer> pending,
+              <proposer> rejected (by the policy), random pairs (control)
+    entities: inherited kept, inherited pruned, <proposer> accepted, <proposer> pending,
+              <proposer> rejected, random (another pattern's entity put on this pattern: control)
 
 and writes two files in OUT:
 - `sheet.jsonl`: one item a line, shuffled: its id, and for a link the two patterns' titles and
@@ -35,19 +36,27 @@ from events.store import EventStore  # noqa: E402
 from garden.catalog import load_garden  # noqa: E402
 
 
-def proposals(store: EventStore) -> tuple[dict, dict]:
-    """Every proposal in the log by id, and how it ended ("accepted", "rejected"; else pending)."""
-    found, ended = {}, {}
-    for e in store.events(types=["LinkProposed", "EntityProposed", "ProposalAccepted", "ProposalRejected"]):
+def proposals(store: EventStore) -> tuple[dict, dict, list, dict]:
+    """Every proposal in the log by id, how it ended ("accepted", "rejected"; else pending),
+    every prune (slug, payload), and each entity's (label, type) as first observed."""
+    found, ended, pruned, labels = {}, {}, [], {}
+    for e in store.events(types=["LinkProposed", "EntityProposed", "ProposalAccepted", "ProposalRejected",
+                                 "LinkPruned", "EntityPruned", "GardenObserved"]):
         p = e.payload
-        if p.type in ("LinkProposed", "EntityProposed"):
+        if p.type == "GardenObserved":  # the block as first seen: the labels of what a tend pruned
+            for entity in (p.block or {}).get("entities") or []:
+                labels.setdefault((e.slug, entity["id"]), (entity.get("label") or entity["id"],
+                                                           entity.get("type") or "?"))
+        elif p.type in ("LinkProposed", "EntityProposed"):
             found[e.id] = (e.slug, p)
+        elif p.type in ("LinkPruned", "EntityPruned"):
+            pruned.append((e.slug, p))
         elif p.proposal_id in found:
             ended[p.proposal_id] = "accepted" if p.type == "ProposalAccepted" else "rejected"
-    return found, ended
+    return found, ended, pruned, labels
 
 
-def groups(garden, state, found, ended, rnd: random.Random) -> tuple[dict, dict]:
+def groups(garden, state, found, ended, pruned, labels, rnd: random.Random) -> tuple[dict, dict]:
     links, entities = defaultdict(list), defaultdict(list)
     proposed_links, proposed_entities = {}, {}
     for pid, (slug, p) in found.items():
@@ -61,15 +70,21 @@ def groups(garden, state, found, ended, rnd: random.Random) -> tuple[dict, dict]
             if outcome != "accepted":
                 entities[f"{p.proposer} {outcome}"].append((slug, p.entity_id, p.label, p.entity_type, p.relevance))
     all_entities = []
+    for slug, p in pruned:
+        if p.type == "LinkPruned" and (slug, p.target, p.link_type) not in proposed_links:
+            links["inherited pruned"].append((slug, p.target, p.link_type, p.confidence))
+        elif p.type == "EntityPruned" and (slug, p.entity_id) not in proposed_entities:
+            label, kind = labels.get((slug, p.entity_id), (p.entity_id, "?"))
+            entities["inherited pruned"].append((slug, p.entity_id, label, kind, p.relevance))
     for slug, known in sorted(state.patterns.items()):
         block = known.get("block") or {}
         for link in block.get("inferred_links") or []:
             proposer = proposed_links.get((slug, link["target"], link.get("type")))
-            group = f"{proposer} accepted" if proposer else "inherited"
+            group = f"{proposer} accepted" if proposer else "inherited kept"
             links[group].append((slug, link["target"], link.get("type") or "?", link.get("confidence")))
         for entity in block.get("entities") or []:
             proposer = proposed_entities.get((slug, entity["id"]))
-            group = f"{proposer} accepted" if proposer else "inherited"
+            group = f"{proposer} accepted" if proposer else "inherited kept"
             item = (slug, entity["id"], entity.get("label") or entity["id"], entity.get("type") or "?",
                     entity.get("relevance"))
             entities[group].append(item)
@@ -136,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     garden = load_garden(args.garden, keep_bodies=False)
     with EventStore(args.db, create=False) as store:
         state = load_state(store)
-        found, ended = proposals(store)
-    links, entities = groups(garden, state, found, ended, rnd)
+        found, ended, pruned, labels = proposals(store)
+    links, entities = groups(garden, state, found, ended, pruned, labels, rnd)
     sheet, key, counts = draw(garden, links, entities, args.n, rnd)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "sheet.jsonl", "w", encoding="utf-8") as f:

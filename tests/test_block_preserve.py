@@ -77,6 +77,8 @@ def changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
 
 
 def test_a_rescored_legacy_link_is_emitted_afresh_and_every_other_item_keeps_its_lines(tmp_path):
+    """Its new confidence is written; the type the reader defaulted to is not (nobody wrote it), and
+    the text reads back as the block (`write` checks)."""
     path = legacy_file(tmp_path)
     block = read(path)
     links = list(block.inferred_links)
@@ -87,7 +89,6 @@ def test_a_rescored_legacy_link_is_emitted_afresh_and_every_other_item_keeps_its
         "    reason: 'Shared entities: Living System, Feedback Loop'\n"
         "    strength: 3\n",
         "  - target: commons-blueprint\n"
-        "    type: complementary\n"
         "    confidence: 0.12\n"
         '    reason: "Shared entities: Living System, Feedback Loop"\n'
         "    strength: 3\n")
