@@ -94,7 +94,7 @@ def _shared_bonus(shared: int | None) -> float:
 def score_entity(request: ProposalRequest, label: str) -> float:
     """`entity_relevance` of a label for a request's pattern, with the evidence the proposer uses:
     for re-assessing an entity the pattern already has."""
-    words = _words(request.text)
+    words = _text_words(request.text)
     return entity_relevance(_count(label, words), label=label, title=request.title, slug=request.slug,
                             shared=shared_by(request, label), common_terms=request.common_terms)
 
@@ -140,7 +140,7 @@ class OfflineProposer:
             yield ProposerAnswer(request.slug, self.answer(request))
 
     def answer(self, request: ProposalRequest) -> dict:
-        words = _words(request.text)
+        words = _text_words(request.text)
         return {"inferred_links": self._links(request, words),
                 "entities": self._entities(request, words)}
 
@@ -150,7 +150,7 @@ class OfflineProposer:
         "evidence"}], "entities": [{"id", "relevance", "evidence"}]}."""
         from garden.reassess import pair_evidence
 
-        words = _words(request.text)
+        words = _text_words(request.text)
         links = []
         for link in request.existing_links:
             evidence = pair_evidence(ranking, request.slug, link.target)
@@ -228,6 +228,12 @@ _WORD = re.compile(r"[^\W_]+")
 def _words(text: str) -> str:
     """Text as its lower-case words, space-separated and padded, so a phrase is a substring."""
     return " " + " ".join(_WORD.findall(text.casefold())) + " "
+
+
+@lru_cache(maxsize=512)
+def _text_words(text: str) -> str:
+    """`_words` of a pattern's text, kept while a batch is proposed and re-assessed."""
+    return _words(text)
 
 
 @lru_cache(maxsize=100_000)
