@@ -43,7 +43,7 @@ class Policy(BaseModel):
     auto_accept: float = Field(0.70, ge=0, le=1, description="accept links at or above this confidence")
     review_floor: float = Field(0.65, ge=0, le=1, description="below this, reject; between, wait for a curator")
     entity_auto_accept: float = Field(0.85, ge=0, le=1)
-    entity_review_floor: float = Field(0.70, ge=0, le=1)
+    entity_review_floor: float = Field(0.80, ge=0, le=1)
     min_link_confidence: float = Field(0.65, ge=0, le=1)
     min_link_confidence_by_type: dict[str, float] = Field(default_factory=dict)
     min_entity_relevance: float = Field(0.50, ge=0, le=1)
