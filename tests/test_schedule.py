@@ -248,6 +248,15 @@ def _runs_started(cwd: Path) -> int:
         return 0
 
 
+def _last_run_completed(cwd: Path) -> bool:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{cwd / '.garden' / 'events.db'}?mode=ro", uri=True, timeout=5) as conn:
+        last = conn.execute("SELECT run_id FROM events WHERE type = 'RunStarted' ORDER BY seq DESC").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM events WHERE type = 'RunCompleted' AND run_id = ?",
+                            [last]).fetchone()[0] == 1
+
+
 def wait_until_gone(home: Path, seconds: float = 5) -> list[str]:
     deadline = time.time() + seconds
     while (left := processes_with(home)) and time.time() < deadline:
@@ -272,7 +281,10 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
     interrupted = start_tend_until_mid_run(tmp_path, env)
     interrupted.send_signal(signal.SIGINT)  # Ctrl-C
     status = interrupted.wait(30)
-    assert status in (1, 130), (status, interrupted.stderr.read().decode()[-3000:])  # click's "Aborted!", or Python's own
+    # click's "Aborted!", Python's own; or 0 when the signal came after the run's work was done
+    # (it then lands while the tend stops its server), seen once in a loaded CI run.
+    assert status in (1, 130) or (status == 0 and _last_run_completed(tmp_path)), \
+        (status, interrupted.stderr.read().decode()[-3000:])
     assert wait_until_gone(home) == []
 
     final = subprocess.run([garden_bin(), "tend", "--today", "2026-11-22", "--json"], cwd=tmp_path, env=env,
