@@ -16,8 +16,12 @@ from events.projection import load_state
 from events.store import EventStore
 from flows import curate
 from flows.report import html_report
-from garden.errors import display_path, escape_text
+from events.queries import curator_labels
+from garden import precision
+from garden.errors import GardenError, display_path, escape_text
 from garden.health import garden_health
+from garden.policy import load_policy
+from garden.precision import policy_outcome, recommend
 from garden.settings import load_settings
 
 
@@ -97,4 +101,58 @@ def report(
     html_file.write_text(page, "utf-8")
     out.print(f"wrote {display_path(html_file)}: run {changes.run_id} ({'given' if run else 'the last tend'}), "
               f"{len(diffs)} blocks changed, {sum(len(p) for p in pending.values())} pending proposals",
+              markup=False)
+
+
+@handle_errors
+def calibrate(
+    proposer: Annotated[Optional[str], typer.Option("--proposer", help="Only this proposer's items (e.g. offline, llm).")] = None,
+    target: Annotated[float, typer.Option("--target-precision", min=0.5, max=0.999,
+                                          help="The share of accepted items a curator should keep.")] = 0.9,
+    garden: GardenOption = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """How right each proposer is, from the curators' decisions: per proposer/model and kind, the
+    labelled items in confidence bands (count, kept, precision with its 95% Wilson interval), the
+    auto_accept and review_floor that would meet the target precision (none when the labels are
+    too few to say), and what the policy in force would have done with the labelled items."""
+    settings = load_settings(garden=garden, db=db)
+    if not settings.db.exists():
+        raise GardenError(f"no event log at {display_path(settings.db)}: run `garden tend` first")
+    with EventStore(settings.db, create=False) as store:
+        labels = curator_labels(store, proposer)
+    policy = load_policy()
+    recommended = {f"{p}/{m or '-'}/{k}": recommend(found, target)
+                   for (p, m, k), found in precision.groups(labels).items()}
+    result = {"labels": len(labels), "target_precision": target, "bands": precision.bands(labels),
+              "recommended": recommended, "policy_in_force": policy_outcome(labels, policy)}
+    if json_out:
+        out.print_json(json.dumps(result))
+        return
+    if not labels:
+        out.print("no curator decisions yet: nothing to measure. Decide proposals with `garden review` "
+                  "(or accept/reject) and run this again.", markup=False)
+        return
+    table = Table(title=f"curator labels: {len(labels)}", title_justify="left")
+    for column in ("proposer", "model", "kind", "confidence", "n", "kept", "precision", "95% interval"):
+        table.add_column(column, justify="right" if column in ("n", "kept", "precision") else "left")
+    for row in result["bands"]:
+        table.add_row(row["proposer"], row["model"] or "-", row["kind"], f"{row['low']:.1f}-{row['high']:.1f}",
+                      str(row["n"]), str(row["kept"]), f"{row['precision']:.0%}",
+                      f"{row['precision_low']:.0%}-{row['precision_high']:.0%}")
+    out.print(table)
+    for name, rec in recommended.items():
+        if rec["auto_accept"] is None and rec["review_floor"] is None:
+            out.print(f"{name}: {rec['labels']} labels are too few to recommend thresholds for a precision "
+                      f"of {target:.0%} (each needs {precision.MIN_LABELS} or more behind it)", markup=False)
+            continue
+        said = [f"auto_accept {rec['auto_accept']}" if rec["auto_accept"] is not None else "auto_accept: cannot say",
+                f"review_floor {rec['review_floor']}" if rec["review_floor"] is not None else "review_floor: cannot say"]
+        out.print(f"{name}: recommended for {target:.0%} precision: {', '.join(said)} ({rec['labels']} labels)",
+                  markup=False)
+    o = result["policy_in_force"]
+    out.print(f"the policy in force, on these items: accepted {o['accepted_kept'] + o['accepted_wrongly']} "
+              f"({o['accepted_wrongly']} wrongly), rejected {o['rejected_dropped'] + o['rejected_wrongly']} "
+              f"({o['rejected_wrongly']} wrongly), left for review {o['review_kept'] + o['review_dropped']}",
               markup=False)

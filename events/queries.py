@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
 from garden.catalog import Garden
 from garden.errors import GardenError, UnknownPatternError, display_path
 from garden.event import PAYLOAD, Event
+from garden.precision import Label
 
 from events.heads import GivenHead, check_given, check_published, read_heads
 from events.observe import observe_garden
@@ -206,3 +207,21 @@ def check_heads(store: EventStore, report: VerifyReport, given: list[GivenHead])
     report.heads += malformed
     report.heads += check_published(published, end, store.hash_at)
     report.heads_checked = len(published)
+
+
+def curator_labels(store: EventStore, proposer: str | None = None) -> list[Label]:
+    """Every curator decision on a proposal as a label: the proposal's proposer, model, kind and
+    confidence (an entity's relevance) as proposed, and whether the curator kept it. A later
+    decision on the same proposal (a lifted rejection, then an accept) replaces the earlier one."""
+    proposals: dict[str, Label] = {}
+    decided: dict[str, Label] = {}
+    for e in store.events(types=["LinkProposed", "EntityProposed", "ProposalAccepted", "ProposalRejected"]):
+        p = e.payload
+        if p.type == "LinkProposed":
+            proposals[e.id] = Label(p.proposer, p.model, "link", p.confidence, True)
+        elif p.type == "EntityProposed":
+            proposals[e.id] = Label(p.proposer, p.model, "entity", p.relevance, True)
+        elif e.actor.startswith("curator:") and p.proposal_id in proposals:
+            made = proposals[p.proposal_id]
+            decided[p.proposal_id] = replace(made, kept=p.type == "ProposalAccepted")
+    return [label for label in decided.values() if proposer is None or label.proposer == proposer]

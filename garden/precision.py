@@ -1,0 +1,121 @@
+"""How right a proposer is, measured from its curators' decisions.
+
+Every curator decision on a proposal is a label: the proposer and model that made the item, the
+item's kind, the confidence it had when proposed, and whether the curator kept it. From labels:
+
+- `bands`: per proposer/model and kind, the labels in confidence bands with their precision (the
+  share kept) and its Wilson score interval, so a band of 3 labels says how little it knows;
+- `recommend`: the thresholds that would meet a target precision: `auto_accept`, the lowest
+  confidence from which the kept share's interval lies wholly at or above the target, and
+  `review_floor`, the highest confidence below which the kept share's interval lies wholly at or
+  below 1 - target ("almost nothing kept"); None when the labels cannot say;
+- `policy_outcome`: what a policy would have done with the labelled items, and how often the
+  curator disagreed.
+
+Pure: no I/O (`events.queries.curator_labels` reads the labels from the log).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from garden.policy import Policy
+
+BAND_EDGES = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+MIN_LABELS = 20  # fewer labels behind a threshold than this and it is not recommended
+
+
+@dataclass(frozen=True)
+class Label:
+    proposer: str
+    model: str | None
+    kind: str  # "link" or "entity"
+    confidence: float  # an entity's relevance
+    kept: bool
+
+
+def wilson(kept: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion kept/n (95% by default); (0, 1) for n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = kept / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    scale = 1 + z * z / n
+    return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
+
+
+def groups(labels: Iterable[Label]) -> dict[tuple[str, str | None, str], list[Label]]:
+    """Labels by (proposer, model, kind), in a stable order."""
+    out: dict[tuple[str, str | None, str], list[Label]] = defaultdict(list)
+    for label in labels:
+        out[(label.proposer, label.model, label.kind)].append(label)
+    return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
+
+
+def bands(labels: Iterable[Label], edges: Sequence[float] = BAND_EDGES) -> list[dict]:
+    """One row per proposer/model/kind and confidence band [low, high) (the last band includes 1.0)
+    that holds labels: n, kept, precision and its 95% interval."""
+    rows = []
+    for (proposer, model, kind), found in groups(labels).items():
+        for i, (low, high) in enumerate(zip(edges, edges[1:])):
+            last = i == len(edges) - 2
+            inside = [l for l in found if low <= l.confidence < high or (last and l.confidence == high)]
+            if not inside:
+                continue
+            kept = sum(l.kept for l in inside)
+            lo, hi = wilson(kept, len(inside))
+            rows.append({"proposer": proposer, "model": model, "kind": kind, "low": low, "high": high,
+                         "n": len(inside), "kept": kept, "precision": round(kept / len(inside), 4),
+                         "precision_low": round(lo, 4), "precision_high": round(hi, 4)})
+    return rows
+
+
+def recommend(labels: Sequence[Label], target: float = 0.9, min_labels: int = MIN_LABELS) -> dict:
+    """{"auto_accept", "review_floor", "labels"} for one proposer/model/kind's labels: thresholds
+    at label confidences (None when no threshold has `min_labels` labels behind it and an
+    interval on the right side of the target)."""
+    ordered = sorted(labels, key=lambda l: l.confidence)
+    n = len(ordered)
+    kept_from = [0] * (n + 1)  # kept_from[i]: kept among ordered[i:]
+    for i in range(n - 1, -1, -1):
+        kept_from[i] = kept_from[i + 1] + ordered[i].kept
+    auto_accept = review_floor = None
+    for i in range(n):  # the lowest threshold whose accepted share is surely good enough
+        if i and ordered[i].confidence == ordered[i - 1].confidence:
+            continue
+        above = n - i
+        if above >= min_labels and wilson(kept_from[i], above)[0] >= target:
+            auto_accept = ordered[i].confidence
+            break
+    for i in range(n, 0, -1):  # the highest floor below which surely almost nothing is kept
+        if i < n and ordered[i].confidence == ordered[i - 1].confidence:
+            continue
+        below, kept_below = i, kept_from[0] - kept_from[i]
+        if below >= min_labels and wilson(kept_below, below)[1] <= 1 - target:
+            review_floor = ordered[i].confidence if i < n else round(ordered[-1].confidence + 0.01, 4)
+            break
+    if auto_accept is not None and review_floor is not None and review_floor > auto_accept:
+        review_floor = auto_accept
+    return {"auto_accept": auto_accept, "review_floor": review_floor, "labels": n}
+
+
+def policy_outcome(labels: Iterable[Label], policy: Policy) -> dict[str, int]:
+    """What `policy` does with each labelled item at its confidence, against the curator:
+    accepted and kept, accepted wrongly, rejected and dropped, rejected wrongly, and left for
+    review (kept or dropped)."""
+    out = {"accepted_kept": 0, "accepted_wrongly": 0, "rejected_dropped": 0, "rejected_wrongly": 0,
+           "review_kept": 0, "review_dropped": 0}
+    for label in labels:
+        accept, floor = ((policy.auto_accept, policy.review_floor) if label.kind == "link"
+                         else (policy.entity_auto_accept, policy.entity_review_floor))
+        if label.confidence >= accept:
+            out["accepted_kept" if label.kept else "accepted_wrongly"] += 1
+        elif label.confidence < floor:
+            out["rejected_wrongly" if label.kept else "rejected_dropped"] += 1
+        else:
+            out["review_kept" if label.kept else "review_dropped"] += 1
+    return out
