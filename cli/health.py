@@ -35,8 +35,10 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     blocks: dict = {}
     tended: dict = {}
     reassessed: dict = {}
+    labels: list = []
     if settings.db.exists():
         with EventStore(settings.db, create=False) as store:
+            labels = curator_labels(store)
             state = load_state(store)
             for slug in found.patterns:
                 known = state.patterns.get(slug) or {}
@@ -45,6 +47,7 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     else:  # no log yet: the files are all there is
         blocks = {s: p.block.model_dump(mode="json") if p.block else None for s, p in found.patterns.items()}
     report = garden_health(found, blocks, tended, reassessed)
+    report["measured_precision"] = precision.measured(labels, load_policy())
     if json_out:
         out.print_json(json.dumps(report))
         return
@@ -70,11 +73,31 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     spread.add_row(*[f"{letters['links'].get(k, 0):.0%}" for k in sorted(letters["library"])])
     spread.add_row(*[f"{letters['library'][k]:.0%}" for k in sorted(letters["library"])])
     out.print(spread)
+    out.print(precision_table(report["measured_precision"]))
     for flag in report["flags"]:
         err.print(f"[yellow]warning:[/yellow] {flag}", markup=True)
     for key in ("missing_targets", "curated_repeats", "near_duplicate_entities"):
         for example in report[key]["examples"][:5]:
             out.print(f"  {key.replace('_', ' ')}: {escape_text(example)}", markup=False)
+
+
+def precision_table(measured: dict) -> Table | str:
+    """The measured precision per band beside the policy's thresholds, or why there is none."""
+    if not measured["labels"]:
+        return ("measured precision: no curator decisions yet (each accept or reject in `garden review` "
+                "is a label; `garden review --sample N` draws items across the whole confidence range)")
+    t = measured["thresholds"]
+    table = Table(title=f"measured precision from {measured['labels']} curator labels (policy: links accept >= "
+                        f"{t['link']['auto_accept']}, reject < {t['link']['review_floor']}; entities accept >= "
+                        f"{t['entity']['auto_accept']}, reject < {t['entity']['review_floor']})",
+                  title_justify="left")
+    for column in ("proposer", "kind", "confidence", "labels", "kept", "95% interval", "the policy"):
+        table.add_column(column, justify="right" if column in ("labels", "kept") else "left")
+    for row in measured["bands"]:
+        table.add_row(f"{row['proposer']}/{row['model'] or '-'}", row["kind"], f"{row['low']:.1f}-{row['high']:.1f}",
+                      str(row["n"]), f"{row['precision']:.0%}",
+                      f"{row['precision_low']:.0%}-{row['precision_high']:.0%}", row["policy"])
+    return table
 
 
 @handle_errors
@@ -96,8 +119,10 @@ def report(
         pending = curate.pending_by_pattern(state)
         pending_diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in pending.items()}
         about = curate.describe_run(store, changes.run_id)
+        measured = precision.measured(curator_labels(store), load_policy())
     which = about if run else f"the last tend: {about} (`garden report RUN` shows another run)"
-    page = html_report(changes.run_id, changes.counts, diffs, pending, pending_diffs, which=which)
+    page = html_report(changes.run_id, changes.counts, diffs, pending, pending_diffs, which=which,
+                       measured=measured)
     html_file.write_text(page, "utf-8")
     out.print(f"wrote {display_path(html_file)}: run {changes.run_id} ({'given' if run else 'the last tend'}), "
               f"{len(diffs)} blocks changed, {sum(len(p) for p in pending.values())} pending proposals",

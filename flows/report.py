@@ -91,9 +91,10 @@ def _diff_html(lines: list[str]) -> str:
 
 def html_report(run_id: str, counts: dict[str, Any], diffs: dict[str, list[str]],
                 pending: dict[str, dict[str, dict]], pending_diffs: dict[str, list[str]],
-                which: str | None = None) -> str:
+                which: str | None = None, measured: dict | None = None) -> str:
     """One self-contained page: the run's summary, its diffs, and what waits for a curator.
-    `which`: a line saying which run this is and why (the last tend, by default)."""
+    `which`: a line saying which run this is and why (the last tend, by default); `measured`:
+    the precision per band from curator labels (`garden.precision.measured`)."""
     e = html.escape
     rows = "".join(f"<tr><td>{e(str(k))}</td><td class=n>{e(str(v))}</td></tr>" for k, v in counts.items())
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>graph-garden run {e(run_id)}</title>",
@@ -129,6 +130,28 @@ def html_report(run_id: str, counts: dict[str, Any], diffs: dict[str, list[str]]
                          f"<td>{e(detail)}</td><td>{e(who)}</td></tr>")
         parts.append("</table>")
         parts.append(_diff_html(pending_diffs.get(slug, [])))
+    if measured is not None:
+        parts.append(_precision_html(measured))
     parts.append('<p class="muted">Decide with <code>garden accept ID</code> or '
                  '<code>garden reject ID --note TEXT</code>.</p></body></html>')
     return "\n".join(parts) + "\n"
+
+
+def _precision_html(measured: dict) -> str:
+    """The measured precision per band beside the policy's thresholds, with the labels behind it."""
+    e = html.escape
+    head = f"<h2 id=precision>Measured precision ({measured['labels']} curator labels)</h2>"
+    if not measured["labels"]:
+        return head + ('<p class="muted">No curator decisions yet: each accept or reject is a label; '
+                       '<code>garden review --sample N</code> draws items across the whole confidence range.</p>')
+    t = measured["thresholds"]
+    policy = (f"<p>Policy: links accepted at {t['link']['auto_accept']} or more, rejected below "
+              f"{t['link']['review_floor']}; entities accepted at {t['entity']['auto_accept']} or more, rejected "
+              f"below {t['entity']['review_floor']}.</p>")
+    rows = "".join(
+        f"<tr><td>{e(r['proposer'])}/{e(r['model'] or '-')}</td><td>{e(r['kind'])}</td>"
+        f"<td>{r['low']:.1f}-{r['high']:.1f}</td><td class=n>{r['n']}</td><td class=n>{r['precision']:.0%}</td>"
+        f"<td>{r['precision_low']:.0%}-{r['precision_high']:.0%}</td><td>{e(r['policy'])}</td></tr>"
+        for r in measured["bands"])
+    return (head + policy + "<table><tr><th>proposer</th><th>kind</th><th>confidence</th><th>labels</th>"
+            f"<th>kept</th><th>95% interval</th><th>the policy</th></tr>{rows}</table>")

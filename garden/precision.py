@@ -119,3 +119,29 @@ def policy_outcome(labels: Iterable[Label], policy: Policy) -> dict[str, int]:
         else:
             out["review_kept" if label.kept else "review_dropped"] += 1
     return out
+
+
+def band_action(low: float, high: float, accept: float, floor: float) -> str:
+    """What the policy does with items of a band [low, high): all auto-accepted, all rejected, all
+    left for review, or a mix (a threshold falls inside the band)."""
+    if low >= accept:
+        return "auto-accept"
+    if high <= floor:
+        return "reject"
+    if low >= floor and high <= accept:
+        return "review"
+    return "mixed"
+
+
+def measured(labels: Sequence[Label], policy: Policy) -> dict:
+    """The measured precision per band beside the policy's thresholds, and how many labels stand
+    behind each figure: what `garden health` and the HTML report show."""
+    rows = []
+    for row in bands(labels):
+        accept, floor = ((policy.auto_accept, policy.review_floor) if row["kind"] == "link"
+                         else (policy.entity_auto_accept, policy.entity_review_floor))
+        rows.append({**row, "policy": band_action(row["low"], row["high"], accept, floor)})
+    return {"labels": len(labels), "bands": rows,
+            "thresholds": {"link": {"auto_accept": policy.auto_accept, "review_floor": policy.review_floor},
+                           "entity": {"auto_accept": policy.entity_auto_accept,
+                                      "review_floor": policy.entity_review_floor}}}

@@ -112,3 +112,23 @@ def test_calibrate_without_decisions_says_so(tmp_path, monkeypatch):
     tend_in_process(WIDE_REVIEW_POLICY)
     result = runner.invoke(app, ["calibrate"])
     assert result.exit_code == 0 and "no curator decisions yet" in result.stdout
+
+
+def test_health_and_the_report_show_measured_precision_beside_the_thresholds(decided, tmp_path):
+    health = json.loads(runner.invoke(app, ["health", "--json"]).stdout)["measured_precision"]
+    assert health["labels"] == 4 and sum(row["n"] for row in health["bands"]) == 4
+    assert health["thresholds"]["link"] == {"auto_accept": Policy().auto_accept, "review_floor": Policy().review_floor}
+    assert all(row["policy"] in ("auto-accept", "review", "reject", "mixed") for row in health["bands"])
+    shown = runner.invoke(app, ["health"], env={"COLUMNS": "200"}).stdout
+    assert "measured precision from 4 curator labels" in shown
+    page = tmp_path / "night.html"
+    assert runner.invoke(app, ["report", "--html", str(page)]).exit_code == 0
+    text = page.read_text("utf-8")
+    assert "Measured precision (4 curator labels)" in text and "95% interval" in text
+
+
+def test_band_action_names_where_the_thresholds_fall():
+    from garden.precision import band_action
+
+    assert [band_action(low, low + 0.1, 0.7, 0.6) for low in (0.5, 0.6, 0.65, 0.7)] == \
+        ["reject", "review", "mixed", "auto-accept"]
