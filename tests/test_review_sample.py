@@ -192,7 +192,7 @@ def test_accepting_what_the_policy_rejected_adds_it_and_writes_at_once(tended):
     assert json.loads(result.stdout)["written"] == [item["slug"]]
     assert in_block(item)
     said = garden_cmd("accept", pick(everything(), "rejected", "entity")["id"], "--by", "ann")
-    assert said.exit_code == 0 and "(over the policy's rejection)" in said.stdout and "1 files written" in said.stdout
+    assert said.exit_code == 0 and "): over the policy's rejection" in said.stdout and "1 files written" in said.stdout
     assert f"accepted {item['id']} (curator, over the policy's rejection)" in history(item["slug"])
     assert Label("llm", "fake-model", "link", item["confidence"], True) in labels()
     assert verified()
