@@ -47,11 +47,11 @@ def describe(pid: str, p: dict) -> str:
 
 def describe_sampled(item: curate.MachineItem) -> str:
     """A sampled item: the proposal, and what the policy did and a decision would do."""
-    then = {"pending": "pending: a accept, r reject",
-            "accepted": "accepted: a confirms it (the file stays), r prunes it",
-            "rejected": "rejected: a adds it to the block, r confirms it (the file stays)"}[item.policy]
-    rule = f" ({item.rule})" if item.rule else ""
-    return f"{describe(item.id, item.proposal)}\n    the policy: {then}{rule}"
+    then = {"pending": "a accepts it, r rejects it",
+            "accepted": "a confirms the accept (the file stays), r prunes it",
+            "rejected": "a adds it to the block, r confirms the rejection (the file stays)"}[item.policy]
+    rule = f" ({item.rule})" if item.rule else " (left to a curator)"
+    return f"{describe(item.id, item.proposal)}\n    policy: {item.policy}{rule}: {then}"
 
 
 @handle_errors

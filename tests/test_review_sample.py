@@ -280,7 +280,7 @@ def test_a_sample_on_a_terminal_one_key_each(tended):
     try:
         intro = term.expect(PROMPT)
         assert "2 sampled (seed 9) of " in intro and first["id"] in intro
-        assert f"the policy: {first['policy']}" in intro
+        assert f"policy: {first['policy']} (" in intro
         term.send("a")
         term.expect(f" {first['id']} (run ")
         term.expect(PROMPT)
