@@ -45,18 +45,43 @@ def describe(pid: str, p: dict) -> str:
             f"{p['relevance']:.2f}  by {who}")
 
 
+def describe_sampled(item: curate.MachineItem) -> str:
+    """A sampled item: the proposal, and what the policy did and a decision would do."""
+    then = {"pending": "a accepts it, r rejects it",
+            "accepted": "a confirms the accept (the file stays), r prunes it",
+            "rejected": "a adds it to the block, r confirms the rejection (the file stays)"}[item.policy]
+    rule = f" ({item.rule})" if item.rule else " (left to a curator)"
+    return f"{describe(item.id, item.proposal)}\n    policy: {item.policy}{rule}: {then}"
+
+
 @handle_errors
 def review(
     pattern: PatternOpt = None, run: RunOpt = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="Only proposals at or above this score.")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="A stratified random sample of N of the machine's items: pending, and those the policy accepted or rejected, across the whole confidence range (by kind and band of 0.1), none a curator decided.", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="The sample's seed (the same seed, the same sample). [default: a new one, shown]", show_default=False)] = None,
+    proposer: Annotated[Optional[str], typer.Option("--proposer", help="Sample only this proposer's items (offline, llm).", show_default=False)] = None,
     interactive: Annotated[Optional[bool], typer.Option("--interactive/--list", help="Step through the proposals (default on a terminal) or only list them.", show_default=False)] = None,
     by: ByOption = None, garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False,
 ) -> None:
     """The pending proposals, by pattern, with the diff of the block as accepting them would
     leave it. On a terminal, step through them, one key each (no Enter): a accept, r reject
     (then a note and Enter), s skip, q quit. Each decision is recorded and written as it is
-    made, so quitting or Ctrl-C keeps the decisions made so far."""
+    made, so quitting or Ctrl-C keeps the decisions made so far.
+
+    With --sample N: a sample of the machine's items across the whole confidence range, the
+    policy's accepts and rejections too, so that curators' decisions measure the proposers
+    (`garden calibrate`). Accepting what the policy rejected adds it, rejecting what it accepted
+    prunes it (written at once); agreeing with the policy confirms it (a label; no write)."""
+    if sample is None and (seed is not None or proposer):
+        raise GardenError("--seed and --proposer go with --sample N")
+    if sample is not None and (pattern or run or min_confidence is not None):
+        raise GardenError("--sample draws from the whole garden; narrow it with --proposer, not --pattern, "
+                          "--run or --min-confidence")
     settings = load_settings(garden=garden, db=db)
+    if sample is not None:
+        _review_sample(settings, sample, seed, proposer, interactive, by, json_out)
+        return
     with EventStore(settings.db, create=False) as store:
         state = load_state(store)
         if pattern:
@@ -89,6 +114,49 @@ def review(
               "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
 
 
+def _review_sample(settings, n: int, seed: int | None, proposer: str | None, interactive: bool | None,
+                   by: str | None, json_out: bool) -> None:
+    if seed is None:
+        import random
+
+        seed = random.SystemRandom().randrange(10_000)
+    with EventStore(settings.db, create=False) as store:
+        state = load_state(store)
+        items, total, strata = curate.sample_review(store, state, n, seed, proposer)
+    blocks = {item.slug: state.patterns[item.slug]["block"] for item in items}
+    said = f"{len(items)} sampled (seed {seed}) of {total} items in {strata} bands"
+    if json_out:
+        out.print_json(json.dumps([item.to_dict(blocks[item.slug]) for item in items]))
+        err.print(said, markup=False)
+        return
+    if not items:
+        out.print("nothing to sample" + (f" from {proposer}" if proposer else ""))
+        return
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive and not sys.stdin.isatty():
+        raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
+                          "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
+    if interactive:
+        out.print(f"{said}; {KEYS_HELP}", markup=False)
+        _on_terminal(lambda keys, tally: _step_through_sample(settings, items, blocks, by or curate.default_curator(),
+                                                              keys, tally))
+        return
+    for item in items:
+        out.print(f"\n[bold]{item.slug}[/bold]", markup=True)
+        print_diff(item.overruled_diff(blocks[item.slug]))
+        out.print(describe_sampled(item), markup=False, highlight=False)
+    err.print(f"{said}; decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`", markup=False)
+
+
+def _step_through_sample(settings, items, blocks, who: str, keys: "_Keys", tally: dict) -> None:
+    for item in items:
+        out.print(f"\n[bold]{item.slug}[/bold]", markup=True)
+        print_diff(item.overruled_diff(blocks[item.slug]))
+        out.print(describe_sampled(item), markup=False, highlight=False)
+        _decide_by_key(settings, item.slug, item.id, who, keys, tally)
+
+
 KEYS_HELP = ("one key each, no Enter: a accept, r reject (then a note and Enter), s skip, q quit; "
              "each decision is recorded and written at once (Ctrl-C keeps those made)")
 
@@ -99,12 +167,17 @@ class _Quit(Exception):
 
 def _review_on_terminal(settings, state, found: dict[str, dict[str, dict]], who: str) -> None:
     """Step through the proposals; each decision is its own accept or reject, made at once."""
-    tally = {"accepted": 0, "rejected": 0, "skipped": 0}
     out.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; {KEYS_HELP}",
               markup=False)
+    _on_terminal(lambda keys, tally: _step_through(settings, state, found, who, keys, tally))
+
+
+def _on_terminal(step) -> None:
+    """Run `step(keys, tally)` with the terminal in cbreak mode; q, Ctrl-C or Ctrl-D end it."""
+    tally = {"accepted": 0, "rejected": 0, "skipped": 0}
     try:
         with _Keys() as keys:
-            _step_through(settings, state, found, who, keys, tally)
+            step(keys, tally)
     except (_Quit, KeyboardInterrupt, EOFError):
         out.print("")
     out.print(f"{tally['accepted']} accepted, {tally['rejected']} rejected, {tally['skipped']} skipped "
@@ -118,24 +191,30 @@ def _step_through(settings, state, found, who: str, keys: "_Keys", tally: dict) 
         print_diff(curate.review_diff(state, slug, proposals))
         for pid, p in proposals.items():
             out.print(describe(pid, p), markup=False, highlight=False)
-            key = keys.key("  [a]ccept  [r]eject  [s]kip  [q]uit ? ", "arsq")
-            if key == "q":
-                raise _Quit
-            if key == "s":
-                tally["skipped"] += 1
-                continue
-            note = keys.line("  note (why; Enter when done): ") if key == "r" else None
-            try:
-                result = _decide_now(settings, key == "a", [pid], None, None, who, note or None, True)
-            except GardenError as e:  # decided meanwhile, or the lock is held: say so, go on
-                err.print(f"  error: {e}", markup=False)
-                continue
-            verb = "accepted" if key == "a" else "rejected"
-            tally[verb] += 1
-            written = f"; {slug} written" if result.written else ""
-            out.print(f"  {verb} {pid} (run {result.run_id}){written}", markup=False)
-            for line in result.errors:
-                err.print(f"  error: {line}", markup=False)
+            _decide_by_key(settings, slug, pid, who, keys, tally)
+
+
+def _decide_by_key(settings, slug: str, pid: str, who: str, keys: "_Keys", tally: dict) -> None:
+    """Read a key for one proposal and decide it at once (q raises _Quit)."""
+    key = keys.key("  [a]ccept  [r]eject  [s]kip  [q]uit ? ", "arsq")
+    if key == "q":
+        raise _Quit
+    if key == "s":
+        tally["skipped"] += 1
+        return
+    note = keys.line("  note (why; Enter when done): ") if key == "r" else None
+    try:
+        result = _decide_now(settings, key == "a", [pid], None, None, who, note or None, True)
+    except GardenError as e:  # decided meanwhile, or the lock is held: say so, go on
+        err.print(f"  error: {e}", markup=False)
+        return
+    verb = "accepted" if key == "a" else "rejected"
+    tally[verb] += 1
+    effect = next((f": {d['effect']}" for d in result.decided if d.get("effect")), "")
+    written = f"; {slug} written" if result.written else ""
+    out.print(f"  {verb} {pid} (run {result.run_id}){effect}{written}", markup=False)
+    for line in result.errors:
+        err.print(f"  error: {line}", markup=False)
 
 
 class _Keys:
@@ -218,8 +297,9 @@ def _decide(accept: bool, ids, pattern, run, by, note, no_write, garden, db, jso
     else:
         verb = "accepted" if accept else "rejected"
         for d in result.decided:
-            out.print(f"{verb} {d['id']} ({d['slug']}: {d['what']}, {d['score']:.2f})", markup=False)
-        if accept:
+            effect = f": {d['effect']}" if d["effect"] else ""
+            out.print(f"{verb} {d['id']} ({d['slug']}: {d['what']}, {d['score']:.2f}){effect}", markup=False)
+        if any(d["changes_block"] for d in result.decided):
             out.print(f"{len(result.written)} files written" + (" (--no-write: at the next tend)" if no_write else ""))
         for line in result.errors:
             err.print(f"error: {line}", markup=False)
@@ -245,8 +325,9 @@ def reject(ids: IdsArg = None, pattern: PatternOpt = None, run: RunOpt = None, b
            note: NoteOption = None, garden: GardenOption = None, db: DbOption = None,
            json_out: JsonOption = False) -> None:
     """Reject proposals. A rejected link or entity is not proposed again for the pattern until
-    its text changes or `garden lift` lets it."""
-    _decide(False, ids, pattern, run, by, note, True, garden, db, json_out)
+    its text changes or `garden lift` lets it. Rejecting an item the policy accepted (a sampled
+    review) prunes it and writes the block at once."""
+    _decide(False, ids, pattern, run, by, note, False, garden, db, json_out)
 
 
 @handle_errors

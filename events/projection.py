@@ -23,9 +23,9 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
 - `restored`: a block a revert put back and the exact text it had before the run it undid.
 - `banner_added`: the file's block was put in by graph-garden with a GROUP 6 banner of its own
   (so taking the block out takes the banner too).
-- `owned`: items ("target|type", "entity|id") a curator accepted ("curator") or a person wrote
-  into the file ("hand": an ExternalEditObserved that added them). The policy never prunes them
-  alone: a re-assessment below its threshold becomes a PruneProposed for a curator.
+- `owned`: items ("target|type", "entity|id") a curator accepted or confirmed ("curator") or a
+  person wrote into the file ("hand": an ExternalEditObserved that added them). The policy never
+  prunes them alone: a re-assessment below its threshold becomes a PruneProposed for a curator.
 - `reassessed`: items ("target|type", "entity|id") a proposer has judged afresh (a LinkRescored,
   EntityRescored, or a proposal accepted into the block); the others are inherited as found.
 
@@ -48,7 +48,7 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 9
+FOLD_VERSION = 10
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 
@@ -264,18 +264,31 @@ def _item_keys(block: dict | None) -> list[str]:
             + [f"entity|{e['id']}" for e in block.get("entities") or []])
 
 
+def _decided(pattern: dict | None, p: dict, meta: tuple) -> dict | None:
+    """The proposal a decision is about: pending, or (a curator's decision on one the policy had
+    decided: a sampled review) as the event carries it."""
+    if not pattern:
+        return None
+    proposal = pattern["pending"].pop(p["proposal_id"], None)
+    if proposal is None and p.get("policy") and meta[ACTOR].startswith("curator:"):
+        return p["proposal"]
+    return proposal
+
+
 def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
-    proposal = pattern and pattern["pending"].pop(p["proposal_id"], None)
+    proposal = _decided(pattern, p, meta)
     if not proposal:
         return
     if proposal["kind"] == "prune":  # a curator agreed: the item goes
         _remove_item(pattern, proposal)
         return
-    block = _editable(pattern)
     key = proposal_key(proposal)
     if meta[ACTOR].startswith("curator:"):
         pattern.setdefault("owned", {})[key] = "curator"
+    if p.get("policy") == "accepted":  # a curator confirms the policy's accept: the item stays as it is
+        return
+    block = _editable(pattern)
     pattern.setdefault("reassessed", {})[key] = meta[AT]
     if proposal["kind"] == "link":
         item = {"target": proposal["target"], "type": proposal["link_type"],
@@ -292,7 +305,7 @@ def _rejected(state: State, slug: str, p: dict, meta: tuple) -> None:
     pattern = state.patterns.get(slug)
     if not pattern or not p.get("proposal_id"):
         return
-    proposal = pattern["pending"].pop(p["proposal_id"], None)
+    proposal = _decided(pattern, p, meta)
     if proposal and meta[ACTOR].startswith("curator:"):
         pattern.setdefault("declined", {})[proposal_key(proposal)] = pattern["text_hash"]
 

@@ -19,7 +19,9 @@ from garden.catalog import Garden
 from garden.errors import GardenError, UnknownPatternError
 from garden.event import (
     BlockRestored,
+    EntityPruned,
     Event,
+    LinkPruned,
     ProposalAccepted,
     ProposalRejected,
     ProposalReopened,
@@ -29,6 +31,7 @@ from garden.event import (
 )
 from garden.model import GardenBlock
 from garden.revert import block_diff, changed_items, restore_items
+from garden.sample import band_of, stratified_sample
 from garden.writer import remove_stale_temp_files
 
 
@@ -98,6 +101,139 @@ def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str
     return block_diff(slug, block, accepted_block(block, proposals))
 
 
+# --- sampled review: the machine's items, whatever the policy did -----------------------------
+
+_PROPOSED = ("LinkProposed", "EntityProposed")
+POLICY_ACTOR = "pruner"  # who records the policy's decisions (garden.policy.decide)
+
+
+@dataclass
+class MachineItem:
+    """A link or entity a proposer proposed that a curator may still decide: pending, accepted by
+    the policy (and still in the block), or rejected by the policy (and not in the block)."""
+
+    id: str
+    slug: str
+    proposal: dict  # as the projection holds a pending one
+    policy: str  # "pending", "accepted" or "rejected"
+    rule: str | None = None  # the policy's rule (accepted) or reason (rejected)
+    held: dict | None = None  # the item in the block now (accepted by the policy)
+
+    @property
+    def score(self) -> float:
+        return proposal_score(self.proposal)
+
+    def to_dict(self, block: dict | None = None) -> dict:
+        p = self.proposal
+        found = {"id": self.id, "slug": self.slug, "kind": p["kind"], "proposer": p["proposer"],
+                 "model": p.get("model"), "confidence": self.score, "policy": self.policy, "rule": self.rule,
+                 "band": list(band_of(self.score)), **p}
+        if p["kind"] == "entity":
+            found["entity"] = p["entity_id"]
+        if self.held is not None:
+            found["current"] = self.held.get("confidence" if p["kind"] == "link" else "relevance")
+        found["diff"] = "\n".join(self.overruled_diff(block))
+        return found
+
+    def overruled_diff(self, block: dict | None) -> list[str]:
+        return block_diff(self.slug, block, self.overruled(block))
+
+    def overruled(self, block: dict | None) -> dict:
+        """The block as a curator's decision against the policy would leave it (accepting, for a
+        pending proposal)."""
+        if self.policy != "accepted":
+            return accepted_block(block, {self.id: self.proposal})
+        p = self.proposal
+        prune = {"kind": "prune", "item": p["kind"], "target": p.get("target"),
+                 "link_type": p.get("link_type"), "entity_id": p.get("entity_id")}
+        return accepted_block(block, {self.id: prune})
+
+
+def machine_items(store: EventStore, state: State, slug: str | None = None) -> dict[str, MachineItem]:
+    """What a curator may decide among everything proposers proposed (of one pattern, or all),
+    by proposal id, in the order proposed. An item (a pattern's link or entity) speaks through
+    its newest proposal: none is offered whose newest proposal a curator decided (even to
+    confirm it) or a revert withdrew, nor one whose pattern the log no longer has, nor a policy
+    accept whose item has left the block since (pruned, edited out), nor a policy rejection
+    whose item is in the block now."""
+    proposals: dict[str, tuple[str, dict]] = {}
+    decisions: dict[str, Event] = {}
+    curated: set[str] = set()
+    for row in store.rows(slug=slug, types=_PROPOSED + ("ProposalAccepted", "ProposalRejected",
+                                                        "ProposalReopened")):
+        e = row_to_event(row)
+        p = e.payload
+        if p.type in _PROPOSED:
+            proposal = p.model_dump(exclude={"type"})
+            proposal.update(kind="link" if p.type == "LinkProposed" else "entity", seq=e.seq, run_id=e.run_id,
+                            actor=e.actor, at=e.recorded_at)
+            proposals[e.id] = (e.slug, proposal)
+        elif p.proposal_id in proposals:
+            if p.type == "ProposalReopened":  # a revert undid the decision
+                decisions.pop(p.proposal_id, None)
+                continue
+            decisions[p.proposal_id] = e
+            if e.actor.startswith("curator:"):
+                curated.add(p.proposal_id)
+    newest = {(where, proposal_key(proposal)): pid for pid, (where, proposal) in proposals.items()}
+    found: dict[str, MachineItem] = {}
+    for (where, _), pid in sorted(newest.items(), key=lambda kv: proposals[kv[1]][1]["seq"]):
+        known = state.patterns.get(where)
+        if known is None or pid in curated:
+            continue
+        proposal = proposals[pid][1]
+        if pid in known["pending"]:
+            found[pid] = MachineItem(pid, where, proposal, "pending")
+            continue
+        decision = decisions.get(pid)
+        if decision is None or decision.actor != POLICY_ACTOR:
+            continue  # superseded while pending, or withdrawn by a revert
+        accepted = decision.type == "ProposalAccepted"
+        held = held_item(known["block"], proposal)
+        if accepted == (held is not None):
+            found[pid] = MachineItem(pid, where, proposal, "accepted" if accepted else "rejected",
+                                     decision.payload.rule if accepted else decision.payload.reason, held)
+    return found
+
+
+def held_item(block: dict | None, proposal: dict) -> dict | None:
+    """The block's item a link or entity proposal is about, if the block holds it."""
+    if proposal["kind"] == "link":
+        items, match = (block or {}).get("inferred_links") or [], {"target": proposal["target"],
+                                                                     "type": proposal["link_type"]}
+    else:
+        items, match = (block or {}).get("entities") or [], {"id": proposal["entity_id"]}
+    return next((i for i in items if all(i.get(k) == v for k, v in match.items())), None)
+
+
+def sample_review(store: EventStore, state: State, n: int, seed: int,
+                  proposer: str | None = None) -> tuple[list[MachineItem], int, int]:
+    """A stratified sample of `n` of the machine's items (see `garden.sample`: by kind and band
+    of 0.1), the items it was drawn from and their strata counted."""
+    items = [i for i in machine_items(store, state).values() if proposer in (None, i.proposal["proposer"])]
+
+    def stratum(item: MachineItem) -> tuple[str, tuple[float, float]]:
+        return item.proposal["kind"], band_of(item.score)
+
+    return stratified_sample(items, n, seed, stratum), len(items), len({stratum(i) for i in items})
+
+
+def decidable_by_policy(store: EventStore, state: State, ids: list[str]) -> dict[str, MachineItem]:
+    """Of `ids` (none pending), those the policy decided that a curator may still decide."""
+    found: dict[str, MachineItem] = {}
+    by_slug: dict[str, dict[str, MachineItem]] = {}
+    for pid in ids:
+        stored = store.get(pid)
+        if stored is None or stored.type not in _PROPOSED or stored.slug not in state.patterns:
+            continue
+        if stored.slug not in by_slug:
+            by_slug[stored.slug] = machine_items(store, state, stored.slug)
+        item = by_slug[stored.slug].get(pid)
+        if item is not None and item.policy != "pending":
+            found[pid] = item
+    return found
+
+
 # --- what a command names must exist -------------------------------------------------------
 
 
@@ -135,6 +271,10 @@ def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> st
         decision = row_to_event(row)
         if decision.payload.proposal_id == proposal_id:
             verb = "accepted" if decision.type == "ProposalAccepted" else "rejected"
+            if decision.actor == POLICY_ACTOR:
+                return (f"proposal {proposal_id} was {verb} by the policy (event #{decision.seq}) and no "
+                        "longer stands for its item (pruned, edited or proposed again since): nothing "
+                        "to decide")
             return (f"proposal {proposal_id} was already {verb} (event #{decision.seq} by "
                     f"{decision.actor}, {decision.recorded_at[:16].replace('T', ' ')})")
     return f"proposal {proposal_id} is no longer pending"
@@ -172,6 +312,8 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
         raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
     if ids:
         where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
+        where.update({pid: item.slug for pid, item in
+                      decidable_by_policy(store, state, [pid for pid in ids if pid not in where]).items()})
         problems = [explain_not_pending(store, state, pid) for pid in ids if pid not in where]
         if problems:
             raise GardenError("; ".join(problems) + "; nothing was decided")
@@ -189,29 +331,77 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
 def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, str]], accept: bool,
                      by: str, note: str | None, write: bool = True,
                      today: dt.date | None = None) -> CuratorResult:
-    """Record a curator's decision on each chosen proposal, then write the changed blocks."""
+    """Record a curator's decision on each chosen proposal, then write the changed blocks.
+
+    A proposal the policy decided (a sampled review) is decided too: overruling the policy
+    changes the block (an accept adds the item, a reject prunes it), confirming it does not."""
     actor = f"curator:{by}"
     today = today or dt.date.today()
     command = "accept" if accept else "reject"
     with recorded_run(store, "curator", None, options={"command": command, "by": by, "note": note}) as run:
         record_observation(store, garden, run.run_id)
         state = load_state(store)
+        by_policy = decidable_by_policy(store, state, [pid for slug, pid in chosen
+                                                       if pid not in state.patterns[slug]["pending"]])
         result = CuratorResult(run.run_id)
-        events = []
+        events, changed, confirmed = [], set(), 0
         for slug, pid in chosen:
-            proposal = state.patterns[slug]["pending"][pid]
-            payload = (ProposalAccepted(proposal_id=pid, rule="curator", note=note) if accept
-                       else ProposalRejected(proposal_id=pid, reason="curator", note=note))
-            events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
-            result.decided.append({"id": pid, "slug": slug, "decision": command, **_describe(proposal)})
+            proposal = state.patterns[slug]["pending"].get(pid)
+            if proposal is not None:
+                payload = (ProposalAccepted(proposal_id=pid, rule="curator", note=note) if accept
+                           else ProposalRejected(proposal_id=pid, reason="curator", note=note))
+                events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
+                decided = {"policy": "pending", "effect": None, "changes_block": accept}
+            elif pid in by_policy:
+                item = by_policy[pid]
+                proposal = item.proposal
+                events += [event(payload, slug=slug, run_id=run.run_id, actor=actor)
+                           for payload in _on_policy_decision(item, accept, note)]
+                overrules = item.policy != ("accepted" if accept else "rejected")
+                confirmed += not overrules
+                decided = {"policy": item.policy, "effect": _EFFECTS[accept, item.policy],
+                           "changes_block": overrules}
+            else:  # decided or changed while the lock was being taken
+                raise GardenError(explain_not_pending(store, state, pid) + "; nothing was decided")
+            if decided["changes_block"]:
+                changed.add(slug)
+            result.decided.append({"id": pid, "slug": slug, "decision": command, **decided, **_describe(proposal)})
         store.append(events)
-        if accept and write:
+        if changed and write:
             state = load_state(store)
             result.written, result.errors = write_changed_blocks(
-                store.append, garden, state, today, run.run_id, only={slug for slug, _ in chosen})
-        run.counts.update({"accepted" if accept else "rejected": len(events),
+                store.append, garden, state, today, run.run_id, only=changed)
+        run.counts.update({"accepted" if accept else "rejected": len(chosen),
                            "files_written": len(result.written), "errors": len(result.errors)})
+        if confirmed:
+            run.counts["confirmed"] = confirmed
     return result
+
+
+_EFFECTS = {(True, "rejected"): "over the policy's rejection",
+            (False, "accepted"): "over the policy's accept: pruned",
+            (True, "accepted"): "confirms the policy's accept; the file is unchanged",
+            (False, "rejected"): "confirms the policy's rejection; the file is unchanged"}
+
+
+def _on_policy_decision(item: MachineItem, accept: bool, note: str | None) -> list:
+    """A curator's decision on what the policy decided, as payloads: a confirmation, or the
+    policy overruled (over its accept, the item is pruned first, by the curator)."""
+    p, known = item.proposal, {"policy": item.policy, "proposal": item.proposal}
+    if accept:
+        rule = ("curator, confirming the policy's accept" if item.policy == "accepted"
+                else "curator, over the policy's rejection")
+        return [ProposalAccepted(proposal_id=item.id, rule=rule, note=note, **known)]
+    if item.policy == "rejected":
+        return [ProposalRejected(proposal_id=item.id, reason="curator, confirming the policy's rejection",
+                                 note=note, **known)]
+    values = {"proposal_id": item.id}
+    prune = (LinkPruned(target=p["target"], link_type=p["link_type"], rule="curator", values=values,
+                        confidence=item.held.get("confidence")) if p["kind"] == "link"
+             else EntityPruned(entity_id=p["entity_id"], rule="curator", values=values,
+                               relevance=item.held.get("relevance")))
+    return [prune, ProposalRejected(proposal_id=item.id, reason="curator, over the policy's accept", note=note,
+                                    **known)]
 
 
 def decide(store: EventStore, garden: Garden, ids: list[str] | None, pattern: str | None,

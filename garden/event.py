@@ -94,10 +94,19 @@ class EntityProposed(Payload):
 
 
 class ProposalAccepted(Payload):
+    """A proposal accepted: by the policy or by a curator.
+
+    A curator may also decide a proposal the policy had already decided (a sampled review):
+    `policy` says what the policy had done ("accepted": this confirms it, the block stays as it
+    is; "rejected": this overrules it, the item goes into the block), and `proposal` carries the
+    proposal as the projection held it when pending, as it holds it no longer."""
+
     type: Literal["ProposalAccepted"] = "ProposalAccepted"
     proposal_id: str
     rule: str  # e.g. "auto_accept >= 0.85" or "curator"
     note: str | None = None
+    policy: Literal["accepted", "rejected"] | None = None
+    proposal: dict[str, Any] | None = None
 
 
 class ProposalRejected(Payload):
@@ -108,6 +117,10 @@ class ProposalRejected(Payload):
     reason: str
     item: Any = None
     note: str | None = None
+    # A curator's decision on a proposal the policy had decided, as for ProposalAccepted. Over
+    # the policy's accept, the item is pruned by an event of its own (LinkPruned, rule "curator").
+    policy: Literal["accepted", "rejected"] | None = None
+    proposal: dict[str, Any] | None = None
 
 
 class LinkRescored(Payload):
