@@ -182,7 +182,7 @@ def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
 
 def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:
     return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.patterns.keys(),
-                            budget_of(tend.settings), tend.run_id)
+                            budget_of(tend.settings), tend.run_id, fits=tend.state.fits)
 
 
 def decide_step(tend: Tend) -> None:
