@@ -176,7 +176,7 @@ def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
     for request in requests:  # and a retried batch scores the same items the same way
         if request.existing_links or request.existing_entities:
             events += rescore_events(request, reassess(request, ranking), tend.proposer.name, actor,
-                                     tend.run_id)
+                                     tend.run_id, tend.proposer.model, tend.state.fits)
     tend.record(events)
 
 

@@ -71,10 +71,12 @@ def answer_events(request: ProposalRequest, answer: ProposerAnswer, checked: Che
         out.append(make(EntityProposed(entity_id=entity.id, entity_type=entity.type,
                                        label=entity.label, relevance=relevance, proposer=proposer,
                                        model=model, prompt_version=prompt_version, raw_confidence=raw)))
-    for rescore in checked.rescores:
+    for rescore in checked.rescores:  # on the scale of a new proposal: the same fit
+        new, raw = calibrate_score(rescore.new, fits, proposer, model, prompt_version, "link")
         out.append(make(LinkRescored(target=rescore.target, link_type=rescore.type,
-                                     old_confidence=rescore.old, new_confidence=rescore.new,
-                                     reason=rescore.reason, proposer=proposer)))
+                                     old_confidence=rescore.old, new_confidence=new,
+                                     reason=rescore.reason, proposer=proposer,
+                                     evidence={} if raw is None else {"raw_confidence": raw})))
     for invalid in checked.invalid:
         out.append(make(ProposalRejected(proposal_id=None, reason=f"invalid: {invalid.reason}",
                                          item=invalid.item)))

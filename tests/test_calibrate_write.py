@@ -157,6 +157,14 @@ def test_a_later_tend_records_calibrated_confidences_and_the_policy_decides_by_t
     for e in later:
         if e.type == "EntityProposed":  # no fit for entities: the shipped calibration as it is
             assert e.payload.raw_confidence is None
+    # re-assessment goes through the same map: the links in the blocks judged afresh on the new scale
+    with EventStore(labelled / ".garden" / "events.db", create=False) as store:
+        rescored = [e.payload for e in store.events(types=["LinkRescored", "EntityRescored"]) if e.seq > fit.seq]
+    links_rescored = [p for p in rescored if p.type == "LinkRescored"]
+    assert links_rescored
+    for p in links_rescored:
+        assert p.new_confidence == round(calibrated(p.evidence["raw_confidence"], fit.payload.breakpoints), 4)
+    assert all("raw_confidence" not in p.evidence for p in rescored if p.type == "EntityRescored")
     # a refit fits the raw values, never the calibrated ones
     with EventStore(labelled / ".garden" / "events.db", create=False) as store:
         store.append([event(ProposalRejected(proposal_id=links[0].id, reason="curator"), slug=links[0].slug,
@@ -214,4 +222,59 @@ def test_replay_to_before_the_fit_gives_the_garden_as_decided_with_the_old_confi
     result = runner.invoke(app, ["replay", "--out", str(out), "--until", str(fit.seq - 1)])
     assert result.exit_code == 0, result.output
     assert {p.name: p.read_text("utf-8") for p in out.glob("*.md")} == before
+    assert runner.invoke(app, ["verify"]).exit_code == 0
+
+
+# --- an LLM: the prompt version is part of what is calibrated -------------------------------------
+
+SEEDS = ("self-leadership-vs-self-management", "distributed-leadership-design")
+
+
+def llm_labels(version: str, kept_from: float, count: int = 30) -> list:
+    """`count` LLM link proposals under prompt `version`, a curator keeping those from `kept_from`."""
+    out = []
+    for n in range(count):
+        confidence = round(0.3 + 0.69 * n / (count - 1), 3)
+        proposal = event(LinkProposed(target=f"t{n}", link_type="enables", confidence=confidence, reason="r",
+                                      proposer="llm", model="fake-model", prompt_version=version),
+                         slug=ELSEWHERE, actor="proposer:llm/fake-model")
+        decision = (ProposalAccepted(proposal_id=proposal.id, rule="curator") if confidence >= kept_from
+                    else ProposalRejected(proposal_id=proposal.id, reason="curator"))
+        out += [proposal, event(decision, slug=ELSEWHERE, actor="curator:bo")]
+    return out
+
+
+def test_llm_proposals_carry_the_prompt_version_and_each_version_has_its_own_fit(seed_garden, monkeypatch):
+    from fake_openai import answer, fake_openai
+    from proposers.llm import PROMPT_VERSION
+
+    monkeypatch.chdir(seed_garden.parent)
+    me, other = SEEDS
+    with fake_openai() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key-123456")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("GARDEN_MODEL", "fake-model")
+        reply = answer({"inferred_links": [{"target": other, "type": "complementary", "confidence": 0.9,
+                                            "reason": "Both about leading."}],
+                        "entities": [{"id": "shared-leadership", "type": "concept", "label": "Shared Leadership",
+                                      "relevance": 0.8}]})
+        server.handle_with(lambda body, i: reply)
+        first = runner.invoke(app, ["propose", "--proposer", "llm", "--pattern", me, "--json"])
+        assert first.exit_code == 0, first.output
+        with EventStore(seed_garden.parent / ".garden" / "events.db") as store:
+            made = [e.payload for e in store.events(types=["LinkProposed", "EntityProposed"])]
+            assert made and all(p.prompt_version == PROMPT_VERSION and p.raw_confidence is None for p in made)
+            # an older prompt's curator kept everything; the current prompt's kept only from 0.95
+            store.append(llm_labels("graph-garden-prompt-1", kept_from=0.0) + llm_labels(PROMPT_VERSION, 0.95))
+        result = runner.invoke(app, ["calibrate", "--write", "--by", "bo"])
+        assert result.exit_code == 0, result.output
+        assert f"llm/fake-model/{PROMPT_VERSION}/link: wrote CalibrationFitted" in result.stdout
+        assert "llm/fake-model/graph-garden-prompt-1/link: wrote CalibrationFitted" in result.stdout
+        second = runner.invoke(app, ["propose", "--proposer", "llm", "--pattern", me, "--json"])
+        assert second.exit_code == 0, second.output
+    proposals = json.loads(second.stdout)["proposals"]
+    (link,) = [p for p in proposals if p["type"] == "LinkProposed"]
+    (entity,) = [p for p in proposals if p["type"] == "EntityProposed"]
+    assert (link["raw_confidence"], link["confidence"]) == (0.9, 0.0)  # the current prompt's fit: 0.9 is rarely kept
+    assert (entity["raw_confidence"], entity["relevance"]) == (None, 0.8)  # no fit for entities
     assert runner.invoke(app, ["verify"]).exit_code == 0
