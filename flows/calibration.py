@@ -14,7 +14,7 @@ from pathlib import Path
 from events.store import EventStore
 from garden.errors import GardenError
 from garden.event import CalibrationFitted, FitLabel, event
-from garden.policy import write_policy_values
+from garden.policy import policy_file_with, write_policy_file
 from garden.precision import MIN_LABELS, Label, fitted, groups, key_name
 
 #: The policy's thresholds for each kind: (auto-accept name, review-floor name).
@@ -37,8 +37,8 @@ def write_fits(store: EventStore, labels: list[Label], target: float, curator: s
                set_policy: bool = False, directory: Path | None = None) -> CalibrationWrite:
     """Append one CalibrationFitted per proposer/model/prompt version/kind with MIN_LABELS labels
     or more (the others are named in `skipped`); with `set_policy`, write each kind's calibrated
-    thresholds into garden.toml (refused before anything is written when two fits of one kind
-    could set them)."""
+    thresholds into garden.toml. Nothing is written at all when the policy cannot take them (two
+    fits of one kind, an invalid result, a pyproject.toml policy a new garden.toml would hide)."""
     done = CalibrationWrite()
     events, made = [], []
     for key, found in groups(labels).items():
@@ -53,23 +53,25 @@ def write_fits(store: EventStore, labels: list[Label], target: float, curator: s
             labels=[FitLabel(proposal_id=l.proposal_id, confidence=l.confidence, kept=l.kept) for l in found],
             breakpoints=fit["breakpoints"], recommended=fit["recommended"], target_precision=target),
             actor=f"curator:{curator}"))
-        made.append((key, fit))
-    if set_policy:
-        for kind in POLICY_NAMES:
-            mine = [key_name(k) for k, _ in made if k[3] == kind]
-            if len(mine) > 1:
-                raise GardenError(f"--set-policy: {len(mine)} fits for {PLURAL[kind]} ({', '.join(mine)}) and one policy: "
-                                  "pick one with --proposer; nothing was written")
+        made.append((key, {"labels": len(found), **fit}))
+    planned = _plan_policy(done, made, directory) if set_policy else None  # refused before any write
     appended = store.append(events)
     for n, (key, fit) in enumerate(made):
-        done.written.append({"key": key_name(key), "seq": (appended.first_seq or 0) + n,
-                             "labels": len(groups(labels)[key]), **fit})
-    if set_policy:
-        _set_policy(done, made, directory)
+        done.written.append({"key": key_name(key), "seq": (appended.first_seq or 0) + n, **fit})
+    if planned:
+        write_policy_file(*planned)
+        done.policy_file = str(planned[0])
     return done
 
 
-def _set_policy(done: CalibrationWrite, made: list, directory: Path | None) -> None:
+def _plan_policy(done: CalibrationWrite, made: list, directory: Path | None) -> tuple[Path, str] | None:
+    """garden.toml's path and new text with each kind's calibrated thresholds (None: nothing to
+    set); what is set or left, and why, goes into `done.policy`."""
+    for kind in POLICY_NAMES:
+        mine = [key_name(k) for k, _ in made if k[3] == kind]
+        if len(mine) > 1:
+            raise GardenError(f"--set-policy: {len(mine)} fits for {PLURAL[kind]} ({', '.join(mine)}) and one "
+                              "policy: narrow it with --proposer, or set the thresholds by hand; nothing was written")
     values: dict[str, float] = {}
     for kind, (accept_name, floor_name) in POLICY_NAMES.items():
         fit = next(((key, f) for key, f in made if key[3] == kind), None)
@@ -86,5 +88,4 @@ def _set_policy(done: CalibrationWrite, made: list, directory: Path | None) -> N
             continue
         done.policy[kind] = {"values": chosen, "from": key_name(key)}
         values.update(chosen)
-    if values:
-        done.policy_file = str(write_policy_values(values, directory))
+    return policy_file_with(values, directory) if values else None

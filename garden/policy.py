@@ -151,15 +151,17 @@ def set_policy_values(text: str, values: dict[str, float]) -> str:
         Policy(**found.get("policy", found))
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "policy"
-        raise SettingsError(f"garden.toml: the new thresholds would make an invalid policy: {where}: "
-                            f"{first['msg']}; garden.toml is unchanged") from e
+        where = "".join(f"{p}: " for p in first["loc"][:1])
+        what = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"garden.toml: the new thresholds would make an invalid policy: {where}{what}; "
+                            "garden.toml is unchanged") from e
     return new
 
 
-def write_policy_values(values: dict[str, float], directory: Path | None = None) -> Path:
-    """Set `values` in garden.toml's policy (see `set_policy_values`), creating the file if absent.
-    A pyproject.toml policy would be hidden by a new garden.toml: that is refused."""
+def policy_file_with(values: dict[str, float], directory: Path | None = None) -> tuple[Path, str]:
+    """garden.toml's path and its text with `values` set in its policy (see `set_policy_values`),
+    for a file that may not exist yet; nothing is written. A pyproject.toml policy would be
+    hidden by a new garden.toml: that is refused."""
     directory = Path(directory or Path.cwd())
     path = directory / "garden.toml"
     if not path.is_file():
@@ -172,11 +174,13 @@ def write_policy_values(values: dict[str, float], directory: Path | None = None)
         if hidden:
             raise SettingsError("the policy is in pyproject.toml [tool.garden.policy]; a new garden.toml would "
                                 "hide it: move it to garden.toml's [policy] first, or set the thresholds by hand")
-    text = path.read_text("utf-8") if path.is_file() else ""
+    return path, set_policy_values(path.read_text("utf-8") if path.is_file() else "", values)
+
+
+def write_policy_file(path: Path, text: str) -> None:
     temporary = path.with_name(".garden.toml.tmp")
-    temporary.write_text(set_policy_values(text, values), "utf-8")
+    temporary.write_text(text, "utf-8")
     os.replace(temporary, path)  # whole or not at all
-    return path
 
 
 def _parse_env(raw: str) -> Any:

@@ -17,7 +17,8 @@ from events.projection import load_state, save_snapshot
 from events.queries import curator_labels
 from events.store import EventStore
 from garden.event import EntityProposed, LinkProposed, ProposalAccepted, ProposalRejected, event
-from garden.policy import load_policy
+from garden.errors import SettingsError
+from garden.policy import load_policy, policy_file_with, set_policy_values
 from garden.precision import Label, calibrated, fit_isotonic, groups, recommend
 
 runner = CliRunner()
@@ -81,6 +82,20 @@ def test_labels_are_grouped_by_prompt_version_and_old_events_have_none():
               Label("llm", "m", "link", 0.5, True, prompt_version="p2"), Label("llm", "m", "link", 0.5, True)]
     assert list(groups(labels)) == [("llm", "m", None, "link"), ("llm", "m", "p1", "link"),
                                     ("llm", "m", "p2", "link")]
+
+
+def test_policy_values_are_set_where_load_policy_reads_them(tmp_path):
+    # a garden.toml that is the policy itself (no [policy] table): its top-level keys
+    assert set_policy_values("# mine\nauto_accept = 0.7\n", {"auto_accept": 0.8, "review_floor": 0.3}) == \
+        "# mine\nauto_accept = 0.8\nreview_floor = 0.3\n"
+    with pytest.raises(SettingsError) as invalid:
+        set_policy_values("[policy]\nreview_floor = 0.6\n", {"auto_accept": 0.5})
+    assert str(invalid.value) == ("garden.toml: the new thresholds would make an invalid policy: review_floor must "
+                                  "not be above auto_accept; garden.toml is unchanged")
+    (tmp_path / "pyproject.toml").write_text("[tool.garden.policy]\nauto_accept = 0.9\n", "utf-8")
+    with pytest.raises(SettingsError) as hidden:
+        policy_file_with({"auto_accept": 0.8}, tmp_path)
+    assert "a new garden.toml would hide it" in str(hidden.value)
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -266,6 +281,12 @@ def test_llm_proposals_carry_the_prompt_version_and_each_version_has_its_own_fit
             assert made and all(p.prompt_version == PROMPT_VERSION and p.raw_confidence is None for p in made)
             # an older prompt's curator kept everything; the current prompt's kept only from 0.95
             store.append(llm_labels("graph-garden-prompt-1", kept_from=0.0) + llm_labels(PROMPT_VERSION, 0.95))
+        refused = runner.invoke(app, ["calibrate", "--write", "--set-policy", "--by", "bo"])
+        assert refused.exit_code == 1 and refused.stderr == (
+            "error: --set-policy: 2 fits for links (llm/fake-model/graph-garden-prompt-1/link, "
+            f"llm/fake-model/{PROMPT_VERSION}/link) and one policy: narrow it with --proposer, or set the "
+            "thresholds by hand; nothing was written\n")
+        assert not (seed_garden.parent / "garden.toml").exists() and not fits_in(seed_garden.parent)
         result = runner.invoke(app, ["calibrate", "--write", "--by", "bo"])
         assert result.exit_code == 0, result.output
         assert f"llm/fake-model/{PROMPT_VERSION}/link: wrote CalibrationFitted" in result.stdout
