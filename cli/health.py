@@ -11,10 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
+from cli.curate import ByOption
 from cli.log import open_garden
 from events.projection import load_state
 from events.store import EventStore
-from flows import curate
+from flows import calibration, curate
 from flows.report import html_report
 from events.queries import curator_labels
 from garden import precision
@@ -134,38 +135,54 @@ def calibrate(
     proposer: Annotated[Optional[str], typer.Option("--proposer", help="Only this proposer's items (e.g. offline, llm).")] = None,
     target: Annotated[float, typer.Option("--target-precision", min=0.5, max=0.999,
                                           help="The share of accepted items a curator should keep.")] = 0.9,
+    write: Annotated[bool, typer.Option("--write", help="Record a fit per proposer/model/prompt version/kind with "
+                                        "enough labels (CalibrationFitted): their new proposals are then "
+                                        "recorded on its calibrated scale.")] = False,
+    set_policy: Annotated[bool, typer.Option("--set-policy", help="With --write: put the fits' recommended "
+                                             "thresholds (calibrated) into garden.toml's [policy].")] = False,
+    by: ByOption = None,
     garden: GardenOption = None,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """How right each proposer is, from the curators' decisions: per proposer/model and kind, the
-    labelled items in confidence bands (count, kept, precision with its 95% Wilson interval), the
-    auto_accept and review_floor that would meet the target precision (none when the labels are
-    too few to say), and what the policy in force would have done with the labelled items."""
+    """How right each proposer is, from the curators' decisions: per proposer/model/prompt version
+    and kind, the labelled items in confidence bands (count, kept, precision with its 95% Wilson
+    interval), the auto_accept and review_floor that would meet the target precision (none when
+    the labels are too few to say), and what the policy in force would have done with the
+    labelled items. --write records the fitted maps; --set-policy writes the thresholds."""
+    if set_policy and not write:
+        raise GardenError("--set-policy writes the thresholds of a new fit: give --write too")
     settings = load_settings(garden=garden, db=db)
     if not settings.db.exists():
         raise GardenError(f"no event log at {display_path(settings.db)}: run `garden tend` first")
     with EventStore(settings.db, create=False) as store:
         labels = curator_labels(store, proposer)
+        written = (calibration.write_fits(store, labels, target, by or curate.default_curator(), set_policy)
+                   if write and labels else None)
     policy = load_policy()
-    recommended = {f"{p}/{m or '-'}/{k}": recommend(found, target)
-                   for (p, m, k), found in precision.groups(labels).items()}
+    recommended = {}
+    for key, found in precision.groups(labels).items():
+        p, m, v, k = key
+        recommended[precision.key_name(key)] = {"proposer": p, "model": m, "prompt_version": v, "kind": k,
+                                                **recommend(found, target)}
     result = {"labels": len(labels), "target_precision": target, "bands": precision.bands(labels),
               "recommended": recommended, "policy_in_force": policy_outcome(labels, policy)}
+    if written is not None:
+        result["written"] = written.to_dict()
     if json_out:
         out.print_json(json.dumps(result))
         return
     if not labels:
-        out.print("no curator decisions yet: nothing to measure. Decide proposals with `garden review` "
-                  "(or accept/reject) and run this again.", markup=False)
+        out.print("no curator decisions yet: nothing to measure" + (" or fit; nothing was written" if write else "")
+                  + ". Decide proposals with `garden review` (or accept/reject) and run this again.", markup=False)
         return
     table = Table(title=f"curator labels: {len(labels)}", title_justify="left")
-    for column in ("proposer", "model", "kind", "confidence", "n", "kept", "precision", "95% interval"):
+    for column in ("proposer", "model", "prompt", "kind", "confidence", "n", "kept", "precision", "95% interval"):
         table.add_column(column, justify="right" if column in ("n", "kept", "precision") else "left")
     for row in result["bands"]:
-        table.add_row(row["proposer"], row["model"] or "-", row["kind"], f"{row['low']:.1f}-{row['high']:.1f}",
-                      str(row["n"]), str(row["kept"]), f"{row['precision']:.0%}",
-                      f"{row['precision_low']:.0%}-{row['precision_high']:.0%}")
+        table.add_row(row["proposer"], row["model"] or "-", row["prompt_version"] or "-", row["kind"],
+                      f"{row['low']:.1f}-{row['high']:.1f}", str(row["n"]), str(row["kept"]),
+                      f"{row['precision']:.0%}", f"{row['precision_low']:.0%}-{row['precision_high']:.0%}")
     out.print(table)
     for name, rec in recommended.items():
         if rec["auto_accept"] is None and rec["review_floor"] is None:
@@ -181,3 +198,19 @@ def calibrate(
               f"({o['accepted_wrongly']} wrongly), rejected {o['rejected_dropped'] + o['rejected_wrongly']} "
               f"({o['rejected_wrongly']} wrongly), left for review {o['review_kept'] + o['review_dropped']}",
               markup=False)
+    if written is not None:
+        show_written(written)
+
+
+def show_written(written: calibration.CalibrationWrite) -> None:
+    for fit in written.written:
+        out.print(f"{fit['key']}: wrote CalibrationFitted #{fit['seq']} ({fit['labels']} labels); new proposals "
+                  f"of {fit['key']} are recorded on its calibrated scale", markup=False)
+    for skipped in written.skipped:
+        out.print(f"{skipped['key']}: nothing written: {skipped['reason']}", markup=False)
+    for kind, said in written.policy.items():
+        if "values" in said:
+            values = ", ".join(f"{k} = {v}" for k, v in said["values"].items())
+            out.print(f"garden.toml [policy]: {values} (from {said['from']})", markup=False)
+        else:
+            out.print(f"garden.toml [policy]: {kind} thresholds left as they are: {said['reason']}", markup=False)

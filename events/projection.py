@@ -29,6 +29,11 @@ is fast and a pattern's snapshot is one JSON document. A pattern's state:
 - `reassessed`: items ("target|type", "entity|id") a proposer has judged afresh (a LinkRescored,
   EntityRescored, or a proposal accepted into the block); the others are inherited as found.
 
+Besides the patterns, the state keeps `fits`: the newest CalibrationFitted per
+"proposer|model|prompt_version|kind" (its breakpoints, recommended thresholds, target precision,
+and the event's id and seq), which a tend maps new proposals' confidences through. A snapshot
+keeps them in a row of their own (slug FITS_ROW, which no pattern can have).
+
 A pending proposal's `kind` is "link", "entity" or "prune" (a PruneProposed: `item` says whether
 a link or an entity would go).
 
@@ -40,6 +45,7 @@ changes no result (the property tests check this).
 from __future__ import annotations
 
 import gc
+from itertools import chain
 
 import orjson
 from collections.abc import Iterator, MutableMapping
@@ -48,9 +54,10 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 10
+FOLD_VERSION = 11
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
+FITS_ROW = ""  # the snapshot row holding the state's calibration fits
 
 
 class Patterns(MutableMapping):
@@ -122,18 +129,22 @@ def as_block(data: dict | None) -> GardenBlock | None:
 class State:
     seq: int = 0
     patterns: Patterns = field(default_factory=Patterns)
+    fits: dict[str, dict] = field(default_factory=dict)
 
     def block(self, slug: str) -> GardenBlock | None:
         return as_block(self.patterns.get(slug, {}).get("block"))
 
     def to_json(self) -> bytes:
         """The whole state as one JSON document (for comparisons and debugging)."""
-        return orjson.dumps({"seq": self.seq, "patterns": {slug: self.patterns[slug] for slug in self.patterns}},
-                            option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps({"seq": self.seq, "patterns": {slug: self.patterns[slug] for slug in self.patterns},
+                             "fits": self.fits}, option=orjson.OPT_SORT_KEYS)
 
 
 def save_snapshot(store, state: State) -> None:
-    store.save_snapshot(state.seq, FOLD_VERSION, state.patterns.encoded())
+    rows = state.patterns.encoded()
+    if state.fits:
+        rows = chain(rows, [(FITS_ROW, orjson.dumps(state.fits))])
+    store.save_snapshot(state.seq, FOLD_VERSION, rows)
 
 
 _LISTS = ("entities", "communities", "inferred_links")
@@ -147,6 +158,9 @@ def apply(state: State, row: tuple) -> None:
     """Fold one stored row (seq, id, type, slug, run_id, actor, recorded_at, version, payload, hash)."""
     kind, slug = row[2], row[3]
     state.seq = row[0]
+    if kind in _GARDEN_HANDLERS:
+        _GARDEN_HANDLERS[kind](state, orjson.loads(row[8]), row)
+        return
     handler = _HANDLERS.get(kind)
     if handler is None or slug is None:
         return
@@ -473,6 +487,20 @@ _HANDLERS = {
 }
 
 
+def _fitted(state: State, p: dict, meta: tuple) -> None:
+    key = f"{p['proposer']}|{p['model'] or '-'}|{p['prompt_version'] or '-'}|{p['kind']}"
+    state.fits[key] = {"proposer": p["proposer"], "model": p["model"], "prompt_version": p["prompt_version"],
+                       "kind": p["kind"], "breakpoints": p["breakpoints"], "recommended": p["recommended"],
+                       "target_precision": p["target_precision"], "labels": len(p["labels"]),
+                       "id": meta[ID], "seq": meta[SEQ]}
+
+
+# Events about the garden as a whole (no slug).
+_GARDEN_HANDLERS = {
+    "CalibrationFitted": _fitted,
+}
+
+
 # --- loading with snapshots ----------------------------------------------------------------
 
 
@@ -487,7 +515,8 @@ def load_state(store, until: int | None = None, *, use_snapshots: bool = True) -
         snap = store.latest_snapshot(FOLD_VERSION, until)
         if snap is not None:
             start, encoded = snap
-            state = State(seq=start, patterns=Patterns(encoded))
+            fits = encoded.pop(FITS_ROW, None)
+            state = State(seq=start, patterns=Patterns(encoded), fits=orjson.loads(fits) if fits else {})
     folded = 0
     collecting = gc.isenabled()
     gc.disable()  # the fold makes millions of small containers and frees none of them

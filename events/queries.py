@@ -210,17 +210,19 @@ def check_heads(store: EventStore, report: VerifyReport, given: list[GivenHead])
 
 
 def curator_labels(store: EventStore, proposer: str | None = None) -> list[Label]:
-    """Every curator decision on a proposal as a label: the proposal's proposer, model, kind and
-    confidence (an entity's relevance) as proposed, and whether the curator kept it. A later
+    """Every curator decision on a proposal as a label: the proposal's proposer, model, prompt
+    version, kind and confidence (an entity's relevance) as the proposer said it (the raw value of
+    a calibrated proposal, so a refit fits raw values), and whether the curator kept it. A later
     decision on the same proposal (a lifted rejection, then an accept) replaces the earlier one."""
     proposals: dict[str, Label] = {}
     decided: dict[str, Label] = {}
     for e in store.events(types=["LinkProposed", "EntityProposed", "ProposalAccepted", "ProposalRejected"]):
         p = e.payload
-        if p.type == "LinkProposed":
-            proposals[e.id] = Label(p.proposer, p.model, "link", p.confidence, True)
-        elif p.type == "EntityProposed":
-            proposals[e.id] = Label(p.proposer, p.model, "entity", p.relevance, True)
+        if p.type in ("LinkProposed", "EntityProposed"):
+            link = p.type == "LinkProposed"
+            said = p.raw_confidence if p.raw_confidence is not None else p.confidence if link else p.relevance
+            proposals[e.id] = Label(p.proposer, p.model, "link" if link else "entity", said, True,
+                                    prompt_version=p.prompt_version, proposal_id=e.id)
         elif e.actor.startswith("curator:") and p.proposal_id in proposals:
             made = proposals[p.proposal_id]
             decided[p.proposal_id] = replace(made, kept=p.type == "ProposalAccepted")

@@ -7,7 +7,7 @@ answer arrives, so a crash loses at most the answers in flight, and those are as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from events.cache import SqliteResponseCache
@@ -93,11 +93,14 @@ def declined_for(state: State, slug: str, text_hash: str) -> frozenset[str]:
 
 def propose_requests(record: Callable[[list], None], requests: Sequence[ProposalRequest],
                      proposer: Proposer, garden_slugs: Collection[str], budget: Budget, run_id: str | None,
-                     on_events: Callable[[list], None] | None = None) -> ProposeTally:
+                     on_events: Callable[[list], None] | None = None,
+                     fits: Mapping[str, dict] | None = None) -> ProposeTally:
     """Ask the proposer about each request and `record` every answer's events as one batch.
 
     `garden_slugs`: the slugs a link may target, those of the patterns that loaded without
-    errors (`Garden.patterns`), not every slug some file claims."""
+    errors (`Garden.patterns`), not every slug some file claims. `fits`: the state's calibration
+    fits (`State.fits`); a proposal with one is recorded on its calibrated scale."""
+    prompt_version = getattr(proposer, "prompt_version", None)
     tally = ProposeTally(asked=len(requests))
     by_slug = {r.slug: r for r in requests}
     for answer in proposer.propose(requests, budget):
@@ -105,7 +108,8 @@ def propose_requests(record: Callable[[list], None], requests: Sequence[Proposal
         checked = None
         if answer.items is not None:
             checked = check_answer(request, answer.items, garden_slugs)
-        events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id)
+        events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id,
+                               prompt_version, fits)
         record(events)
         if on_events:
             on_events(events)

@@ -176,13 +176,13 @@ def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
     for request in requests:  # and a retried batch scores the same items the same way
         if request.existing_links or request.existing_entities:
             events += rescore_events(request, reassess(request, ranking), tend.proposer.name, actor,
-                                     tend.run_id)
+                                     tend.run_id, tend.proposer.model, tend.state.fits)
     tend.record(events)
 
 
 def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:
     return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.patterns.keys(),
-                            budget_of(tend.settings), tend.run_id)
+                            budget_of(tend.settings), tend.run_id, fits=tend.state.fits)
 
 
 def decide_step(tend: Tend) -> None:

@@ -74,6 +74,11 @@ class ExternalEditObserved(Payload):
 
 
 class LinkProposed(Payload):
+    """A link proposed. `prompt_version`: the LLM prompt that asked for it (None for the offline
+    proposer, and in events from before it was recorded). When the garden has a calibration fit
+    for this proposer/model/prompt version (CalibrationFitted), `confidence` is the calibrated
+    value the policy decides by and `raw_confidence` what the proposer said; else None."""
+
     type: Literal["LinkProposed"] = "LinkProposed"
     target: str
     link_type: str
@@ -81,9 +86,14 @@ class LinkProposed(Payload):
     reason: str
     proposer: str
     model: str | None = None
+    prompt_version: str | None = None
+    raw_confidence: float | None = None
 
 
 class EntityProposed(Payload):
+    """An entity proposed; `raw_confidence` is the relevance the proposer said when `relevance` is
+    a calibrated one (see LinkProposed)."""
+
     type: Literal["EntityProposed"] = "EntityProposed"
     entity_id: str
     entity_type: str
@@ -91,6 +101,8 @@ class EntityProposed(Payload):
     relevance: float
     proposer: str
     model: str | None = None
+    prompt_version: str | None = None
+    raw_confidence: float | None = None
 
 
 class ProposalAccepted(Payload):
@@ -253,6 +265,36 @@ class BlockWritten(_BlockWrite):
     type: Literal["BlockWritten"] = "BlockWritten"
 
 
+# --- calibration ---------------------------------------------------------------------------
+
+
+class FitLabel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    proposal_id: str
+    confidence: float  # as the proposer said it (the raw value of a calibrated proposal)
+    kept: bool
+
+
+class CalibrationFitted(Payload):
+    """A curator's fit of one proposer/model/prompt version/kind's confidences to the share kept
+    (`garden calibrate --write`): the labels it used, the fit's breakpoints (raw confidence,
+    calibrated value; linear between them), and the thresholds recommended for
+    `target_precision`, raw and calibrated. From then on that proposer's new proposals are
+    recorded with the calibrated value (and the raw one beside it). The event has no slug: it is
+    about the garden."""
+
+    type: Literal["CalibrationFitted"] = "CalibrationFitted"
+    proposer: str
+    model: str | None = None
+    prompt_version: str | None = None
+    kind: Literal["link", "entity"]
+    labels: list[FitLabel]
+    breakpoints: list[tuple[float, float]]
+    recommended: dict[str, Any] = Field(default_factory=dict)
+    target_precision: float
+
+
 # --- runs ----------------------------------------------------------------------------------
 
 
@@ -338,6 +380,7 @@ AnyPayload = Annotated[
         RejectionLifted,
         BlockRestored,
         ProposalReopened,
+        CalibrationFitted,
     ],
     Field(discriminator="type"),
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,80 @@ def load_policy(directory: Path | None = None, environ: dict[str, str] | None = 
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "policy"
         raise SettingsError(f"invalid policy ({source}): {where}: {first['msg']}") from e
+
+
+_HEADER = re.compile(r"^\s*\[")
+_POLICY_HEADER = re.compile(r"^\s*\[\s*policy\s*\]\s*(#.*)?$")
+
+
+def set_policy_values(text: str, values: dict[str, float]) -> str:
+    """garden.toml's text with `values` set in its policy (the [policy] table, or the top-level
+    keys when the file is the policy itself, as `load_policy` reads it): a key already there is
+    replaced on its line, a new one goes after the table's last line; every other line is kept
+    as it is. Raises SettingsError when the result would not be a valid policy."""
+    try:
+        parsed = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SettingsError(f"garden.toml: cannot read: {e}") from e
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    if "policy" in parsed:
+        start = next((n + 1 for n, line in enumerate(lines) if _POLICY_HEADER.match(line)), None)
+        if start is None:
+            raise SettingsError("garden.toml: the policy is not a [policy] table this command can edit; "
+                                "set the thresholds by hand")
+    elif any(not isinstance(v, dict) for v in parsed.values()):
+        start = 0  # the file's top-level keys are the policy
+    else:
+        lines += (["\n"] if lines else []) + ["[policy]\n"]
+        start = len(lines)
+    end = next((n for n in range(start, len(lines)) if _HEADER.match(lines[n])), len(lines))
+    missing = []
+    for key, value in values.items():
+        at = next((n for n in range(start, end) if re.match(rf"^\s*{key}\s*=", lines[n])), None)
+        if at is None:
+            missing.append(f"{key} = {value}\n")
+        else:
+            lines[at] = f"{key} = {value}\n"
+    last = max((n + 1 for n in range(start, end) if lines[n].strip()), default=start)
+    lines[last:last] = missing
+    new = "".join(lines)
+    found = tomllib.loads(new)
+    try:
+        Policy(**found.get("policy", found))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = "".join(f"{p}: " for p in first["loc"][:1])
+        what = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"garden.toml: the new thresholds would make an invalid policy: {where}{what}; "
+                            "garden.toml is unchanged") from e
+    return new
+
+
+def policy_file_with(values: dict[str, float], directory: Path | None = None) -> tuple[Path, str]:
+    """garden.toml's path and its text with `values` set in its policy (see `set_policy_values`),
+    for a file that may not exist yet; nothing is written. A pyproject.toml policy would be
+    hidden by a new garden.toml: that is refused."""
+    directory = Path(directory or Path.cwd())
+    path = directory / "garden.toml"
+    if not path.is_file():
+        pyproject = directory / "pyproject.toml"
+        try:
+            hidden = pyproject.is_file() and tomllib.loads(pyproject.read_text("utf-8")).get(
+                "tool", {}).get("garden", {}).get("policy")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            hidden = False
+        if hidden:
+            raise SettingsError("the policy is in pyproject.toml [tool.garden.policy]; a new garden.toml would "
+                                "hide it: move it to garden.toml's [policy] first, or set the thresholds by hand")
+    return path, set_policy_values(path.read_text("utf-8") if path.is_file() else "", values)
+
+
+def write_policy_file(path: Path, text: str) -> None:
+    temporary = path.with_name(".garden.toml.tmp")
+    temporary.write_text(text, "utf-8")
+    os.replace(temporary, path)  # whole or not at all
 
 
 def _parse_env(raw: str) -> Any:

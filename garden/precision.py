@@ -10,7 +10,14 @@ item's kind, the confidence it had when proposed, and whether the curator kept i
   `review_floor`, the highest confidence below which the kept share's interval lies wholly at or
   below 1 - target ("almost nothing kept"); None when the labels cannot say;
 - `policy_outcome`: what a policy would have done with the labelled items, and how often the
-  curator disagreed.
+  curator disagreed;
+- `fit_isotonic` / `calibrated`: a monotone map from a proposer's confidence to the share its
+  curators keep (isotonic regression by pool-adjacent-violators), and a confidence mapped through
+  it. `garden calibrate --write` records one per proposer/model/prompt version/kind
+  (CalibrationFitted) and new proposals are then recorded on its scale.
+
+Labels are grouped by proposer, model, prompt version and kind: an LLM asked with another prompt
+is another proposer as far as its confidences go.
 
 Pure: no I/O (`events.queries.curator_labels` reads the labels from the log).
 """
@@ -18,6 +25,7 @@ Pure: no I/O (`events.queries.curator_labels` reads the labels from the log).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,8 +41,30 @@ class Label:
     proposer: str
     model: str | None
     kind: str  # "link" or "entity"
-    confidence: float  # an entity's relevance
+    confidence: float  # an entity's relevance; the raw value when the proposal was calibrated
     kept: bool
+    prompt_version: str | None = None
+    proposal_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None, str]:
+        return self.proposer, self.model, self.prompt_version, self.kind
+
+
+Key = tuple[str, str | None, str | None, str]
+
+
+def key_name(key: Key) -> str:
+    """How a proposer/model/prompt version/kind is shown: "offline/tfidf-v1/link", with the prompt
+    version before the kind when there is one ("llm/gpt-4o/graph-garden-prompt-2/link")."""
+    proposer, model, version, kind = key
+    return "/".join([proposer, model or "-"] + ([version] if version else []) + [kind])
+
+
+def fit_key(key: Key) -> str:
+    """The key a fit is kept under in the state: "proposer|model|prompt_version|kind" ("-" for none)."""
+    proposer, model, version, kind = key
+    return f"{proposer}|{model or '-'}|{version or '-'}|{kind}"
 
 
 def wilson(kept: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -48,19 +78,19 @@ def wilson(kept: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
 
 
-def groups(labels: Iterable[Label]) -> dict[tuple[str, str | None, str], list[Label]]:
-    """Labels by (proposer, model, kind), in a stable order."""
-    out: dict[tuple[str, str | None, str], list[Label]] = defaultdict(list)
+def groups(labels: Iterable[Label]) -> dict[Key, list[Label]]:
+    """Labels by (proposer, model, prompt_version, kind), in a stable order."""
+    out: dict[Key, list[Label]] = defaultdict(list)
     for label in labels:
-        out[(label.proposer, label.model, label.kind)].append(label)
+        out[label.key].append(label)
     return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
 
 
 def bands(labels: Iterable[Label], edges: Sequence[float] = BAND_EDGES) -> list[dict]:
-    """One row per proposer/model/kind and confidence band [low, high) (the last band includes 1.0)
+    """One row per proposer/model/prompt version/kind and confidence band [low, high) (the last band includes 1.0)
     that holds labels: n, kept, precision and its 95% interval."""
     rows = []
-    for (proposer, model, kind), found in groups(labels).items():
+    for (proposer, model, version, kind), found in groups(labels).items():
         for i, (low, high) in enumerate(zip(edges, edges[1:])):
             last = i == len(edges) - 2
             inside = [l for l in found if low <= l.confidence < high or (last and l.confidence == high)]
@@ -68,14 +98,15 @@ def bands(labels: Iterable[Label], edges: Sequence[float] = BAND_EDGES) -> list[
                 continue
             kept = sum(l.kept for l in inside)
             lo, hi = wilson(kept, len(inside))
-            rows.append({"proposer": proposer, "model": model, "kind": kind, "low": low, "high": high,
+            rows.append({"proposer": proposer, "model": model, "prompt_version": version, "kind": kind,
+                         "low": low, "high": high,
                          "n": len(inside), "kept": kept, "precision": round(kept / len(inside), 4),
                          "precision_low": round(lo, 4), "precision_high": round(hi, 4)})
     return rows
 
 
 def recommend(labels: Sequence[Label], target: float = 0.9, min_labels: int = MIN_LABELS) -> dict:
-    """{"auto_accept", "review_floor", "labels"} for one proposer/model/kind's labels: thresholds
+    """{"auto_accept", "review_floor", "labels"} for one proposer/model/prompt version/kind's labels: thresholds
     at label confidences (None when no threshold has `min_labels` labels behind it and an
     interval on the right side of the target)."""
     ordered = sorted(labels, key=lambda l: l.confidence)
@@ -145,3 +176,64 @@ def measured(labels: Sequence[Label], policy: Policy) -> dict:
             "thresholds": {"link": {"auto_accept": policy.auto_accept, "review_floor": policy.review_floor},
                            "entity": {"auto_accept": policy.entity_auto_accept,
                                       "review_floor": policy.entity_review_floor}}}
+
+
+def fit_isotonic(labels: Iterable[Label]) -> list[tuple[float, float]]:
+    """The monotone (non-decreasing) share kept as a function of confidence that is closest to the
+    labels in squared error: pool-adjacent-violators over the distinct confidences, each weighted
+    by its labels. Returned as breakpoints (confidence, share kept), increasing in confidence; a
+    flat run keeps only its two ends, so `calibrated` between them is that run's value."""
+    by_value: dict[float, list[int]] = defaultdict(lambda: [0, 0])  # confidence -> [kept, n]
+    for label in labels:
+        tally = by_value[label.confidence]
+        tally[0] += label.kept
+        tally[1] += 1
+    blocks: list[list] = []  # [share kept, weight, first confidence, last confidence]
+    for x in sorted(by_value):
+        kept, n = by_value[x]
+        blocks.append([kept / n, n, x, x])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:  # a violator: pool it with the one before
+            last = blocks.pop()
+            prev = blocks[-1]
+            weight = prev[1] + last[1]
+            blocks[-1] = [(prev[0] * prev[1] + last[0] * last[1]) / weight, weight, prev[2], last[3]]
+    points: list[tuple[float, float]] = []
+    for share, _, first, last in blocks:
+        share = round(share, 4)
+        for x in (first, last) if last != first else (first,):
+            if len(points) >= 2 and points[-1][1] == share == points[-2][1]:
+                points[-1] = (x, share)  # a flat run goes on: keep its ends only
+            else:
+                points.append((x, share))
+    return points
+
+
+def calibrated(value: float, fit: Sequence[Sequence[float]]) -> float:
+    """`value` mapped through a fit's breakpoints: linear between them, flat beyond the first and
+    the last, clamped to [0, 1]. No breakpoints: the value as it is."""
+    if not fit:
+        return max(0.0, min(1.0, value))
+    xs = [x for x, _ in fit]
+    i = bisect_right(xs, value)
+    if i == 0:
+        y = fit[0][1]
+    elif i == len(fit):
+        y = fit[-1][1]
+    else:
+        (x0, y0), (x1, y1) = fit[i - 1], fit[i]
+        y = y0 if x1 == x0 else y0 + (y1 - y0) * (value - x0) / (x1 - x0)
+    return max(0.0, min(1.0, y))
+
+
+def fitted(labels: Sequence[Label], target: float = 0.9, min_labels: int = MIN_LABELS) -> dict | None:
+    """What `garden calibrate --write` records for one proposer/model/prompt version/kind: the
+    fit's breakpoints and the recommended thresholds, raw and on the calibrated scale (the
+    fit's value at the raw ones); None when there are fewer than `min_labels` labels."""
+    if len(labels) < min_labels:
+        return None
+    fit = fit_isotonic(labels)
+    rec = recommend(labels, target, min_labels)
+    for name in ("auto_accept", "review_floor"):
+        raw = rec[name]
+        rec[f"calibrated_{name}"] = None if raw is None else round(calibrated(raw, fit), 4)
+    return {"breakpoints": fit, "recommended": rec}

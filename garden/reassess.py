@@ -11,6 +11,7 @@ re-assessment. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from garden.candidates import Ranking
 from garden.event import EntityRescored, Event, LinkRescored, event
 from garden.proposal import ProposalRequest
+from garden.proposals import calibrate_score
 
 
 def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> dict[str, Any]:
@@ -65,9 +67,12 @@ def describe_evidence(evidence: dict[str, Any]) -> str:
 
 
 def rescore_events(request: ProposalRequest, answer: dict[str, list[dict]], proposer: str,
-                   actor: str, run_id: str | None) -> list[Event]:
+                   actor: str, run_id: str | None, model: str | None = None,
+                   fits: Mapping[str, dict] | None = None) -> list[Event]:
     """LinkRescored / EntityRescored for a proposer's `reassess` answer ({"inferred_links":
-    [{"target", "type", "confidence", "evidence"}], "entities": [{"id", "relevance", "evidence"}]})."""
+    [{"target", "type", "confidence", "evidence"}], "entities": [{"id", "relevance", "evidence"}]}).
+    With a calibration fit for the proposer/model (`fits`, the state's), the new value is the
+    calibrated one, as a new proposal's is, and the evidence keeps the raw one."""
     old_links = {(l.target, l.type): l for l in request.existing_links}
     old_entities = {e.id: e for e in request.existing_entities}
     out: list[Event] = []
@@ -78,8 +83,11 @@ def rescore_events(request: ProposalRequest, answer: dict[str, list[dict]], prop
         evidence = dict(item.get("evidence") or {})
         if old.confidence is None and "strength" in old.extras():
             evidence["type_default"] = True  # a legacy strength: link; its type is the reader's default
+        new, raw = calibrate_score(item["confidence"], fits, proposer, model, None, "link")
+        if raw is not None:
+            evidence["raw_confidence"] = raw
         out.append(event(LinkRescored(target=old.target, link_type=old.type or "complementary",
-                                      old_confidence=old.confidence, new_confidence=item["confidence"],
+                                      old_confidence=old.confidence, new_confidence=new,
                                       reason=describe_evidence(evidence), proposer=proposer,
                                       evidence=evidence), slug=request.slug, run_id=run_id, actor=actor))
     for item in answer.get("entities") or []:
@@ -87,8 +95,11 @@ def rescore_events(request: ProposalRequest, answer: dict[str, list[dict]], prop
         if old is None:
             continue
         evidence = dict(item.get("evidence") or {})
+        new, raw = calibrate_score(item["relevance"], fits, proposer, model, None, "entity")
+        if raw is not None:
+            evidence["raw_confidence"] = raw
         out.append(event(EntityRescored(entity_id=old.id, old_relevance=old.relevance,
-                                        new_relevance=item["relevance"], reason=describe_evidence(evidence),
+                                        new_relevance=new, reason=describe_evidence(evidence),
                                         proposer=proposer, evidence=evidence),
                          slug=request.slug, run_id=run_id, actor=actor))
     return out

@@ -269,6 +269,8 @@ class LLMProposer:
     """
 
     name = "llm"
+    #: Recorded on each proposal (LinkProposed.prompt_version): a calibration fits one prompt's confidences.
+    prompt_version = PROMPT_VERSION
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ from fake_openai import answer, fake_openai
 from garden.catalog import load_garden
 from garden.policy import Policy
 from garden.precision import Label
+from proposers.llm import PROMPT_VERSION
 
 runner = CliRunner()
 TYPES = ["complementary", "requires", "enables", "tools"]
@@ -194,7 +195,7 @@ def test_accepting_what_the_policy_rejected_adds_it_and_writes_at_once(tended):
     said = garden_cmd("accept", pick(everything(), "rejected", "entity")["id"], "--by", "ann")
     assert said.exit_code == 0 and "): over the policy's rejection" in said.stdout and "1 files written" in said.stdout
     assert f"accepted {item['id']} (curator, over the policy's rejection)" in history(item["slug"])
-    assert Label("llm", "fake-model", "link", item["confidence"], True) in labels()
+    assert Label("llm", "fake-model", "link", item["confidence"], True, PROMPT_VERSION, item["id"]) in labels()
     assert verified()
 
 
@@ -208,7 +209,7 @@ def test_rejecting_what_the_policy_accepted_prunes_it_and_it_is_not_proposed_aga
     shown = history(item["slug"])
     assert f"pruned link -> {item['target']} ({item['link_type']}) by curator" in shown
     assert f"rejected {item['id']}: curator, over the policy's accept (not related)" in shown
-    assert Label("llm", "fake-model", "link", item["confidence"], False) in labels()
+    assert Label("llm", "fake-model", "link", item["confidence"], False, PROMPT_VERSION, item["id"]) in labels()
     assert verified()
     tend_with_llm(monkeypatch, POLICY.model_copy(update={"retend_after_days": 0}))
     assert not in_block(item)  # declined for this text, as a curator's reject of a pending one
@@ -234,8 +235,8 @@ def test_confirming_the_policy_is_a_label_and_leaves_the_files_alone(tended):
     assert f"accepted {kept['id']} (curator, confirming the policy's accept)" in history(kept["slug"])
     assert f"rejected {dropped['id']}: curator, confirming the policy's rejection" in history(dropped["slug"])
     found = labels()
-    assert Label("llm", "fake-model", "entity", kept["confidence"], True) in found
-    assert Label("llm", "fake-model", "link", dropped["confidence"], False) in found
+    assert Label("llm", "fake-model", "entity", kept["confidence"], True, PROMPT_VERSION, kept["id"]) in found
+    assert Label("llm", "fake-model", "link", dropped["confidence"], False, PROMPT_VERSION, dropped["id"]) in found
     assert verified()
 
 
