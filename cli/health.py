@@ -185,12 +185,14 @@ def calibrate(
                       f"{row['precision']:.0%}", f"{row['precision_low']:.0%}-{row['precision_high']:.0%}")
     out.print(table)
     for name, rec in recommended.items():
-        if rec["auto_accept"] is None and rec["review_floor"] is None:
+        if rec["labels"] < precision.MIN_LABELS:
             out.print(f"{name}: {rec['labels']} labels are too few to recommend thresholds for a precision "
                       f"of {target:.0%} (each needs {precision.MIN_LABELS} or more behind it)", markup=False)
             continue
-        said = [f"auto_accept {rec['auto_accept']}" if rec["auto_accept"] is not None else "auto_accept: cannot say",
-                f"review_floor {rec['review_floor']}" if rec["review_floor"] is not None else "review_floor: cannot say"]
+        said = [f"auto_accept {rec['auto_accept']}" if rec["auto_accept"] is not None else
+                f"auto_accept: none (no confidence above which {target:.0%} are surely kept)",
+                f"review_floor {rec['review_floor']}" if rec["review_floor"] is not None else
+                f"review_floor: none (no confidence below which at most {1 - target:.0%} are surely kept)"]
         out.print(f"{name}: recommended for {target:.0%} precision: {', '.join(said)} ({rec['labels']} labels)",
                   markup=False)
     o = result["policy_in_force"]
