@@ -37,7 +37,7 @@ def garden(*args: str):
 
 def test_a_scripted_curators_rule_is_recovered_from_a_sampled_review(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    make_garden(tmp_path / "patterns", 60)
+    make_garden(tmp_path / "patterns", 150)
     tend_with_llm(monkeypatch)
     sampled = json.loads(garden("review", "--sample", "400", "--seed", "7", "--json").stdout)
     assert len(sampled) == 400 and len({i["id"] for i in sampled}) == 400
