@@ -37,6 +37,17 @@ from garden.event import (
 )
 from garden.model import LINK_TYPES
 
+class Thresholds(BaseModel):
+    """A proposer's (or a proposer and model's) own review band; a value left out is the policy's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auto_accept: float | None = Field(None, ge=0, le=1)
+    review_floor: float | None = Field(None, ge=0, le=1)
+    entity_auto_accept: float | None = Field(None, ge=0, le=1)
+    entity_review_floor: float | None = Field(None, ge=0, le=1)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,6 +69,8 @@ class Policy(BaseModel):
     batch_size: int = Field(50, ge=1, le=10_000)
     max_prunes_per_run: int | None = Field(
         None, ge=0, description="prune at most this many items a run, the lowest scores first; None: no cap")
+    by_proposer: dict[str, Thresholds] = Field(
+        default_factory=dict, description='review bands per proposer ("llm") or proposer and model ("llm/gpt-4o")')
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -71,10 +84,31 @@ class Policy(BaseModel):
         for kind, value in self.min_link_confidence_by_type.items():
             if not 0 <= value <= 1:
                 raise ValueError(f"min_link_confidence_by_type.{kind} must be in [0, 1]")
+        for name in self.by_proposer:
+            for kind in ("link", "entity"):
+                accept, floor, _ = self.thresholds(kind, *(name.split("/", 1) + [None])[:2])
+                if floor > accept:
+                    raise ValueError(f"by_proposer.{name}: the {kind} review floor {floor} is above its "
+                                     f"auto_accept {accept}")
         return self
 
     def link_floor(self, kind: str) -> float:
         return self.min_link_confidence_by_type.get(kind, self.min_link_confidence)
+
+    def thresholds(self, kind: str, proposer: str | None, model: str | None) -> tuple[float, float, str]:
+        """(auto_accept, review_floor, whose) for a link or entity by this proposer and model: the
+        most specific of `by_proposer["proposer/model"]`, `by_proposer["proposer"]` and the policy's
+        own values, field by field; `whose` names where the band came from ("" for the policy's)."""
+        names = ("auto_accept", "review_floor") if kind == "link" else ("entity_auto_accept", "entity_review_floor")
+        values, whose = [getattr(self, n) for n in names], ""
+        for key in (proposer, f"{proposer}/{model}" if model else None):
+            found = self.by_proposer.get(key) if key else None
+            if found is None:
+                continue
+            for i, name in enumerate(names):
+                if getattr(found, name) is not None:
+                    values[i], whose = getattr(found, name), key
+        return values[0], values[1], whose
 
 
 def load_policy(directory: Path | None = None, environ: dict[str, str] | None = None) -> Policy:
@@ -106,7 +140,7 @@ def load_policy(directory: Path | None = None, environ: dict[str, str] | None = 
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "policy"
-        raise SettingsError(f"invalid policy ({source}): {where}: {first['msg']}") from e
+        raise SettingsError(f"invalid policy ({source}): {where}: {first['msg'].removeprefix('Value error, ')}") from e
 
 
 _HEADER = re.compile(r"^\s*\[")
@@ -211,17 +245,16 @@ def decide(slug: str, pending: dict[str, dict], policy: Policy, run_id: str | No
             continue
         if proposal["kind"] == "prune":
             continue  # a proposed prune is a curator's decision, always
-        if proposal["kind"] == "link":
-            score, accept, floor, what = (proposal["confidence"], policy.auto_accept,
-                                          policy.review_floor, "confidence")
-        else:
-            score, accept, floor, what = (proposal["relevance"], policy.entity_auto_accept,
-                                          policy.entity_review_floor, "relevance")
+        kind = proposal["kind"]
+        score, what = (proposal["confidence"], "confidence") if kind == "link" else (proposal["relevance"], "relevance")
+        accept, floor, whose = policy.thresholds(kind, proposal.get("proposer"), proposal.get("model"))
+        band = f"[{whose}]" if whose else ""
         if score >= accept:
-            payload = ProposalAccepted(proposal_id=proposal_id, rule=f"auto_accept: {what} {score} >= {accept}")
+            payload = ProposalAccepted(proposal_id=proposal_id,
+                                       rule=f"auto_accept{band}: {what} {score} >= {accept}")
         elif score < floor:
             payload = ProposalRejected(proposal_id=proposal_id,
-                                       reason=f"review_floor: {what} {score} < {floor}")
+                                       reason=f"review_floor{band}: {what} {score} < {floor}")
         else:
             continue  # waits for a curator
         out.append(event(payload, slug=slug, run_id=run_id, actor="pruner"))

@@ -141,8 +141,7 @@ def policy_outcome(labels: Iterable[Label], policy: Policy) -> dict[str, int]:
     out = {"accepted_kept": 0, "accepted_wrongly": 0, "rejected_dropped": 0, "rejected_wrongly": 0,
            "review_kept": 0, "review_dropped": 0}
     for label in labels:
-        accept, floor = ((policy.auto_accept, policy.review_floor) if label.kind == "link"
-                         else (policy.entity_auto_accept, policy.entity_review_floor))
+        accept, floor, _ = policy.thresholds(label.kind, label.proposer, label.model)
         if label.confidence >= accept:
             out["accepted_kept" if label.kept else "accepted_wrongly"] += 1
         elif label.confidence < floor:
@@ -169,8 +168,7 @@ def measured(labels: Sequence[Label], policy: Policy) -> dict:
     behind each figure: what `garden health` and the HTML report show."""
     rows = []
     for row in bands(labels):
-        accept, floor = ((policy.auto_accept, policy.review_floor) if row["kind"] == "link"
-                         else (policy.entity_auto_accept, policy.entity_review_floor))
+        accept, floor, _ = policy.thresholds(row["kind"], row["proposer"], row["model"])
         rows.append({**row, "policy": band_action(row["low"], row["high"], accept, floor)})
     return {"labels": len(labels), "bands": rows,
             "thresholds": {"link": {"auto_accept": policy.auto_accept, "review_floor": policy.review_floor},
