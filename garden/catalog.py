@@ -248,6 +248,7 @@ def resolve_curated_ids(garden: Garden, ids: dict[str, set[str]]) -> None:
         if not pattern.curated_ids:
             continue
         named: dict[str, str | None] = {}
+        shown = None
         for ref in pattern.curated_ids:
             garden.curated_ids += 1
             owners = ids.get(ref.id, set())
@@ -268,8 +269,8 @@ def resolve_curated_ids(garden: Garden, ids: dict[str, set[str]]) -> None:
                            "curated reference is ignored (give the target's slug, or add the "
                            "pattern whose id it is)")
                 code = "unknown-curated-id"
-            garden.problems.append(Problem(display_path(Path(pattern.path)), ref.line, ref.col,
-                                           "warning", message, code))
+            shown = shown or display_path(Path(pattern.path))
+            garden.problems.append(Problem(shown, ref.line, ref.col, "warning", message, code))
         relationships = {
             kind: tuple(dict.fromkeys(named.get(t, t) for t in targets if named.get(t, t) is not None))
             for kind, targets in pattern.relationships.items()
