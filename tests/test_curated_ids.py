@@ -150,3 +150,15 @@ def test_corpus_ids_resolve():
     assert len(unknown) == loaded.curated_ids - loaded.curated_ids_resolved
     resolved = {s for p in loaded.patterns.values() for s in p.curated_targets()}
     assert not any(s.startswith("pat_") for s in resolved)
+
+
+def test_prune_curated_repeats_prunes_a_link_repeating_an_id_given_curated_one(garden):
+    import datetime as dt
+
+    from garden.policy import Policy, prune
+
+    loaded = load_garden(garden)
+    alpha = loaded.patterns["alpha"]
+    events = prune("alpha", alpha.block.model_dump(mode="json"), alpha.curated_targets(),
+                   loaded.known_slugs, Policy(prune_curated_repeats=True), None, dt.date(2026, 11, 22))
+    assert [(e.payload.rule, e.payload.target) for e in events] == [("curated_repeat", "beta")]
