@@ -69,9 +69,10 @@ class Garden:
     #: Patterns read through a symlink that points outside the garden: slug -> "path: why it
     #: is never written" (the warning `check` prints).
     read_only: dict[str, str] = field(default_factory=dict)
-    #: Curated references given as pattern ids (`pat_...`), and how many of them name a pattern.
-    curated_ids: int = 0
-    curated_ids_resolved: int = 0
+    #: Curated references of the patterns given as pattern ids (`pat_...`), and how many of them
+    #: name a pattern (see `resolve_curated_ids`).
+    id_references: int = 0
+    id_references_resolved: int = 0
 
     @property
     def errors(self) -> list[Problem]:
@@ -250,11 +251,11 @@ def resolve_curated_ids(garden: Garden, ids: dict[str, set[str]]) -> None:
         named: dict[str, str | None] = {}
         shown = None
         for ref in pattern.curated_ids:
-            garden.curated_ids += 1
+            garden.id_references += 1
             owners = ids.get(ref.id, set())
             if len(owners) == 1:
                 named[ref.id] = next(iter(owners))
-                garden.curated_ids_resolved += 1
+                garden.id_references_resolved += 1
                 continue
             if ref.id in garden.known_slugs:
                 continue

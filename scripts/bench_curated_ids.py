@@ -103,8 +103,8 @@ def id_figures(corpus: Path) -> dict:
         shutil.copytree(corpus, Path(tmp) / "patterns")
         garden = load_garden(Path(tmp) / "patterns", cache=None)
     files = sum(1 for p in garden.patterns.values() if p.curated_ids)
-    return {"id_references": garden.curated_ids, "files": files, "resolved": garden.curated_ids_resolved,
-            "unresolved": garden.curated_ids - garden.curated_ids_resolved}
+    return {"id_references": garden.id_references, "files": files, "resolved": garden.id_references_resolved,
+            "unresolved": garden.id_references - garden.id_references_resolved}
 
 
 def main() -> None:

@@ -86,7 +86,7 @@ def test_ids_resolve_to_slugs_in_relationships_and_curated_targets(garden):
     assert alpha.relationships == {"generalizes_from": ("gamma",), "complementary": ("beta",)}
     assert alpha.curated_targets() == {"gamma", "beta"}
     assert loaded.patterns["beta"].relationships == {"complementary": ("alpha",), "alternatives": ()}
-    assert (loaded.curated_ids, loaded.curated_ids_resolved) == (3, 1)
+    assert (loaded.id_references, loaded.id_references_resolved) == (3, 1)
     assert _texts(garden) == before  # reading only
 
 
@@ -145,9 +145,9 @@ def test_health_counts_id_given_curated_repeats(garden):
 def test_corpus_ids_resolve():
     loaded = load_garden(CORPUS)
     # 686 references by id in 69 legacy files of the sample; 104 name a pattern of the sample
-    assert loaded.curated_ids >= 680 and loaded.curated_ids_resolved >= 100
+    assert loaded.id_references >= 680 and loaded.id_references_resolved >= 100
     unknown = [p for p in loaded.warnings if p.code == "unknown-curated-id"]
-    assert len(unknown) == loaded.curated_ids - loaded.curated_ids_resolved
+    assert len(unknown) == loaded.id_references - loaded.id_references_resolved
     resolved = {s for p in loaded.patterns.values() for s in p.curated_targets()}
     assert not any(s.startswith("pat_") for s in resolved)
 
