@@ -33,7 +33,7 @@ from garden.document import (
     rebuild_document,
 )
 from garden.errors import Problem, UnknownPatternError, display_path
-from garden.model import LINK_TYPES, Pattern
+from garden.model import LINK_TYPES, CuratedId, Pattern
 from garden.parse_cache import ParseCache
 
 #: Top-level keys of the older format that hold curated links, and the type each means.
@@ -69,6 +69,10 @@ class Garden:
     #: Patterns read through a symlink that points outside the garden: slug -> "path: why it
     #: is never written" (the warning `check` prints).
     read_only: dict[str, str] = field(default_factory=dict)
+    #: Curated references of the patterns given as pattern ids (`pat_...`), and how many of them
+    #: name a pattern (see `resolve_curated_ids`).
+    id_references: int = 0
+    id_references_resolved: int = 0
 
     @property
     def errors(self) -> list[Problem]:
@@ -146,6 +150,7 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
     ontology = data.get("ontology") if isinstance(data.get("ontology"), dict) else {}
     hints = ontology.get("search_hints") if isinstance(ontology.get("search_hints"), dict) else {}
     legacy_class = data.get("classification") if isinstance(data.get("classification"), dict) else {}
+    relationships, curated_ids = _relationships(doc)
     is_v71 = "relationships" in data  # a block graph-garden added does not make a file v7.1
     pattern = Pattern(
         slug=slug,
@@ -156,7 +161,8 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
         summary=_text(data.get("summary") or data.get("description")),
         keywords=tuple(k for k in _list(hints.get("vector_keywords")) if isinstance(k, str)),
         domain=_text(ontology.get("domain") or legacy_class.get("domain")) or None,
-        relationships=_relationships(data),
+        relationships=relationships,
+        curated_ids=curated_ids,
         block=block,
         block_text=doc.block_text,
         body_utf8=doc.body.encode("utf-8"),
@@ -177,28 +183,100 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _relationships(data: dict) -> dict[str, tuple[str, ...]]:
-    """The curated graph as type -> slugs, from either format; odd items are skipped, not fatal."""
+#: What a pattern's `id:` looks like; a curated reference of this shape may name a pattern by id.
+PATTERN_ID = re.compile(r"pat_[0-9A-Za-z]+")
+
+
+def _relationships(doc: Document) -> tuple[dict[str, tuple[str, ...]], tuple[CuratedId, ...]]:
+    """The curated graph as type -> targets, from either format, and the targets given as pattern
+    ids with where they sit; odd items are skipped, not fatal. The ids stay in the targets: only
+    the whole garden knows what they name (`resolve_curated_ids`)."""
+    data = doc.data
     if isinstance(data.get("relationships"), dict):
-        groups = {k: v for k, v in data["relationships"].items() if k in LINK_TYPES}
+        groups = [(k, f"relationships.{k}", v) for k, v in data["relationships"].items() if k in LINK_TYPES]
     else:
-        groups = {}
-        for key, kind in LEGACY_RELATIONSHIPS.items():
-            if key in data:
-                groups.setdefault(kind, [])
-                groups[kind] = list(groups[kind]) + _list(data[key])
+        groups = [(kind, key, data[key]) for key, kind in LEGACY_RELATIONSHIPS.items() if key in data]
     out: dict[str, tuple[str, ...]] = {}
-    for kind, items in groups.items():
-        slugs = []
+    ids: list[CuratedId] = []
+    for kind, key, items in groups:
+        targets = []
+        cursor = None
         for item in _list(items):
-            if isinstance(item, str):
-                slugs.append(item)
-            elif isinstance(item, dict):
+            target = item
+            if isinstance(item, dict):
                 target = item.get("slug") or item.get("id") or item.get("target")
-                if isinstance(target, str):
-                    slugs.append(target)
-        out[kind] = tuple(slugs)
-    return out
+            if not isinstance(target, str):
+                continue
+            targets.append(target)
+            if PATTERN_ID.fullmatch(target):
+                cursor = _field_start(doc, key) if cursor is None else cursor
+                line, col, cursor = _value_position(doc, target, cursor)
+                ids.append(CuratedId(kind=kind, field=key, id=target, line=line, col=col))
+        out[kind] = out.get(kind, ()) + tuple(targets)
+    return out, tuple(ids)
+
+
+def _field_start(doc: Document, key: str) -> int:
+    """Offset in the frontmatter of a relationship field ("related", "relationships.enables")."""
+    offset = 0
+    for depth, part in enumerate(key.split(".")):
+        indent = "" if depth == 0 else r"[ \t]+"
+        found = re.compile(rf"^{indent}{re.escape(part)}[ \t]*:", re.M).search(doc.frontmatter, offset)
+        if found is None:
+            return offset
+        offset = found.end()
+    return offset
+
+
+def _value_position(doc: Document, value: str, start: int) -> tuple[int, int, int]:
+    """Line and column of `value`'s first whole occurrence from `start` in the frontmatter, and
+    the offset after it (where the next reference of the field is looked for)."""
+    found = re.compile(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])").search(doc.frontmatter, start)
+    if found is None:
+        return doc.line_of(doc.fm_start + start), 1, start
+    col = found.start() - (doc.frontmatter.rfind("\n", 0, found.start()) + 1) + 1
+    return doc.line_of(doc.fm_start + found.start()), col, found.end()
+
+
+def resolve_curated_ids(garden: Garden, ids: dict[str, set[str]]) -> None:
+    """Replace the curated references given as pattern ids by the slugs they name (`ids`: each
+    `id:` of the garden -> the slugs of the files that hold it). A reference that names no
+    pattern, or two, is a warning and is left out; one that is a slug of the garden stays.
+
+    Made on every load, after the files are read (from the parse cache or not): what an id
+    names depends on the other files, so it is never cached with one file's parse."""
+    for slug, pattern in list(garden.patterns.items()):
+        if not pattern.curated_ids:
+            continue
+        named: dict[str, str | None] = {}
+        shown = None
+        for ref in pattern.curated_ids:
+            garden.id_references += 1
+            owners = ids.get(ref.id, set())
+            if len(owners) == 1:
+                named[ref.id] = next(iter(owners))
+                garden.id_references_resolved += 1
+                continue
+            if ref.id in garden.known_slugs:
+                continue
+            named[ref.id] = None
+            if owners:
+                message = (f'{ref.field}: the id "{ref.id}" is held by more than one pattern '
+                           f"({', '.join(sorted(owners))}); this curated reference is ignored "
+                           "(give the target's slug)")
+                code = "ambiguous-curated-id"
+            else:
+                message = (f'{ref.field}: no pattern in the garden has the id "{ref.id}"; this '
+                           "curated reference is ignored (give the target's slug, or add the "
+                           "pattern whose id it is)")
+                code = "unknown-curated-id"
+            shown = shown or display_path(Path(pattern.path))
+            garden.problems.append(Problem(shown, ref.line, ref.col, "warning", message, code))
+        relationships = {
+            kind: tuple(dict.fromkeys(named.get(t, t) for t in targets if named.get(t, t) is not None))
+            for kind, targets in pattern.relationships.items()
+        }
+        garden.patterns[slug] = pattern.model_copy(update={"relationships": relationships})
 
 
 def _key_position(doc: Document, key: str) -> tuple[int, int]:
@@ -273,6 +351,11 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
             parsed.save()
             parsed.close()
     real_root = Path(os.path.realpath(root))
+    ids: dict[str, set[str]] = {}
+    for slug, owners in claims.items():
+        for pattern, _ in owners:
+            if isinstance(pattern.frontmatter.get("id"), str):
+                ids.setdefault(pattern.frontmatter["id"], set()).add(slug)
     for slug, owners in claims.items():
         garden.known_slugs.add(slug)
         if len(owners) == 1:
@@ -291,6 +374,7 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
                         f'duplicate slug "{slug}" (also in {others}); neither file is tended '
                         "until one is renamed", "duplicate-slug")
             )
+    resolve_curated_ids(garden, ids)
     garden.problems.sort(key=lambda p: (p.path, p.line, p.col))
     return garden
 

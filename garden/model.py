@@ -88,6 +88,19 @@ class GardenBlock(BaseModel):
     inferred_links: tuple[InferredLink, ...] = ()
 
 
+class CuratedId(BaseModel):
+    """A curated relationship given by a pattern's `id:` (`pat_...`) rather than its slug, as
+    legacy files hold them: where it sits, so the garden can resolve it or say it names nothing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # the link type it counts as
+    field: str  # the key that holds it, as written ("related", "relationships.complementary")
+    id: str
+    line: int = 1
+    col: int = 1
+
+
 class Pattern(BaseModel):
     """One pattern file as the pipeline sees it.
 
@@ -106,6 +119,9 @@ class Pattern(BaseModel):
     keywords: tuple[str, ...] = ()
     domain: str | None = None
     relationships: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    #: The references of `relationships` given as pattern ids. A file read alone keeps the ids
+    #: in `relationships`; `load_garden` replaces them by the slugs they name (see garden.catalog).
+    curated_ids: tuple[CuratedId, ...] = ()
     block: GardenBlock | None = None
     #: The block's exact text in the file (None without a block).
     block_text: str | None = None
