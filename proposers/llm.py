@@ -179,6 +179,7 @@ _FENCE = re.compile(r"^```[A-Za-z]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 
 def build_messages(request: ProposalRequest) -> list[dict[str, str]]:
     """The system prompt and one user message holding the pattern as a JSON document."""
+    known: dict[str, Any] = {c.slug: c for c in request.candidates} | dict(request.references)
     document = {
         "pattern": {
             "slug": request.slug,
@@ -187,10 +188,10 @@ def build_messages(request: ProposalRequest) -> list[dict[str, str]]:
             "keywords": list(request.keywords),
             "text": request.text[:TEXT_LIMIT],
         },
-        "existing_inferred_links": [_existing_link(link, request) for link in request.existing_links],
+        "existing_inferred_links": [_existing_link(link, known) for link in request.existing_links],
         "existing_entities": [entity.model_dump(mode="json", exclude_none=True)
                               for entity in request.existing_entities],
-        "curated_relationships": {kind: [_curated(slug, request) for slug in slugs]
+        "curated_relationships": {kind: [_curated(slug, known) for slug in slugs]
                                   for kind, slugs in request.curated.items()},
         "candidates": [{"slug": c.slug, "title": c.title, "summary": c.summary}
                        for c in request.candidates],
@@ -204,10 +205,10 @@ def build_messages(request: ProposalRequest) -> list[dict[str, str]]:
     ]
 
 
-def _existing_link(link: InferredLink, request: ProposalRequest) -> dict[str, Any]:
-    """An existing link with what its target is, so it can be judged."""
+def _existing_link(link: InferredLink, known: Mapping[str, Any]) -> dict[str, Any]:
+    """An existing link with what its target is (title and summary), so it can be judged."""
     shown = link.model_dump(mode="json", exclude_none=True)
-    target = request.references.get(link.target)
+    target = known.get(link.target)
     if target is None:
         shown["target_in_garden"] = False
     else:
@@ -215,8 +216,8 @@ def _existing_link(link: InferredLink, request: ProposalRequest) -> dict[str, An
     return shown
 
 
-def _curated(slug: str, request: ProposalRequest) -> dict[str, Any]:
-    target = request.references.get(slug)
+def _curated(slug: str, known: Mapping[str, Any]) -> dict[str, Any]:
+    target = known.get(slug)
     return {"slug": slug, "title": target.title} if target else {"slug": slug, "in_garden": False}
 
 
