@@ -144,6 +144,9 @@ def _score(value: Any) -> float | None:
 def check_answer(request: ProposalRequest, items: Any, garden_slugs: Collection[str]) -> Checked:
     """Sort an answer's items into new links, new entities, re-assessments and rejections.
 
+    A link the pattern already has (same target and type) or an entity it already has (same id)
+    is a re-assessment (`Rescore`, `EntityRescore`): only its new score is checked.
+
     Links and entities a curator rejected for this pattern (`request.declined`, as "target|type"
     and "entity|id") are not proposed again until the pattern's text changes.
     """

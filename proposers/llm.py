@@ -11,10 +11,16 @@ capped at 8 s, less up to 25% jitter. An `x-should-retry: true|false` header ove
 We count the HTTP requests actually sent, retries included, with a request hook on the SDK's
 own HTTP client; the same hook spaces requests out when `requests_per_minute` is set.
 
-The model is shown every existing link of the pattern (`existing_inferred_links`, every machine-
-written one, its target among the candidates or not) and asked to re-assess each: an answer that
-names an existing link (same target and type) is a re-assessment, recorded as LinkRescored by
-the same path as the offline proposer's, and the policy prunes what falls below its threshold.
+The prompt leaves the model nothing to guess (issue 14): every link type with its direction and
+an example from the curated graph (`LINK_TYPE_MEANINGS`), scores as the probability a careful
+curator keeps the item (the offline proposer's scale), the entity types the garden uses (from its
+blocks, most used first), and what to do with existing items. The model is shown every existing
+link of the pattern (`existing_inferred_links`, its target among the candidates or not, with the
+target's title and summary) and entity, and asked to re-assess them: an answer that names an
+existing link (same target and type) or entity (same id) is a re-assessment, recorded as
+LinkRescored / EntityRescored as the offline proposer's are, and the policy prunes what falls below
+its threshold; an existing item left out keeps its value. `scripts/show_prompt.py` prints the
+messages for a pattern (docs/llm-prompt.md).
 
 The pattern reaches the model only as a JSON document in the one user message (`json.dumps`),
 never spliced into the instructions: nothing in a pattern's text can pose as a message boundary
@@ -52,6 +58,8 @@ PROMPT_VERSION = "graph-garden-prompt-3"
 
 #: How much of a pattern's prose the model is shown.
 TEXT_LIMIT = 6000
+#: How many of the garden's entity types the model is shown (the most used; the rest are rare).
+ENTITY_TYPES_SHOWN = 20
 #: How much of an unparseable answer is kept for the log.
 RAW_LIMIT = 2000
 
@@ -195,7 +203,8 @@ def build_messages(request: ProposalRequest) -> list[dict[str, str]]:
                                   for kind, slugs in request.curated.items()},
         "candidates": [{"slug": c.slug, "title": c.title, "summary": c.summary}
                        for c in request.candidates],
-        "entity_types": [{"type": kind, "count": count} for kind, count in request.entity_types],
+        "entity_types": [{"type": kind, "count": count}
+                         for kind, count in request.entity_types[:ENTITY_TYPES_SHOWN]],
         "declined_entities": sorted(key.removeprefix("entity|") for key in request.declined
                                     if key.startswith("entity|")),
     }
