@@ -16,7 +16,7 @@ from events.store import EventStore
 from garden.candidates import Ranking, make_request
 from garden.catalog import Garden
 from garden.errors import SettingsError
-from garden.proposal import Budget, Proposer, ProposalRequest
+from garden.proposal import Budget, Proposer, ProposalRequest, entity_type_counts
 from garden.proposals import answer_events
 from garden.settings import Settings
 from garden.validate import check_answer
@@ -80,8 +80,9 @@ class ProposeTally:
 def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequence[str],
                    k: int = 20) -> list[ProposalRequest]:
     garden.require(slugs)
+    types = entity_type_counts(p.block for p in garden.patterns.values())  # the files': no block built
     return [make_request(garden.patterns[s], state.block(s), ranking, garden.patterns, k,
-                         declined=declined_for(state, s, garden.patterns[s].text_hash))
+                         declined=declined_for(state, s, garden.patterns[s].text_hash), entity_types=types)
             for s in slugs]
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from garden.model import GardenBlock, Pattern
-from garden.proposal import Candidate, ProposalRequest
+from garden.proposal import Candidate, PatternRef, ProposalRequest
 
 CHUNK = 512
 #: A word in at least this share of the garden's patterns is generic: an entity of that one word
@@ -181,10 +181,15 @@ INVERSE_TYPES = {
 
 def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
                  patterns: Mapping[str, Pattern], k: int = 20, shared: int = 5,
-                 declined: frozenset[str] = frozenset()) -> ProposalRequest:
+                 declined: frozenset[str] = frozenset(),
+                 entity_types: tuple[tuple[str, int], ...] = ()) -> ProposalRequest:
     """What a proposer is asked about one pattern: the top k candidates it is not yet linked to
-    (nor rejected by a curator)."""
+    (nor rejected by a curator), and the title and summary of every pattern its existing links
+    and curated relationships name. `entity_types`: the garden's (`entity_type_counts`)."""
     block = block or GardenBlock()
+    named = pattern.curated_targets() | {link.target for link in block.inferred_links}
+    references = {slug: PatternRef(slug, patterns[slug].title, patterns[slug].summary)
+                  for slug in sorted(named) if slug in patterns and slug != pattern.slug}
     exclude = (pattern.curated_targets() | {link.target for link in block.inferred_links}
                | {key.split("|")[0] for key in declined if not key.startswith("entity|")})
     candidates = []
@@ -202,5 +207,5 @@ def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
         text=pattern_prose(pattern), text_hash=pattern.text_hash,
         existing_links=block.inferred_links, existing_entities=block.entities,
         curated=dict(pattern.relationships), candidates=tuple(candidates), declined=declined,
-        common_terms=ranking.common_terms,
+        common_terms=ranking.common_terms, references=references, entity_types=entity_types,
     )

@@ -9,11 +9,12 @@ item is validated afterwards by one path (`garden.validate`), whichever proposer
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from garden.model import Entity, InferredLink
+from garden.model import Entity, GardenBlock, InferredLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,16 @@ class Candidate:
     entity_labels: tuple[str, ...] = ()
     #: How the candidate's own curated graph links back to this pattern, if it does.
     curated_back: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRef:
+    """A pattern of the garden named by an existing link or a curated relationship, as a reader
+    sees it: a slug alone says nothing about what the target is."""
+
+    slug: str
+    title: str
+    summary: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,18 @@ class ProposalRequest:
     #: Words in a large share of the garden's patterns (`garden.candidates.GENERIC_SHARE`): one of
     #: them alone names no concept that connects patterns ("Presence", "Resilience").
     common_terms: frozenset[str] = frozenset()
+    #: The garden's patterns that the existing links and curated relationships name, by slug
+    #: (a slug no pattern of the garden has is absent).
+    references: dict[str, PatternRef] = field(default_factory=dict)
+    #: The entity types the garden uses, with how many entities have each, most used first.
+    entity_types: tuple[tuple[str, int], ...] = ()
+
+
+def entity_type_counts(blocks: Iterable[GardenBlock | None]) -> tuple[tuple[str, int], ...]:
+    """How many entities of the blocks have each type, most used first (ties by name)."""
+    counts = Counter(e.type.strip() for block in blocks if block for e in block.entities
+                     if isinstance(e.type, str) and e.type.strip())
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from garden.event import (
     EntityProposed,
+    EntityRescored,
     Event,
     LinkProposed,
     LinkRescored,
@@ -20,7 +21,7 @@ from garden.event import (
 )
 from garden.precision import calibrated, fit_key
 from garden.proposal import ProposalRequest, ProposerAnswer
-from garden.validate import Checked
+from garden.validate import Checked, EntityRescore
 
 
 def actor_of(name: str, model: str | None) -> str:
@@ -72,6 +73,12 @@ def answer_events(request: ProposalRequest, answer: ProposerAnswer, checked: Che
                                        label=entity.label, relevance=relevance, proposer=proposer,
                                        model=model, prompt_version=prompt_version, raw_confidence=raw)))
     for rescore in checked.rescores:  # on the scale of a new proposal: the same fit
+        if isinstance(rescore, EntityRescore):
+            new, raw = calibrate_score(rescore.new, fits, proposer, model, prompt_version, "entity")
+            out.append(make(EntityRescored(entity_id=rescore.id, old_relevance=rescore.old,
+                                           new_relevance=new, reason=rescore.reason, proposer=proposer,
+                                           evidence={} if raw is None else {"raw_confidence": raw})))
+            continue
         new, raw = calibrate_score(rescore.new, fits, proposer, model, prompt_version, "link")
         out.append(make(LinkRescored(target=rescore.target, link_type=rescore.type,
                                      old_confidence=rescore.old, new_confidence=new,

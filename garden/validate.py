@@ -52,6 +52,14 @@ class Rescore:
 
 
 @dataclass(frozen=True, slots=True)
+class EntityRescore:
+    id: str
+    old: float | None
+    new: float
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     reason: str
     item: Any
@@ -61,7 +69,7 @@ class Invalid:
 class Checked:
     links: list[NewLink]
     entities: list[NewEntity]
-    rescores: list[Rescore]
+    rescores: list[Rescore | EntityRescore]  # existing links and entities re-assessed
     invalid: list[Invalid]
 
 
@@ -136,6 +144,9 @@ def _score(value: Any) -> float | None:
 def check_answer(request: ProposalRequest, items: Any, garden_slugs: Collection[str]) -> Checked:
     """Sort an answer's items into new links, new entities, re-assessments and rejections.
 
+    A link the pattern already has (same target and type) or an entity it already has (same id)
+    is a re-assessment (`Rescore`, `EntityRescore`): only its new score is checked.
+
     Links and entities a curator rejected for this pattern (`request.declined`, as "target|type"
     and "entity|id") are not proposed again until the pattern's text changes.
     """
@@ -207,7 +218,13 @@ def _link_problem(item, slug, garden_slugs, curated, skip_target=False) -> str |
 
 def _check_entities(request, entities, checked: Checked) -> None:
     known = [(e.id, normalise_label(e.label or e.id)) for e in request.existing_entities]
+    existing = {e.id: e for e in request.existing_entities}
+    rescored: set[str] = set()
     for item in entities:
+        # An entity the pattern already has (same id) is a re-assessment: only its relevance counts.
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"] in existing:
+            _check_entity_rescore(item, existing[item["id"]], rescored, checked)
+            continue
         reason = _entity_problem(item, known, request.slug, request.title)
         if reason:
             checked.invalid.append(Invalid(reason, item))
@@ -219,6 +236,19 @@ def _check_entities(request, entities, checked: Checked) -> None:
         entity = NewEntity(item["id"], clean_text(item["type"], 40), label, _score(item["relevance"]))
         checked.entities.append(entity)
         known.append((entity.id, normalise_label(label)))
+
+
+def _check_entity_rescore(item: dict, old, rescored: set[str], checked: Checked) -> None:
+    relevance = _score(item.get("relevance"))
+    if relevance is None:
+        checked.invalid.append(Invalid(f"relevance {item.get('relevance')!r} is not a number in [0, 1]", item))
+    elif old.id in rescored:
+        checked.invalid.append(Invalid("the same entity twice in one answer", item))
+    else:
+        reason = item.get("reason")
+        why = clean_text(reason, MAX_REASON) if isinstance(reason, str) else ""
+        checked.rescores.append(EntityRescore(old.id, old.relevance, relevance, why or None))
+        rescored.add(old.id)
 
 
 def _entity_problem(item, known, slug: str, title: str = "") -> str | None:

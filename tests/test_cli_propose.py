@@ -107,8 +107,10 @@ def test_llm_answers_valid_and_invalid_items_are_all_events(llm_env):
         "invalid: empty reason",
         "invalid: the same link twice in one answer",
         "invalid: entity id 'Bad Id' is not kebab-case (like 'systems-thinking')",
-        "invalid: duplicate of entity 'systems-thinking' (same id)",
     ])
+    # an existing entity returned is a re-assessment (issue 14), not a duplicate
+    assert [(p["entity_id"], p["old_relevance"], p["new_relevance"]) for p in by_type["EntityRescored"]] == [
+        ("systems-thinking", 0.78, 0.8)]
     assert all(p["item"] is not None for p in by_type["ProposalRejected"])
     (called,) = by_type["ProposerCalled"]
     assert called["outcome"] == "ok" and called["prompt_tokens"] == 50 and called["requests"] == 1

@@ -95,13 +95,16 @@ def test_the_user_message_is_one_json_document_about_the_pattern():
         "pattern": {"slug": "focus-blocks", "title": "Focus blocks", "summary": "Reserve uninterrupted time.",
                     "keywords": ["focus", "calendar"], "text": "Block time for focused work."},
         "existing_inferred_links": [{"target": "inbox-zero", "type": "enables", "confidence": 0.6,
-                                     "reason": "r"}],
+                                     "reason": "r", "target_title": "Inbox zero",
+                                     "target_summary": "Empty the inbox daily."}],
         "existing_entities": [{"id": "attention", "type": "concept", "label": "Attention", "relevance": 0.5}],
-        "curated_relationships": {"complementary": ["pomodoro"]},
+        "curated_relationships": {"complementary": [{"slug": "pomodoro", "in_garden": False}]},
         "candidates": [
             {"slug": "deep-work", "title": "Deep work", "summary": "Long stretches of focus."},
             {"slug": "inbox-zero", "title": "Inbox zero", "summary": "Empty the inbox daily."},
         ],
+        "entity_types": [],
+        "declined_entities": [],
     }
 
 
