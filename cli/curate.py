@@ -89,13 +89,18 @@ def review(
         if run:
             run = curate.require_run(store, run)
         found = curate.pending_by_pattern(state, pattern, run, min_confidence)
+        merges = _merge_candidates(settings, state, pattern, run, min_confidence)
         if json_out:
             out.print_json(json.dumps([{"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
                                         "diff": "\n".join(curate.review_diff(state, slug, ps))}
-                                       for slug, ps in found.items()]))
+                                       for slug, ps in found.items()]
+                                      + [{"slug": m["slugs"][0], "proposals": [], "diff": "", "merge_candidate": m}
+                                         for m in merges]))
             return
+    _print_merge_candidates(merges)
     if not found:
-        out.print("nothing pending")
+        if not merges:
+            out.print("nothing pending")
         return
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -112,6 +117,34 @@ def review(
             out.print(describe(pid, p), markup=False, highlight=False)
     err.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; "
               "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
+
+
+def _merge_candidates(settings, state, pattern: str | None, run: str | None,
+                      min_confidence: float | None) -> list[dict]:
+    """Pending duplicate suspicions, narrowed as the review is, with both patterns' titles."""
+    entries = [e for e in curate.pending_duplicates(state).values()
+               if (not pattern or pattern in e["slugs"]) and (not run or e["run_id"] == run)
+               and (min_confidence is None or e["confidence"] >= min_confidence)]
+    if not entries:
+        return []
+    from garden.catalog import load_garden
+
+    patterns = load_garden(settings.garden, cache=settings.parse_cache).patterns if settings.garden.is_dir() else {}
+    titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
+    return [curate.describe_duplicate(e, titles) for e in entries]
+
+
+def _print_merge_candidates(merges: list[dict]) -> None:
+    if not merges:
+        return
+    out.print(f"\n[bold]merge candidates[/bold]: {len(merges)} suspected duplicate pattern pair(s)", markup=True)
+    for m in merges:
+        (a, b), (ta, tb) = m["slugs"], m["titles"]
+        who = m["proposer"] + (f"/{m['model']}" if m.get("model") else "")
+        out.print(f"{m['id']}  {a} \"{ta}\" ~ {b} \"{tb}\"  confidence {m['confidence']:.2f}  by {who}\n"
+                  f"    {m['reason']}", markup=False, highlight=False)
+    err.print("decide a merge candidate with `garden accept ID` (the same idea: a confirmed duplicate) or "
+              "`garden reject ID --note TEXT` (not the same idea); neither changes a file", markup=False)
 
 
 def _review_sample(settings, n: int, seed: int | None, proposer: str | None, interactive: bool | None,

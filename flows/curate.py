@@ -101,6 +101,22 @@ def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str
     return block_diff(slug, block, accepted_block(block, proposals))
 
 
+def pending_duplicates(state: State) -> dict[str, dict]:
+    """Suspected duplicate patterns waiting for a curator (merge candidates), by suspicion id,
+    the most confident first."""
+    waiting = [e for e in state.duplicates.values() if e["status"] == "pending"]
+    return {e["id"]: e for e in sorted(waiting, key=lambda e: (-e["confidence"], e["seq"]))}
+
+
+def describe_duplicate(entry: dict, titles: dict[str, str]) -> dict[str, Any]:
+    """A merge candidate as review shows it: both patterns with their titles."""
+    a, b = entry["slugs"]
+    return {"id": entry["id"], "kind": "duplicate", "slugs": [a, b],
+            "titles": [titles.get(a, a), titles.get(b, b)], "confidence": entry["confidence"],
+            "reason": entry["reason"], "proposer": entry["proposer"], "model": entry["model"],
+            "evidence": entry["evidence"], "run_id": entry["run_id"]}
+
+
 # --- sampled review: the machine's items, whatever the policy did -----------------------------
 
 _PROPOSED = ("LinkProposed", "EntityProposed")
@@ -263,6 +279,12 @@ def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> st
     stored = store.get(proposal_id)
     if stored is None:
         return f"no proposal {proposal_id} in the log (`garden review` lists the pending ones)"
+    if stored.type == "DuplicateSuspected":
+        entry = state.duplicates.get("|".join(sorted((stored.slug, stored.payload.other)))) or {}
+        if entry.get("id") != proposal_id:
+            return f"duplicate suspicion {proposal_id} was superseded by {entry.get('id')}; decide that one instead"
+        return (f"duplicate suspicion {proposal_id} ({stored.slug} ~ {stored.payload.other}) was already "
+                f"{entry['status']} by {entry.get('decided_by')}")
     if stored.type not in ("LinkProposed", "EntityProposed"):
         return f"{proposal_id} is a {stored.type} event, not a proposal"
     # The decision in force is the newest: an older one a revert undid (ProposalReopened) is history.
@@ -312,6 +334,7 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
         raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
     if ids:
         where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
+        where.update({pid: entry["slug"] for pid, entry in pending_duplicates(state).items()})
         where.update({pid: item.slug for pid, item in
                       decidable_by_policy(store, state, [pid for pid in ids if pid not in where]).items()})
         problems = [explain_not_pending(store, state, pid) for pid in ids if pid not in where]
@@ -345,9 +368,19 @@ def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, 
                                                        if pid not in state.patterns[slug]["pending"]])
         result = CuratorResult(run.run_id)
         events, changed, confirmed = [], set(), 0
+        duplicates = pending_duplicates(state)
         for slug, pid in chosen:
             proposal = state.patterns[slug]["pending"].get(pid)
-            if proposal is not None:
+            if pid in duplicates:  # a merge candidate: a label for a curator, never in a block
+                proposal = duplicates[pid]
+                payload = (ProposalAccepted(proposal_id=pid, rule="curator: confirmed duplicate", note=note)
+                           if accept else ProposalRejected(proposal_id=pid, reason="curator: not the same idea",
+                                                           note=note))
+                events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
+                decided = {"policy": "pending", "changes_block": False,
+                           "effect": "confirmed duplicate, a merge candidate; the files are unchanged" if accept
+                           else "not the same idea; the files are unchanged"}
+            elif proposal is not None:
                 payload = (ProposalAccepted(proposal_id=pid, rule="curator", note=note) if accept
                            else ProposalRejected(proposal_id=pid, reason="curator", note=note))
                 events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
@@ -418,6 +451,8 @@ def decide(store: EventStore, garden: Garden, ids: list[str] | None, pattern: st
 
 
 def _describe(p: dict) -> dict:
+    if "slugs" in p:  # a duplicate suspicion
+        return {"what": f"duplicate of {p['other']}", "score": p["confidence"]}
     if p["kind"] == "prune":
         return {"what": f"prune {prune_target(p)} ({p['rule']})", "score": proposal_score(p)}
     if p["kind"] == "link":
