@@ -190,3 +190,17 @@ def test_the_corpus_pairs_an_offline_tend_suspects():
     assert len(pairs) == len(set(pairs)) == 7, pairs
     assert ("kanban", "kanban-production") in pairs
     assert ("flexible-manufacturing", "flexible-manufacturing-systems-fms") in pairs
+
+
+def test_a_snapshot_keeps_the_suspected_pairs(seed_garden, monkeypatch):
+    from events.projection import load_state, save_snapshot
+    from events.store import EventStore
+
+    monkeypatch.chdir(seed_garden.parent)
+    twin(seed_garden, SLUGS[0], "twin-a")
+    tend_in_process()
+    with EventStore(Path(".garden/events.db")) as store:
+        folded = load_state(store, use_snapshots=False)
+        save_snapshot(store, folded)
+        assert len(folded.duplicates) == 1
+        assert load_state(store).to_json() == folded.to_json()
