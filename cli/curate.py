@@ -91,14 +91,15 @@ def review(
         found = curate.pending_by_pattern(state, pattern, run, min_confidence)
         merges = _merge_candidates(settings, state, pattern, run, min_confidence)
         if json_out:
-            out.print_json(json.dumps([{"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
-                                        "diff": "\n".join(curate.review_diff(state, slug, ps))}
-                                       for slug, ps in found.items()]
-                                      + [{"slug": m["slugs"][0], "proposals": [], "diff": "", "merge_candidate": m}
-                                         for m in merges]))
+            groups = {slug: {"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
+                             "diff": "\n".join(curate.review_diff(state, slug, ps))}
+                      for slug, ps in found.items()}
+            for m in merges:  # a merge candidate is listed with the pattern that proposed it
+                groups.setdefault(m["slug"], {"slug": m["slug"], "proposals": [], "diff": ""})["proposals"].append(m)
+            out.print_json(json.dumps(list(groups.values())))
             return
-    _print_merge_candidates(merges)
     if not found:
+        _print_merge_candidates(merges)
         if not merges:
             out.print("nothing pending")
         return
@@ -108,6 +109,7 @@ def review(
         raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
                           "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
     if interactive:
+        _print_merge_candidates(merges)
         _review_on_terminal(settings, state, found, by or curate.default_curator())
         return
     for slug, proposals in found.items():
@@ -115,6 +117,7 @@ def review(
         print_diff(curate.review_diff(state, slug, proposals))
         for pid, p in proposals.items():
             out.print(describe(pid, p), markup=False, highlight=False)
+    _print_merge_candidates(merges)
     err.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; "
               "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
 

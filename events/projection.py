@@ -356,6 +356,9 @@ def _restored(state: State, slug: str, p: dict, meta: tuple) -> None:
 
 
 def _reopened(state: State, slug: str, p: dict, meta: tuple) -> None:
+    if "slugs" in p["proposal"]:  # a duplicate suspicion, pending again as it was
+        state.duplicates["|".join(p["proposal"]["slugs"])] = {**p["proposal"], "status": "pending"}
+        return
     pattern = state.patterns.get(slug)
     if not pattern:
         return
@@ -496,6 +499,9 @@ def _duplicate_decided(state: State, p: dict, meta: tuple, status: str) -> bool:
     entry = next((e for e in state.duplicates.values() if e["id"] == pid and e["status"] == "pending"), None)
     if entry is None:
         return False
+    if not meta[ACTOR].startswith("curator:"):  # withdrawn (a revert of the run that suspected it)
+        del state.duplicates["|".join(entry["slugs"])]
+        return True
     entry.update(status=status, decided_by=meta[ACTOR], decided_at=meta[AT], note=p.get("note"),
                  hashes={s: (state.patterns.get(s) or {}).get("text_hash") for s in entry["slugs"]})
     return True

@@ -111,7 +111,7 @@ def pending_duplicates(state: State) -> dict[str, dict]:
 def describe_duplicate(entry: dict, titles: dict[str, str]) -> dict[str, Any]:
     """A merge candidate as review shows it: both patterns with their titles."""
     a, b = entry["slugs"]
-    return {"id": entry["id"], "kind": "duplicate", "slugs": [a, b],
+    return {"id": entry["id"], "kind": "duplicate", "slug": entry["slug"], "other": entry["other"], "slugs": [a, b],
             "titles": [titles.get(a, a), titles.get(b, b)], "confidence": entry["confidence"],
             "reason": entry["reason"], "proposer": entry["proposer"], "model": entry["model"],
             "evidence": entry["evidence"], "run_id": entry["run_id"]}
@@ -709,6 +709,8 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
     texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
     withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
                  for pid in pending]
+    withdrawn += [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
+                  if entry["run_id"] == changes.run_id]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
     redecided = _decisions_to_redo(store, changes, now, conflicts)
     kept = {d.slug: _block(now, d.slug) for d in redecided if d.slug not in restores}
@@ -732,6 +734,14 @@ def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
     for row in store.rows(run_id=changes.run_id, types=("ProposalAccepted", "ProposalRejected")):
         decision = row_to_event(row)
         slug, pid = decision.slug, decision.payload.proposal_id
+        suspicion = pending_duplicates(changes.before).get(pid)
+        if suspicion is not None:  # a duplicate suspicion decided by the run: pending again
+            again = (now.duplicates.get("|".join(suspicion["slugs"])) or {}).get("status") == "pending"
+            if again:
+                conflicts.setdefault(slug, []).append(f"duplicate suspicion {pid} (pending again, or suspected anew since)")
+            else:
+                found.append((slug, pid, suspicion, None))
+            continue
         proposal = ((changes.before.patterns.get(slug) or {}).get("pending") or {}).get(pid)
         if proposal is None:
             continue  # proposed by the run itself: its revert withdraws it
@@ -754,7 +764,7 @@ def _decisions_to_redo(store: EventStore, changes: RunChanges, now: State,
     for row in store.rows(run_id=changes.run_id, types=("ProposalReopened",)):
         reopened = row_to_event(row)
         slug, pid = reopened.slug, reopened.payload.proposal_id
-        if pid not in ((now.patterns.get(slug) or {}).get("pending") or {}):
+        if pid not in ((now.patterns.get(slug) or {}).get("pending") or {}) and pid not in pending_duplicates(now):
             conflicts.setdefault(slug, []).append(f"proposal {pid} (decided again since)")
             continue
         earlier = [row_to_event(r) for r in store.rows(slug=slug, types=("ProposalAccepted", "ProposalRejected"),

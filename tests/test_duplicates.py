@@ -43,8 +43,8 @@ def hashes(garden: Path) -> dict[str, str]:
 
 
 def merge_candidates() -> list[dict]:
-    return [g["merge_candidate"] for g in json.loads(garden_cmd("review", "--json").stdout)
-            if "merge_candidate" in g]
+    return [p for g in json.loads(garden_cmd("review", "--json").stdout) for p in g["proposals"]
+            if p["kind"] == "duplicate"]
 
 
 def test_an_offline_tend_suspects_a_near_identical_pair_once(seed_garden, monkeypatch):
@@ -204,3 +204,20 @@ def test_a_snapshot_keeps_the_suspected_pairs(seed_garden, monkeypatch):
         save_snapshot(store, folded)
         assert len(folded.duplicates) == 1
         assert load_state(store).to_json() == folded.to_json()
+
+
+def test_a_revert_withdraws_or_reopens_a_suspicion(seed_garden, monkeypatch):
+    monkeypatch.chdir(seed_garden.parent)
+    twin(seed_garden, SLUGS[0], "twin-a")
+    tended = tend_in_process()
+    (m,) = merge_candidates()
+    accepted = json.loads(garden_cmd("accept", m["id"], "--by", "ana", "--json").stdout)
+    assert merge_candidates() == []
+    assert garden_cmd("revert", accepted["run_id"], "--by", "ana").exit_code == 0  # pending again
+    assert [x["id"] for x in merge_candidates()] == [m["id"]]
+    reverted = garden_cmd("revert", tended["run_id"], "--by", "ana", "--json")
+    assert m["id"] in json.loads(reverted.stdout)["withdrawn"]
+    assert merge_candidates() == []
+    health = json.loads(garden_cmd("health", "--json").stdout)["duplicate_patterns"]
+    assert (health["suspected"]["count"], health["confirmed"]["count"], health["dismissed"]["count"]) == (0, 0, 0)
+    assert garden_cmd("verify").exit_code == 0
