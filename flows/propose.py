@@ -114,13 +114,14 @@ def propose_requests(record: Callable[[list], None], requests: Sequence[Proposal
             checked = check_answer(request, answer.items, garden_slugs)
         events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id,
                                prompt_version, fits)
-        if checked is not None:
-            events += suspicion_events(request, answer.items, proposer, garden_slugs, run_id, state,
-                                       ranking, suspected)
+        suspicions = [] if checked is None else suspicion_events(
+            request, answer.items, proposer, garden_slugs, run_id, state, ranking, suspected)
+        events += suspicions
         record(events)
         if on_events:
             on_events(events)
         _count(tally, answer, checked)
+        tally.invalid += sum(e.type == "ProposalRejected" for e in suspicions)  # a run's rejected count them
     return tally
 
 

@@ -131,7 +131,7 @@ def test_a_models_duplicates_are_recorded_once_a_pair_and_invalid_ones_rejected(
     with fake_openai() as server:
         server.handle_with(reply)
         llm_env(monkeypatch, server)
-        tend_in_process()
+        counts = tend_in_process()
         schema = server.requests[0].json["response_format"]["json_schema"]["schema"]
     assert "duplicates" in schema["properties"]
     assert sorted(suspicions()) == [(SLUGS[0], SLUGS[1]), (SLUGS[2], SLUGS[1])]
@@ -144,6 +144,8 @@ def test_a_models_duplicates_are_recorded_once_a_pair_and_invalid_ones_rejected(
         "AND json_extract(payload, '$.item.duplicate') IS NOT NULL"))
     assert reasons == ["invalid: a pattern cannot be a duplicate of itself"] + [
         "invalid: duplicate target 'nowhere' is not in the garden"] * 3
+    assert counts["invalid"] == 4  # so a run's counts still add up
+    assert counts["proposed"] + counts["invalid"] == counts["accepted"] + counts["rejected"] + counts["pending"]
     assert garden_cmd("verify").exit_code == 0
 
 
