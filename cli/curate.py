@@ -92,10 +92,12 @@ def review(
         merges = _merge_candidates(settings, state, pattern, run, min_confidence)
         if json_out:
             groups = {slug: {"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
-                             "diff": "\n".join(curate.review_diff(state, slug, ps))}
+                             "diff": "\n".join(curate.review_diff(state, slug, ps)), "merge_candidates": []}
                       for slug, ps in found.items()}
-            for m in merges:  # a merge candidate is listed with the pattern that proposed it
-                groups.setdefault(m["slug"], {"slug": m["slug"], "proposals": [], "diff": ""})["proposals"].append(m)
+            for m in merges:  # with the pattern that suspected it, or the other, or a group of its own
+                where = next((s for s in (m["slug"], m["other"]) if s in groups), m["slug"])
+                groups.setdefault(where, {"slug": where, "proposals": [], "diff": "",
+                                          "merge_candidates": []})["merge_candidates"].append(m)
             out.print_json(json.dumps(list(groups.values())))
             return
     if not found:
@@ -430,6 +432,7 @@ def revert(
         out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id, "finishing": plan.finishing,
                                    "conflicts": plan.conflicts,
                                    "withdrawn": [pid for _, pid in plan.withdrawn],
+                                   "withdrawn_suspicions": [pid for _, pid in plan.withdrawn_suspicions],
                                    "reopened": [pid for _, pid, _, _ in plan.reopened],
                                    "redecided": [d.payload.proposal_id for d in plan.redecided]}))
     elif plan.finishing:

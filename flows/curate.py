@@ -684,6 +684,7 @@ class RevertPlan:
     # Blocks a decision made again must leave as they are now (re-accepting a link a later run
     # pruned does not bring it back): slug -> block.
     kept: dict[str, dict | None] = field(default_factory=dict)
+    withdrawn_suspicions: list[tuple[str, str]] = field(default_factory=list)  # duplicate suspicions the run made
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
@@ -709,12 +710,13 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
     texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
     withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
                  for pid in pending]
-    withdrawn += [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
+    suspicions = [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
                   if entry["run_id"] == changes.run_id]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
     redecided = _decisions_to_redo(store, changes, now, conflicts)
     kept = {d.slug: _block(now, d.slug) for d in redecided if d.slug not in restores}
-    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts, kept=kept)
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts, kept=kept,
+                      withdrawn_suspicions=suspicions)
 
 
 def _text_before(before: State, slug: str, block: dict | None) -> str | None:
@@ -841,7 +843,7 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
                    for slug, (block, keys) in blocks.items()]
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
                          slug=slug, run_id=run.run_id, actor="system")
-                   for slug, pid in plan.withdrawn]
+                   for slug, pid in plan.withdrawn + plan.withdrawn_suspicions]
         events += [event(ProposalReopened(proposal_id=pid, proposal=proposal, declined=declined,
                                           reverted_run=plan.run_id),
                          slug=slug, run_id=run.run_id, actor=actor)

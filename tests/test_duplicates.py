@@ -43,8 +43,7 @@ def hashes(garden: Path) -> dict[str, str]:
 
 
 def merge_candidates() -> list[dict]:
-    return [p for g in json.loads(garden_cmd("review", "--json").stdout) for p in g["proposals"]
-            if p["kind"] == "duplicate"]
+    return [m for g in json.loads(garden_cmd("review", "--json").stdout) for m in g["merge_candidates"]]
 
 
 def test_an_offline_tend_suspects_a_near_identical_pair_once(seed_garden, monkeypatch):
@@ -218,7 +217,7 @@ def test_a_revert_withdraws_or_reopens_a_suspicion(seed_garden, monkeypatch):
     assert garden_cmd("revert", accepted["run_id"], "--by", "ana").exit_code == 0  # pending again
     assert [x["id"] for x in merge_candidates()] == [m["id"]]
     reverted = garden_cmd("revert", tended["run_id"], "--by", "ana", "--json")
-    assert m["id"] in json.loads(reverted.stdout)["withdrawn"]
+    assert json.loads(reverted.stdout)["withdrawn_suspicions"] == [m["id"]]
     assert merge_candidates() == []
     health = json.loads(garden_cmd("health", "--json").stdout)["duplicate_patterns"]
     assert (health["suspected"]["count"], health["confirmed"]["count"], health["dismissed"]["count"]) == (0, 0, 0)
