@@ -14,7 +14,7 @@ from cli.log import locked_garden
 from events.projection import load_state
 from events.store import EventStore
 from flows import curate
-from garden.errors import GardenError
+from garden.errors import GardenError, escape_text
 from garden.settings import load_settings
 
 ByOption = Annotated[Optional[str], typer.Option("--by", help="Who decides. [default: git's user.name, else the login name]", show_default=False)]
@@ -146,8 +146,8 @@ def _print_merge_candidates(merges: list[dict]) -> None:
     for m in merges:
         (a, b), (ta, tb) = m["slugs"], m["titles"]
         who = m["proposer"] + (f"/{m['model']}" if m.get("model") else "")
-        out.print(f"{m['id']}  {a} \"{ta}\" ~ {b} \"{tb}\"  confidence {m['confidence']:.2f}  by {who}\n"
-                  f"    {m['reason']}", markup=False, highlight=False)
+        out.print(f"{m['id']}  {a} \"{escape_text(ta)}\" ~ {b} \"{escape_text(tb)}\"  confidence "
+                  f"{m['confidence']:.2f}  by {who}\n    {escape_text(m['reason'])}", markup=False, highlight=False)
     err.print("decide a merge candidate with `garden accept ID` (the same idea: a confirmed duplicate) or "
               "`garden reject ID --note TEXT` (not the same idea); neither changes a file", markup=False)
 
