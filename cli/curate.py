@@ -14,7 +14,7 @@ from cli.log import locked_garden
 from events.projection import load_state
 from events.store import EventStore
 from flows import curate
-from garden.errors import GardenError
+from garden.errors import GardenError, escape_text
 from garden.settings import load_settings
 
 ByOption = Annotated[Optional[str], typer.Option("--by", help="Who decides. [default: git's user.name, else the login name]", show_default=False)]
@@ -89,13 +89,21 @@ def review(
         if run:
             run = curate.require_run(store, run)
         found = curate.pending_by_pattern(state, pattern, run, min_confidence)
+        merges = _merge_candidates(settings, state, pattern, run, min_confidence)
         if json_out:
-            out.print_json(json.dumps([{"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
-                                        "diff": "\n".join(curate.review_diff(state, slug, ps))}
-                                       for slug, ps in found.items()]))
+            groups = {slug: {"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
+                             "diff": "\n".join(curate.review_diff(state, slug, ps)), "merge_candidates": []}
+                      for slug, ps in found.items()}
+            for m in merges:  # with the pattern that suspected it, or the other, or a group of its own
+                where = next((s for s in (m["slug"], m["other"]) if s in groups), m["slug"])
+                groups.setdefault(where, {"slug": where, "proposals": [], "diff": "",
+                                          "merge_candidates": []})["merge_candidates"].append(m)
+            out.print_json(json.dumps(list(groups.values())))
             return
     if not found:
-        out.print("nothing pending")
+        _print_merge_candidates(merges)
+        if not merges:
+            out.print("nothing pending")
         return
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -103,6 +111,7 @@ def review(
         raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
                           "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
     if interactive:
+        _print_merge_candidates(merges)
         _review_on_terminal(settings, state, found, by or curate.default_curator())
         return
     for slug, proposals in found.items():
@@ -110,8 +119,37 @@ def review(
         print_diff(curate.review_diff(state, slug, proposals))
         for pid, p in proposals.items():
             out.print(describe(pid, p), markup=False, highlight=False)
+    _print_merge_candidates(merges)
     err.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; "
               "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
+
+
+def _merge_candidates(settings, state, pattern: str | None, run: str | None,
+                      min_confidence: float | None) -> list[dict]:
+    """Pending duplicate suspicions, narrowed as the review is, with both patterns' titles."""
+    entries = [e for e in curate.pending_duplicates(state).values()
+               if (not pattern or pattern in e["slugs"]) and (not run or e["run_id"] == run)
+               and (min_confidence is None or e["confidence"] >= min_confidence)]
+    if not entries:
+        return []
+    from garden.catalog import load_garden
+
+    patterns = load_garden(settings.garden, cache=settings.parse_cache).patterns if settings.garden.is_dir() else {}
+    titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
+    return [curate.describe_duplicate(e, titles) for e in entries]
+
+
+def _print_merge_candidates(merges: list[dict]) -> None:
+    if not merges:
+        return
+    out.print(f"\n[bold]merge candidates[/bold]: {len(merges)} suspected duplicate pattern pair(s)", markup=True)
+    for m in merges:
+        (a, b), (ta, tb) = m["slugs"], m["titles"]
+        who = m["proposer"] + (f"/{m['model']}" if m.get("model") else "")
+        out.print(f"{m['id']}  {a} \"{escape_text(ta)}\" ~ {b} \"{escape_text(tb)}\"  confidence "
+                  f"{m['confidence']:.2f}  by {who}\n    {escape_text(m['reason'])}", markup=False, highlight=False)
+    err.print("decide a merge candidate with `garden accept ID` (the same idea: a confirmed duplicate) or "
+              "`garden reject ID --note TEXT` (not the same idea); neither changes a file", markup=False)
 
 
 def _review_sample(settings, n: int, seed: int | None, proposer: str | None, interactive: bool | None,
@@ -394,6 +432,7 @@ def revert(
         out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id, "finishing": plan.finishing,
                                    "conflicts": plan.conflicts,
                                    "withdrawn": [pid for _, pid in plan.withdrawn],
+                                   "withdrawn_suspicions": [pid for _, pid in plan.withdrawn_suspicions],
                                    "reopened": [pid for _, pid, _, _ in plan.reopened],
                                    "redecided": [d.payload.proposal_id for d in plan.redecided]}))
     elif plan.finishing:

@@ -37,17 +37,19 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     tended: dict = {}
     reassessed: dict = {}
     labels: list = []
+    duplicates: dict = {}
     if settings.db.exists():
         with EventStore(settings.db, create=False) as store:
             labels = curator_labels(store)
             state = load_state(store)
+            duplicates = state.duplicates
             for slug in found.patterns:
                 known = state.patterns.get(slug) or {}
                 blocks[slug], tended[slug] = known.get("block"), known.get("tended")
                 reassessed[slug] = known.get("reassessed")
     else:  # no log yet: the files are all there is
         blocks = {s: p.block.model_dump(mode="json") if p.block else None for s, p in found.patterns.items()}
-    report = garden_health(found, blocks, tended, reassessed)
+    report = garden_health(found, blocks, tended, reassessed, duplicates)
     report["measured_precision"] = precision.measured(labels, load_policy())
     if json_out:
         out.print_json(json.dumps(report))
@@ -63,6 +65,9 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     table.add_row("link types", Text(escape_text(", ".join(f"{k} {v}" for k, v in report["link_types"].items()))))
     for key in ("missing_targets", "curated_repeats", "near_duplicate_entities", "never_tended"):
         table.add_row(key.replace("_", " "), str(report[key]["count"]))
+    dup = report["duplicate_patterns"]
+    table.add_row("duplicate patterns", f"{dup['suspected']['count']} suspected (merge candidates in `garden review`), "
+                  f"{dup['confirmed']['count']} confirmed, {dup['dismissed']['count']} dismissed")
     left = report["inherited_unreassessed"]
     table.add_row("inherited, not yet re-assessed", f"{left['count']} ({left['links']} links, {left['entities']} entities)")
     out.print(table)
@@ -80,6 +85,9 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     for key in ("missing_targets", "curated_repeats", "near_duplicate_entities"):
         for example in report[key]["examples"][:5]:
             out.print(f"  {key.replace('_', ' ')}: {escape_text(example)}", markup=False)
+    for status in ("suspected", "confirmed"):
+        for example in dup[status]["examples"][:5]:
+            out.print(f"  {status} duplicate: {escape_text(example)}", markup=False)
 
 
 def precision_table(measured: dict) -> Table | str:

@@ -188,6 +188,9 @@ def describe_event(e: Event) -> str:
             return f"rescored -> {p.target} ({p.link_type}): {p.old_confidence} -> {p.new_confidence}"
         case "EntityRescored":
             return f"rescored entity {p.entity_id}: {p.old_relevance} -> {p.new_relevance}" + (f" ({p.reason})" if p.reason else "")
+        case "DuplicateSuspected":
+            return (f"suspected duplicate: {e.slug} ~ {p.other} ({p.confidence:.2f}, a merge candidate): "
+                    f"{p.reason}  [{e.id}]")
         case "PruneProposed":
             what = f"link -> {p.target} ({p.link_type})" if p.item == "link" else f"entity {p.entity_id}"
             return f"proposed prune of {what} by {p.rule} {json.dumps(p.values)}: for a curator  [{e.id}]"

@@ -54,7 +54,8 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
             requests = build_requests(found, state, ranking, pattern or sorted(found.patterns),
                                       settings.candidates)
             tally = propose_requests(store.append, requests, chosen, found.patterns.keys(),
-                                     budget_of(settings), run.run_id, collect, fits=state.fits)
+                                     budget_of(settings), run.run_id, collect, fits=state.fits,
+                                     state=state, ranking=ranking)
             run.counts.update(tally.counts())
     if json_out:
         out.print_json(json.dumps({"run_id": run.run_id, "proposer": chosen.name, "model": chosen.model,

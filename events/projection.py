@@ -34,6 +34,12 @@ Besides the patterns, the state keeps `fits`: the newest CalibrationFitted per
 and the event's id and seq), which a tend maps new proposals' confidences through. A snapshot
 keeps them in a row of their own (slug FITS_ROW, which no pattern can have).
 
+And `duplicates`: suspected duplicate patterns (DuplicateSuspected), one entry per pair keyed
+"a|b" (slugs sorted, `garden.duplicates.pair_key`): the suspicion's id, both slugs, who said it
+and why, and `status` ("pending", "confirmed" by a curator's accept, "dismissed" by a reject) with
+both patterns' text hashes when it was decided (`hashes`). A snapshot keeps them in the row
+DUPLICATES_ROW. Nothing in a block changes.
+
 A pending proposal's `kind` is "link", "entity" or "prune" (a PruneProposed: `item` says whether
 a link or an entity would go).
 
@@ -54,10 +60,11 @@ from typing import Any
 
 from garden.model import GardenBlock
 
-FOLD_VERSION = 11
+FOLD_VERSION = 12
 _SAME = "=block"
 SNAPSHOT_EVERY = 20_000  # events folded past the newest snapshot before a new one is saved
 FITS_ROW = ""  # the snapshot row holding the state's calibration fits
+DUPLICATES_ROW = "#duplicates"  # and its suspected duplicate patterns (no slug starts with "#")
 
 
 class Patterns(MutableMapping):
@@ -130,6 +137,7 @@ class State:
     seq: int = 0
     patterns: Patterns = field(default_factory=Patterns)
     fits: dict[str, dict] = field(default_factory=dict)
+    duplicates: dict[str, dict] = field(default_factory=dict)
 
     def block(self, slug: str) -> GardenBlock | None:
         return as_block(self.patterns.get(slug, {}).get("block"))
@@ -137,13 +145,15 @@ class State:
     def to_json(self) -> bytes:
         """The whole state as one JSON document (for comparisons and debugging)."""
         return orjson.dumps({"seq": self.seq, "patterns": {slug: self.patterns[slug] for slug in self.patterns},
-                             "fits": self.fits}, option=orjson.OPT_SORT_KEYS)
+                             "fits": self.fits, "duplicates": self.duplicates}, option=orjson.OPT_SORT_KEYS)
 
 
 def save_snapshot(store, state: State) -> None:
     rows = state.patterns.encoded()
     if state.fits:
         rows = chain(rows, [(FITS_ROW, orjson.dumps(state.fits))])
+    if state.duplicates:
+        rows = chain(rows, [(DUPLICATES_ROW, orjson.dumps(state.duplicates))])
     store.save_snapshot(state.seq, FOLD_VERSION, rows)
 
 
@@ -290,6 +300,8 @@ def _decided(pattern: dict | None, p: dict, meta: tuple) -> dict | None:
 
 
 def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
+    if _duplicate_decided(state, p, meta, "confirmed"):
+        return
     pattern = state.patterns.get(slug)
     proposal = _decided(pattern, p, meta)
     if not proposal:
@@ -316,6 +328,8 @@ def _accepted(state: State, slug: str, p: dict, meta: tuple) -> None:
 
 
 def _rejected(state: State, slug: str, p: dict, meta: tuple) -> None:
+    if _duplicate_decided(state, p, meta, "dismissed"):
+        return
     pattern = state.patterns.get(slug)
     if not pattern or not p.get("proposal_id"):
         return
@@ -342,6 +356,9 @@ def _restored(state: State, slug: str, p: dict, meta: tuple) -> None:
 
 
 def _reopened(state: State, slug: str, p: dict, meta: tuple) -> None:
+    if "slugs" in p["proposal"]:  # a duplicate suspicion, pending again as it was
+        state.duplicates["|".join(p["proposal"]["slugs"])] = {**p["proposal"], "status": "pending"}
+        return
     pattern = state.patterns.get(slug)
     if not pattern:
         return
@@ -464,7 +481,34 @@ def _upsert(items: list[dict], item: dict, key: tuple[str, ...]) -> None:
     items.append(item)
 
 
+def _duplicate_suspected(state: State, slug: str, p: dict, meta: tuple) -> None:
+    a, b = sorted((slug, p["other"]))
+    state.duplicates[f"{a}|{b}"] = {
+        "id": meta[ID], "slugs": [a, b], "slug": slug, "other": p["other"],
+        "confidence": p["confidence"], "reason": p["reason"], "proposer": p["proposer"],
+        "model": p["model"], "evidence": p["evidence"], "seq": meta[SEQ], "run_id": meta[RUN],
+        "actor": meta[ACTOR], "at": meta[AT], "status": "pending"}
+
+
+def _duplicate_decided(state: State, p: dict, meta: tuple, status: str) -> bool:
+    """A decision on a pending duplicate suspicion: confirmed or dismissed, with both patterns'
+    text hashes now (not suspected again while both are unchanged). False: not one."""
+    pid = p.get("proposal_id")
+    if not pid or not state.duplicates:
+        return False
+    entry = next((e for e in state.duplicates.values() if e["id"] == pid and e["status"] == "pending"), None)
+    if entry is None:
+        return False
+    if not meta[ACTOR].startswith("curator:"):  # withdrawn (a revert of the run that suspected it)
+        del state.duplicates["|".join(entry["slugs"])]
+        return True
+    entry.update(status=status, decided_by=meta[ACTOR], decided_at=meta[AT], note=p.get("note"),
+                 hashes={s: (state.patterns.get(s) or {}).get("text_hash") for s in entry["slugs"]})
+    return True
+
+
 _HANDLERS = {
+    "DuplicateSuspected": _duplicate_suspected,
     "GardenObserved": _observed,
     "ExternalEditObserved": _observed,
     "LinkProposed": _proposed,
@@ -516,7 +560,9 @@ def load_state(store, until: int | None = None, *, use_snapshots: bool = True) -
         if snap is not None:
             start, encoded = snap
             fits = encoded.pop(FITS_ROW, None)
-            state = State(seq=start, patterns=Patterns(encoded), fits=orjson.loads(fits) if fits else {})
+            duplicates = encoded.pop(DUPLICATES_ROW, None)
+            state = State(seq=start, patterns=Patterns(encoded), fits=orjson.loads(fits) if fits else {},
+                          duplicates=orjson.loads(duplicates) if duplicates else {})
     folded = 0
     collecting = gc.isenabled()
     gc.disable()  # the fold makes millions of small containers and frees none of them

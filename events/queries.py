@@ -80,6 +80,7 @@ def history(store: EventStore, slug: str, target: str | None = None,
     events = list(store.events(slug=slug))
     if not events:
         raise UnknownPatternError(slug)
+    events = _with_duplicates_naming(store, slug, events)
     if target is None and entity is None:
         return events
     kept: list[Event] = []
@@ -95,6 +96,18 @@ def history(store: EventStore, slug: str, target: str | None = None,
         if hit or getattr(p, "proposal_id", None) in proposals:
             kept.append(e)
     return kept
+
+
+def _with_duplicates_naming(store: EventStore, slug: str, events: list[Event]) -> list[Event]:
+    """The pattern's events, with the duplicate suspicions another pattern's proposal made about
+    it (DuplicateSuspected names it as `other`) and the decisions on them, in log order."""
+    named = {e.id: e for e in store.events(types=["DuplicateSuspected"])
+             if e.payload.other == slug and e.slug != slug}
+    if not named:
+        return events
+    decisions = [e for e in store.events(types=["ProposalAccepted", "ProposalRejected"])
+                 if e.payload.proposal_id in named and e.slug != slug]
+    return sorted(events + list(named.values()) + decisions, key=lambda e: e.seq)
 
 
 def _block_mentions(payload, key: str, field_name: str, value: str) -> bool:

@@ -101,6 +101,22 @@ def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str
     return block_diff(slug, block, accepted_block(block, proposals))
 
 
+def pending_duplicates(state: State) -> dict[str, dict]:
+    """Suspected duplicate patterns waiting for a curator (merge candidates), by suspicion id,
+    the most confident first."""
+    waiting = [e for e in state.duplicates.values() if e["status"] == "pending"]
+    return {e["id"]: e for e in sorted(waiting, key=lambda e: (-e["confidence"], e["seq"]))}
+
+
+def describe_duplicate(entry: dict, titles: dict[str, str]) -> dict[str, Any]:
+    """A merge candidate as review shows it: both patterns with their titles."""
+    a, b = entry["slugs"]
+    return {"id": entry["id"], "kind": "duplicate", "slug": entry["slug"], "other": entry["other"], "slugs": [a, b],
+            "titles": [titles.get(a, a), titles.get(b, b)], "confidence": entry["confidence"],
+            "reason": entry["reason"], "proposer": entry["proposer"], "model": entry["model"],
+            "evidence": entry["evidence"], "run_id": entry["run_id"]}
+
+
 # --- sampled review: the machine's items, whatever the policy did -----------------------------
 
 _PROPOSED = ("LinkProposed", "EntityProposed")
@@ -263,6 +279,12 @@ def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> st
     stored = store.get(proposal_id)
     if stored is None:
         return f"no proposal {proposal_id} in the log (`garden review` lists the pending ones)"
+    if stored.type == "DuplicateSuspected":
+        entry = state.duplicates.get("|".join(sorted((stored.slug, stored.payload.other)))) or {}
+        if entry.get("id") != proposal_id:
+            return f"duplicate suspicion {proposal_id} was superseded by {entry.get('id')}; decide that one instead"
+        return (f"duplicate suspicion {proposal_id} ({stored.slug} ~ {stored.payload.other}) was already "
+                f"{entry['status']} by {entry.get('decided_by')}")
     if stored.type not in ("LinkProposed", "EntityProposed"):
         return f"{proposal_id} is a {stored.type} event, not a proposal"
     # The decision in force is the newest: an older one a revert undid (ProposalReopened) is history.
@@ -312,6 +334,7 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
         raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
     if ids:
         where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
+        where.update({pid: entry["slug"] for pid, entry in pending_duplicates(state).items()})
         where.update({pid: item.slug for pid, item in
                       decidable_by_policy(store, state, [pid for pid in ids if pid not in where]).items()})
         problems = [explain_not_pending(store, state, pid) for pid in ids if pid not in where]
@@ -345,9 +368,19 @@ def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, 
                                                        if pid not in state.patterns[slug]["pending"]])
         result = CuratorResult(run.run_id)
         events, changed, confirmed = [], set(), 0
+        duplicates = pending_duplicates(state)
         for slug, pid in chosen:
             proposal = state.patterns[slug]["pending"].get(pid)
-            if proposal is not None:
+            if pid in duplicates:  # a merge candidate: a label for a curator, never in a block
+                proposal = duplicates[pid]
+                payload = (ProposalAccepted(proposal_id=pid, rule="curator: confirmed duplicate", note=note)
+                           if accept else ProposalRejected(proposal_id=pid, reason="curator: not the same idea",
+                                                           note=note))
+                events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
+                decided = {"policy": "pending", "changes_block": False,
+                           "effect": "confirmed duplicate, a merge candidate; the files are unchanged" if accept
+                           else "not the same idea; the files are unchanged"}
+            elif proposal is not None:
                 payload = (ProposalAccepted(proposal_id=pid, rule="curator", note=note) if accept
                            else ProposalRejected(proposal_id=pid, reason="curator", note=note))
                 events.append(event(payload, slug=slug, run_id=run.run_id, actor=actor))
@@ -418,6 +451,8 @@ def decide(store: EventStore, garden: Garden, ids: list[str] | None, pattern: st
 
 
 def _describe(p: dict) -> dict:
+    if "slugs" in p:  # a duplicate suspicion
+        return {"what": f"duplicate of {p['other']}", "score": p["confidence"]}
     if p["kind"] == "prune":
         return {"what": f"prune {prune_target(p)} ({p['rule']})", "score": proposal_score(p)}
     if p["kind"] == "link":
@@ -649,6 +684,7 @@ class RevertPlan:
     # Blocks a decision made again must leave as they are now (re-accepting a link a later run
     # pruned does not bring it back): slug -> block.
     kept: dict[str, dict | None] = field(default_factory=dict)
+    withdrawn_suspicions: list[tuple[str, str]] = field(default_factory=list)  # duplicate suspicions the run made
 
 
 def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
@@ -674,10 +710,13 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
     texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
     withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
                  for pid in pending]
+    suspicions = [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
+                  if entry["run_id"] == changes.run_id]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
     redecided = _decisions_to_redo(store, changes, now, conflicts)
     kept = {d.slug: _block(now, d.slug) for d in redecided if d.slug not in restores}
-    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts, kept=kept)
+    return RevertPlan(changes.run_id, restores, conflicts, withdrawn, reopened, redecided, texts, kept=kept,
+                      withdrawn_suspicions=suspicions)
 
 
 def _text_before(before: State, slug: str, block: dict | None) -> str | None:
@@ -697,6 +736,14 @@ def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
     for row in store.rows(run_id=changes.run_id, types=("ProposalAccepted", "ProposalRejected")):
         decision = row_to_event(row)
         slug, pid = decision.slug, decision.payload.proposal_id
+        suspicion = pending_duplicates(changes.before).get(pid)
+        if suspicion is not None:  # a duplicate suspicion decided by the run: pending again
+            again = (now.duplicates.get("|".join(suspicion["slugs"])) or {}).get("status") == "pending"
+            if again:
+                conflicts.setdefault(slug, []).append(f"duplicate suspicion {pid} (pending again, or suspected anew since)")
+            else:
+                found.append((slug, pid, suspicion, None))
+            continue
         proposal = ((changes.before.patterns.get(slug) or {}).get("pending") or {}).get(pid)
         if proposal is None:
             continue  # proposed by the run itself: its revert withdraws it
@@ -719,7 +766,7 @@ def _decisions_to_redo(store: EventStore, changes: RunChanges, now: State,
     for row in store.rows(run_id=changes.run_id, types=("ProposalReopened",)):
         reopened = row_to_event(row)
         slug, pid = reopened.slug, reopened.payload.proposal_id
-        if pid not in ((now.patterns.get(slug) or {}).get("pending") or {}):
+        if pid not in ((now.patterns.get(slug) or {}).get("pending") or {}) and pid not in pending_duplicates(now):
             conflicts.setdefault(slug, []).append(f"proposal {pid} (decided again since)")
             continue
         earlier = [row_to_event(r) for r in store.rows(slug=slug, types=("ProposalAccepted", "ProposalRejected"),
@@ -796,7 +843,7 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
                    for slug, (block, keys) in blocks.items()]
         events += [event(ProposalRejected(proposal_id=pid, reason=f"run {plan.run_id} reverted", note=note),
                          slug=slug, run_id=run.run_id, actor="system")
-                   for slug, pid in plan.withdrawn]
+                   for slug, pid in plan.withdrawn + plan.withdrawn_suspicions]
         events += [event(ProposalReopened(proposal_id=pid, proposal=proposal, declined=declined,
                                           reverted_run=plan.run_id),
                          slug=slug, run_id=run.run_id, actor=actor)

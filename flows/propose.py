@@ -15,9 +15,10 @@ from events.projection import State
 from events.store import EventStore
 from garden.candidates import Ranking, make_request
 from garden.catalog import Garden
+from garden.duplicates import duplicate_events
 from garden.errors import SettingsError
 from garden.proposal import Budget, Proposer, ProposalRequest, entity_type_counts
-from garden.proposals import answer_events
+from garden.proposals import actor_of, answer_events
 from garden.settings import Settings
 from garden.validate import check_answer
 from proposers.offline import OfflineProposer
@@ -95,14 +96,17 @@ def declined_for(state: State, slug: str, text_hash: str) -> frozenset[str]:
 def propose_requests(record: Callable[[list], None], requests: Sequence[ProposalRequest],
                      proposer: Proposer, garden_slugs: Collection[str], budget: Budget, run_id: str | None,
                      on_events: Callable[[list], None] | None = None,
-                     fits: Mapping[str, dict] | None = None) -> ProposeTally:
+                     fits: Mapping[str, dict] | None = None, state: State | None = None,
+                     ranking: Ranking | None = None) -> ProposeTally:
     """Ask the proposer about each request and `record` every answer's events as one batch.
 
     `garden_slugs`: the slugs a link may target, those of the patterns that loaded without
     errors (`Garden.patterns`), not every slug some file claims. `fits`: the state's calibration
-    fits (`State.fits`); a proposal with one is recorded on its calibrated scale."""
+    fits (`State.fits`); a proposal with one is recorded on its calibrated scale. `state` and
+    `ranking`: for duplicate suspicions (`garden.duplicates`), one per pair."""
     prompt_version = getattr(proposer, "prompt_version", None)
     tally = ProposeTally(asked=len(requests))
+    suspected: set[str] = set()  # pairs suspected by this call (a store.append does not fold them)
     by_slug = {r.slug: r for r in requests}
     for answer in proposer.propose(requests, budget):
         request = by_slug[answer.slug]
@@ -111,11 +115,37 @@ def propose_requests(record: Callable[[list], None], requests: Sequence[Proposal
             checked = check_answer(request, answer.items, garden_slugs)
         events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id,
                                prompt_version, fits)
+        suspicions = [] if checked is None else suspicion_events(
+            request, answer.items, proposer, garden_slugs, run_id, state, ranking, suspected)
+        events += suspicions
         record(events)
         if on_events:
             on_events(events)
         _count(tally, answer, checked)
+        tally.invalid += sum(e.type == "ProposalRejected" for e in suspicions)  # a run's rejected count them
     return tally
+
+
+def suspicion_events(request: ProposalRequest, items: dict, proposer: Proposer, garden_slugs: Collection[str],
+                     run_id: str | None, state: State | None, ranking: Ranking | None,
+                     suspected: set[str]) -> list:
+    """DuplicateSuspected for a pattern: the offline proposer's from the ranking, a model's from
+    its answer's `duplicates`; a pair suspected, waiting or decided on these texts is skipped."""
+    suspect = getattr(proposer, "suspect_duplicates", None)
+    if suspect is not None:
+        if ranking is None:
+            return []
+        found, shown = suspect(request, ranking), garden_slugs
+    else:
+        found, shown = items.get("duplicates"), None
+    if not found:
+        return []
+    duplicates = state.duplicates if state is not None else {}
+    targets = [i["target"] for i in found if isinstance(i, dict) and isinstance(i.get("target"), str)]
+    hashes = {t: ((state.patterns.get(t) if state is not None else None) or {}).get("text_hash") for t in targets}
+    return duplicate_events(request, found, garden_slugs, duplicates, hashes, proposer.name, proposer.model,
+                            run_id, actor_of(proposer.name, proposer.model),
+                            getattr(proposer, "prompt_version", None), shown, suspected)
 
 
 def _count(tally: ProposeTally, answer, checked) -> None:

@@ -159,7 +159,7 @@ def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTall
     """Ask about one batch. Patterns already asked in this run (a retried batch) are skipped."""
     todo = [s for s in slugs if ((tend.state.patterns.get(s) or {}).get("tended") or {}).get("run_id") != tend.run_id]
     requests = build_requests(tend.garden, tend.state, ranking, todo, tend.settings.candidates)
-    tally = propose_requests_recorded(tend, requests)
+    tally = propose_requests_recorded(tend, requests, ranking)
     tend.tally.add(tally)
     reassess_requests(tend, requests, ranking)
     return tally
@@ -180,9 +180,10 @@ def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
     tend.record(events)
 
 
-def propose_requests_recorded(tend: Tend, requests) -> ProposeTally:
+def propose_requests_recorded(tend: Tend, requests, ranking: Ranking | None = None) -> ProposeTally:
     return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.patterns.keys(),
-                            budget_of(tend.settings), tend.run_id, fits=tend.state.fits)
+                            budget_of(tend.settings), tend.run_id, fits=tend.state.fits, state=tend.state,
+                            ranking=ranking)
 
 
 def decide_step(tend: Tend) -> None:

@@ -184,6 +184,26 @@ class PruneProposed(Payload):
     owner: str  # "curator" (accepted by one) or "hand" (a person wrote it into the file)
 
 
+class DuplicateSuspected(Payload):
+    """A proposer's claim that the pattern (the event's slug) and `other` are the same idea: a
+    merge candidate for a curator, never written into a block (the format has no place for it).
+
+    A pair is one suspicion whichever side proposes it (`garden.duplicates`). `evidence`: for
+    the offline proposer the pair's body `cosine` and `shared_terms`; for a model, its words.
+    A curator decides it with `garden accept` (a confirmed duplicate: a merge candidate) or
+    `garden reject` (not the same idea), by the same ProposalAccepted / ProposalRejected as a
+    proposal; the files never change."""
+
+    type: Literal["DuplicateSuspected"] = "DuplicateSuspected"
+    other: str
+    confidence: float
+    reason: str
+    proposer: str
+    model: str | None = None
+    prompt_version: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
 class ProposerCalled(Payload):
     """One proposer call for one pattern: its cost, and whether it gave a usable answer.
 
@@ -381,6 +401,7 @@ AnyPayload = Annotated[
         BlockRestored,
         ProposalReopened,
         CalibrationFitted,
+        DuplicateSuspected,
     ],
     Field(discriminator="type"),
 ]

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from garden.catalog import Garden
+from garden.duplicates import summarise as summarise_duplicates
 from garden.validate import normalise_label, same_concept
 
 #: A domain holding this much more of the links than of the library is flagged.
@@ -55,9 +56,11 @@ def inherited_unreassessed(blocks: dict[str, dict | None], reassessed: dict[str,
 
 
 def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[str, dict | None],
-                  reassessed: dict[str, dict | None] | None = None) -> dict[str, Any]:
+                  reassessed: dict[str, dict | None] | None = None,
+                  duplicates: dict[str, dict] | None = None) -> dict[str, Any]:
     """`blocks` and `tended` map each slug to its projected block and tend record (or None);
-    `reassessed` to the keys of the items a proposer has judged (None: no log, none)."""
+    `reassessed` to the keys of the items a proposer has judged (None: no log, none);
+    `duplicates` the state's duplicate suspicions (`State.duplicates`)."""
     slugs = sorted(garden.patterns)
     domains = {s: garden.patterns[s].domain or "(none)" for s in slugs}
     links_per, entities_per = [], []
@@ -130,6 +133,8 @@ def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[s
         "curated_repeats": {"count": len(repeats), "examples": repeats[:20]},
         "near_duplicate_entities": {"count": len(near), "examples": near[:20]},
         "never_tended": {"count": len(never), "examples": never[:20]},
+        "duplicate_patterns": summarise_duplicates(
+            duplicates or {}, {slug: garden.patterns[slug].title for slug in slugs}),
         "inherited_unreassessed": inherited_unreassessed(blocks, reassessed or {}),
         "targets_by_first_letter": {"links": letter_share, "library": library_letter_share,
                                     "total_variation": distance},

@@ -113,6 +113,9 @@ slug, "type" one of the link types above, "reason" one short sentence saying why
 - "entities": a list of {{"id", "type", "label", "relevance", "reason"}}: "id" kebab-case \
 (lowercase words joined by hyphens, like "systems-thinking"), "type" one of "entity_types" (most \
 used first) unless none fits, "label" the human name, "reason" one short sentence.
+- "duplicates": a list of {{"target", "confidence", "reason"}} naming a candidate or existing link \
+target that is the same idea as this pattern written again (a merge candidate, not a link; \
+"confidence" the probability a curator agrees); [] if none.
 
 NEW ITEMS.
 - A new link's target is the slug of one of the candidates: never the pattern itself, and never a \
@@ -160,6 +163,16 @@ _ENTITY_SCHEMA = {
     "required": ["id", "type", "label", "relevance", "reason"],
     "additionalProperties": False,
 }
+_DUPLICATE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "target": {"type": "string", "description": "the slug of a candidate or existing link target"},
+        "confidence": {"type": "number", "description": "in [0, 1]"},
+        "reason": {"type": "string"},
+    },
+    "required": ["target", "confidence", "reason"],
+    "additionalProperties": False,
+}
 #: Written within the strict subset of JSON Schema (every key required, no extra keys, no bounds),
 #: so servers that enforce the schema accept it; the core validates every item anyway.
 RESPONSE_SCHEMA = {
@@ -167,8 +180,9 @@ RESPONSE_SCHEMA = {
     "properties": {
         "inferred_links": {"type": "array", "items": _LINK_SCHEMA},
         "entities": {"type": "array", "items": _ENTITY_SCHEMA},
+        "duplicates": {"type": "array", "items": _DUPLICATE_SCHEMA},
     },
-    "required": ["inferred_links", "entities"],
+    "required": ["inferred_links", "entities", "duplicates"],
     "additionalProperties": False,
 }
 JSON_SCHEMA_FORMAT = {

@@ -165,6 +165,25 @@ class OfflineProposer:
                              "evidence": {"occurrences": count}})
         return {"inferred_links": links, "entities": entities}
 
+    def suspect_duplicates(self, request: ProposalRequest, ranking) -> list[dict]:
+        """The patterns that look like the same idea as this one: each ranked neighbour whose
+        cosine is at or above `garden.duplicates.DUPLICATE_COSINE`, linked or curated or not,
+        as an answer's `duplicates` items ({"target", "confidence", "reason", "evidence"})."""
+        from garden.duplicates import DUPLICATE_COSINE, duplicate_confidence
+
+        if request.slug not in getattr(ranking, "_index", {}):
+            return []
+        found = []
+        for target, cosine in ranking.top(request.slug):
+            if cosine < DUPLICATE_COSINE:
+                break  # best first
+            shared = list(ranking.shared_terms(request.slug, target, 4))
+            found.append({"target": target, "confidence": duplicate_confidence(cosine),
+                          "reason": f"Nearly the same text (cosine {cosine:.2f}"
+                                    + (f"; shared terms: {', '.join(shared)})" if shared else ")"),
+                          "evidence": {"cosine": round(cosine, 4), "shared_terms": shared}})
+        return found
+
     def _links(self, request: ProposalRequest, text: str) -> list[dict]:
         links = []
         for candidate in request.candidates[: self.max_links]:

@@ -53,7 +53,7 @@ def verified():
 
 def test_review_lists_pending_with_diffs_and_ids(tended):
     listing = pending()
-    assert listing and all(group["proposals"] for group in listing)
+    assert listing and all(group["proposals"] or group["merge_candidates"] for group in listing)
     first = listing[0]
     assert first["diff"].startswith(f"--- a/{first['slug']}\n+++ b/{first['slug']}")
     result = garden_cmd("review", "--list", "--pattern", first["slug"])

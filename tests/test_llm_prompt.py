@@ -194,7 +194,8 @@ def test_the_user_message_shows_the_gardens_entity_types_and_what_existing_targe
 
 
 def test_every_recorded_item_lands_where_the_prompt_promised(replayed):
-    """Re-assessed items are rescored, new ones proposed; none is rejected as invalid."""
+    """Re-assessed items are rescored, new ones proposed, a duplicate claim suspected; none is
+    rejected as invalid."""
     assert [r for r in payloads(replayed, "ProposalRejected") if r.reason.startswith("invalid")] == []
     (run,) = [r for r in replayed["runs"] if r["run_id"] == replayed["tended"]["run_id"]]
     assert run["counts"]["invalid"] == 0
@@ -222,6 +223,9 @@ def test_every_recorded_item_lands_where_the_prompt_promised(replayed):
                 assert entity_proposed[entity["id"]] == entity["relevance"], (slug, entity["id"])
         assert len(rescored) + len(proposed) == len(answer_["inferred_links"])
         assert len(entity_rescored) + len(entity_proposed) == len(answer_["entities"])
+        suspected = {p.other: p.confidence for p in payloads(replayed, "DuplicateSuspected", slug)}
+        assert suspected == {d["target"]: d["confidence"] for d in answer_.get("duplicates", [])}, slug
+    assert payloads(replayed, "DuplicateSuspected")  # the recorded set claims one duplicate pattern
 
 
 def test_the_policy_prunes_what_the_model_re_assessed_low_and_keeps_the_rest(replayed):

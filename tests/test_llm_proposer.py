@@ -82,7 +82,7 @@ def test_a_valid_answer_is_returned_as_parsed_with_usage_and_latency():
     assert sent.json["response_format"]["type"] == "json_schema"
     assert sent.json["response_format"]["json_schema"]["name"] == "graph_garden_proposal"
     schema = sent.json["response_format"]["json_schema"]["schema"]
-    assert sorted(schema["properties"]) == ["entities", "inferred_links"]
+    assert sorted(schema["properties"]) == ["duplicates", "entities", "inferred_links"]
 
 
 def test_the_user_message_is_one_json_document_about_the_pattern():
