@@ -105,12 +105,7 @@ def review(
         if not merges:
             out.print("nothing pending")
         return
-    if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if interactive and not sys.stdin.isatty():
-        raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
-                          "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
-    if interactive:
+    if _on_a_terminal(interactive):
         _print_merge_candidates(merges)
         _review_on_terminal(settings, state, found, by or curate.default_curator())
         return
@@ -137,6 +132,17 @@ def _merge_candidates(settings, state, pattern: str | None, run: str | None,
     patterns = load_garden(settings.garden, cache=settings.parse_cache).patterns if settings.garden.is_dir() else {}
     titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
     return [curate.describe_duplicate(e, titles) for e in entries]
+
+
+def _on_a_terminal(interactive: bool | None) -> bool:
+    """Whether review steps through items one key at a time: as asked, or (not asked) when both
+    stdin and stdout are a terminal; asked for without a terminal to read keys from is an error."""
+    if interactive is None:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive and not sys.stdin.isatty():
+        raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
+                          "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
+    return interactive
 
 
 def _print_merge_candidates(merges: list[dict]) -> None:
@@ -170,12 +176,7 @@ def _review_sample(settings, n: int, seed: int | None, proposer: str | None, int
     if not items:
         out.print("nothing to sample" + (f" from {proposer}" if proposer else ""))
         return
-    if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if interactive and not sys.stdin.isatty():
-        raise GardenError("--interactive reads keys from a terminal, and stdin is not one; decide with "
-                          "`garden accept ID ...` / `garden reject ID ... --note TEXT`")
-    if interactive:
+    if _on_a_terminal(interactive):
         out.print(f"{said}; {KEYS_HELP}", markup=False)
         _on_terminal(lambda keys, tally: _step_through_sample(settings, items, blocks, by or curate.default_curator(),
                                                               keys, tally))
