@@ -21,7 +21,6 @@ import datetime as dt
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from events.observe import observe_garden

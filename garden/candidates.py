@@ -64,6 +64,9 @@ class Ranking:
     def index(self, slug: str) -> int:
         return self._index[slug]
 
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._index
+
     def __post_init__(self) -> None:
         self._index = {slug: i for i, slug in enumerate(self.slugs)}
 
@@ -84,15 +87,22 @@ class Ranking:
 
     def shared_terms(self, a: str, b: str, n: int = 5) -> tuple[str, ...]:
         """The terms that contribute most to the two patterns' similarity."""
+        return tuple(self.overlap(a, b, n)[1])
+
+    def overlap(self, a: str, b: str, n: int = 5) -> tuple[float, list[str]]:
+        """The two patterns' cosine (the sum of their common terms' weight products, the rows
+        being L2-normalised) and the n terms that contribute most to it, in one pass."""
         m = self.matrix
+        if m is None:
+            return 0.0, []
         i, j = self._index[a], self._index[b]
         cols_a, cols_b = m.indices[m.indptr[i] : m.indptr[i + 1]], m.indices[m.indptr[j] : m.indptr[j + 1]]
         common, at_a, at_b = np.intersect1d(cols_a, cols_b, assume_unique=True, return_indices=True)
         if common.size == 0:
-            return ()
+            return 0.0, []
         weight = m.data[m.indptr[i] + at_a] * m.data[m.indptr[j] + at_b]
         order = np.argsort(-weight, kind="stable")[:n]
-        return tuple(str(self.terms[common[k]]) for k in order)
+        return float(weight.sum()), [str(self.terms[common[k]]) for k in order]
 
 
 def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> Ranking:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from garden.block import Finding, emit_block, read_block
+from garden.block import emit_block, read_block
 from garden.block_text import emit_block_over
 from garden.errors import PatternError, Problem
 from garden.model import GardenBlock

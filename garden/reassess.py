@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 
 from garden.candidates import Ranking
 from garden.event import EntityRescored, Event, LinkRescored, event
@@ -25,32 +24,15 @@ from garden.proposals import calibrate_score
 def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> dict[str, Any]:
     """The pair's cosine, the target's rank among `slug`'s candidates (1 = best; None beyond the
     ranked neighbours) and their shared terms; a target not in the garden: cosine 0, missing."""
-    index = getattr(ranking, "_index", {})
-    if slug not in index or target not in index or target == slug:
-        return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in index}
-    i, j = index[slug], index[target]
+    if slug not in ranking or target not in ranking or target == slug:
+        return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in ranking}
+    i, j = ranking.index(slug), ranking.index(target)
     hits = (ranking.neighbours[i] == j).nonzero()[0]
     rank = int(hits[0]) + 1 if hits.size else None
-    cosine, shared = _overlap(ranking, i, j, terms)
+    cosine, shared = ranking.overlap(slug, target, terms)
     if rank is not None:  # the very number a proposal of this candidate was scored by
         cosine = float(ranking.scores[i][hits[0]])
     return {"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared}
-
-
-def _overlap(ranking: Ranking, i: int, j: int, n: int) -> tuple[float, list[str]]:
-    """The cosine of rows i and j of the ranking's L2-normalised TF-IDF matrix (the sum of their
-    common terms' weight products) and the n terms that contribute most to it, in one pass."""
-    m = ranking.matrix
-    if m is None:
-        return 0.0, []
-    start_i, start_j = m.indptr[i], m.indptr[j]
-    cols_i, cols_j = m.indices[start_i : m.indptr[i + 1]], m.indices[start_j : m.indptr[j + 1]]
-    common, at_i, at_j = np.intersect1d(cols_i, cols_j, assume_unique=True, return_indices=True)
-    if common.size == 0:
-        return 0.0, []
-    weight = m.data[start_i + at_i] * m.data[start_j + at_j]
-    order = np.argsort(-weight, kind="stable")[:n]
-    return float(weight.sum()), [str(ranking.terms[common[k]]) for k in order]
 
 
 def describe_evidence(evidence: dict[str, Any]) -> str:

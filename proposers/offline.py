@@ -171,7 +171,7 @@ class OfflineProposer:
         as an answer's `duplicates` items ({"target", "confidence", "reason", "evidence"})."""
         from garden.duplicates import DUPLICATE_COSINE, duplicate_confidence
 
-        if request.slug not in getattr(ranking, "_index", {}):
+        if request.slug not in ranking:
             return []
         found = []
         for target, cosine in ranking.top(request.slug):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from events.projection import load_state
-from events.queries import record_observation, verify
+from events.queries import verify
 from events.store import EventStore, row_to_event
 from flows import curate, tending
 from flows.report import summary_rows
