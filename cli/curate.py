@@ -167,10 +167,10 @@ def _review_sample(settings, n: int, seed: int | None, proposer: str | None, int
     with EventStore(settings.db, create=False) as store:
         state = load_state(store)
         items, total, strata = curate.sample_review(store, state, n, seed, proposer)
-    blocks = {item.slug: state.patterns[item.slug]["block"] for item in items}
+    patterns = {item.slug: state.patterns[item.slug] for item in items}
     said = f"{len(items)} sampled (seed {seed}) of {total} items in {strata} bands"
     if json_out:
-        out.print_json(json.dumps([item.to_dict(blocks[item.slug]) for item in items]))
+        out.print_json(json.dumps([item.to_dict(patterns[item.slug]) for item in items]))
         err.print(said, markup=False)
         return
     if not items:
@@ -178,20 +178,20 @@ def _review_sample(settings, n: int, seed: int | None, proposer: str | None, int
         return
     if _on_a_terminal(interactive):
         out.print(f"{said}; {KEYS_HELP}", markup=False)
-        _on_terminal(lambda keys, tally: _step_through_sample(settings, items, blocks, by or curate.default_curator(),
+        _on_terminal(lambda keys, tally: _step_through_sample(settings, items, patterns, by or curate.default_curator(),
                                                               keys, tally))
         return
     for item in items:
         out.print(f"\n[bold]{item.slug}[/bold]", markup=True)
-        print_diff(item.overruled_diff(blocks[item.slug]))
+        print_diff(item.overruled_diff(patterns[item.slug]))
         out.print(describe_sampled(item), markup=False, highlight=False)
     err.print(f"{said}; decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`", markup=False)
 
 
-def _step_through_sample(settings, items, blocks, who: str, keys: "_Keys", tally: dict) -> None:
+def _step_through_sample(settings, items, patterns, who: str, keys: "_Keys", tally: dict) -> None:
     for item in items:
         out.print(f"\n[bold]{item.slug}[/bold]", markup=True)
-        print_diff(item.overruled_diff(blocks[item.slug]))
+        print_diff(item.overruled_diff(patterns[item.slug]))
         out.print(describe_sampled(item), markup=False, highlight=False)
         _decide_by_key(settings, item.slug, item.id, who, keys, tally)
 

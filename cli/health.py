@@ -44,9 +44,10 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
             state = load_state(store)
             duplicates = state.duplicates
             for slug in found.patterns:
-                known = state.patterns.get(slug) or {}
-                blocks[slug], tended[slug] = known.get("block"), known.get("tended")
-                reassessed[slug] = known.get("reassessed")
+                known = state.patterns.get(slug)
+                if known is not None:
+                    blocks[slug], tended[slug] = known.block, known.tended
+                    reassessed[slug] = known.reassessed
     else:  # no log yet: the files are all there is
         blocks = {s: p.block.model_dump(mode="json") if p.block else None for s, p in found.patterns.items()}
     report = garden_health(found, blocks, tended, reassessed, duplicates)

@@ -255,7 +255,7 @@ def replay(
             raise typer.Exit(1)
         return
     # The files' blocks that came with a banner of ours: a replay to before them takes it out.
-    banners = {slug for slug in now.patterns if now.patterns[slug].get("banner_added")}
+    banners = {slug for slug in now.patterns if now.patterns[slug].banner_added}
     written = replay_into(state, found, out_dir, banners)
     if json_out:
         out.print_json(json.dumps({"seq": state.seq, "out": str(out_dir), "patterns": written}))

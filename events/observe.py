@@ -42,20 +42,20 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, m
             path=pattern.path, format=pattern.format, content_hash=pattern.content_hash,
             text_hash=pattern.text_hash, block=block, block_text=pattern.block_text,
         )
-    elif known["content_hash"] == pattern.content_hash:
+    elif known.content_hash == pattern.content_hash:
         return None
-    elif (known.get("write_intent") or {}).get("content_hash") == pattern.content_hash:
-        intent = known["write_intent"]  # our own write, whose confirmation a crash cut off
+    elif known.write_intent is not None and known.write_intent.content_hash == pattern.content_hash:
+        intent = known.write_intent  # our own write, whose confirmation a crash cut off
         payload = BlockWritten(path=pattern.path, content_hash=pattern.content_hash,
-                               previous_hash=intent["previous_hash"],
-                               last_pruned=intent["last_pruned"],
-                               banner_added=intent.get("banner_added", False))
+                               previous_hash=intent.previous_hash,
+                               last_pruned=intent.last_pruned,
+                               banner_added=intent.banner_added)
     else:
-        base = as_block(known["file_block"])
-        merged = merge_blocks(base, as_block(known["block"]) if merge else base, pattern.block)
+        base = as_block(known.file_block)
+        merged = merge_blocks(base, as_block(known.block) if merge else base, pattern.block)
         payload = ExternalEditObserved(
             path=pattern.path, content_hash=pattern.content_hash,
-            previous_hash=known["content_hash"], text_hash=pattern.text_hash, block=block,
+            previous_hash=known.content_hash, text_hash=pattern.text_hash, block=block,
             block_text=pattern.block_text, block_changed=pattern.block != base,
             merged=block_data(merged.block) if merged.kept else None, kept=list(merged.kept),
             yielded=list(merged.yielded),

@@ -39,7 +39,7 @@ def projected_bytes(pattern_state: dict, path: Path, raw: bytes, drop_banner: bo
     `drop_banner`: the file's current block came with a GROUP 6 banner graph-garden put in, to
     go with it when the projection has no block."""
     doc = parse_document(path, raw, display_path(path))
-    block = as_block(pattern_state["block"])
+    block = as_block(pattern_state.block)
     text = exact_text(pattern_state, block)
     if text is not None or block is None:
         return put_block_text(doc, text, block, drop_banner)
@@ -83,14 +83,14 @@ def compare(state: State, garden: Garden) -> list[Difference]:
         if known is None:
             found.append(Difference(slug, shown, "not in the log yet (run `garden observe`)"))
             continue
-        projected = as_block(known["block"])
+        projected = as_block(known.block)
         if projected != pattern.block:
             found.append(Difference(slug, shown, describe(pattern.block, projected)))
-        elif known["content_hash"] != pattern.content_hash:
+        elif known.content_hash != pattern.content_hash:
             found.append(Difference(slug, shown, "file edited since the log last saw it "
                                     "(block unchanged; `garden observe` records it)"))
     for slug in sorted(set(state.patterns) - set(garden.patterns)):
-        found.append(Difference(slug, state.patterns[slug]["path"], "in the log but no file has it"))
+        found.append(Difference(slug, state.patterns[slug].path, "in the log but no file has it"))
     return found
 
 

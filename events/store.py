@@ -38,6 +38,7 @@ from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
 from garden.event import Event
+from garden.upcast import upcast
 
 GENESIS = "0" * 64
 COLUMNS = "seq, id, type, slug, run_id, actor, recorded_at, schema_version, payload, hash"
@@ -481,6 +482,6 @@ class EventStore:
 
 
 def row_to_event(row: tuple) -> Event:
-    seq, event_id, _type, slug, run_id, actor, recorded_at, version, payload, digest = row
-    return Event(payload=json.loads(payload), slug=slug, run_id=run_id, actor=actor, id=event_id,
+    seq, event_id, kind, slug, run_id, actor, recorded_at, version, payload, digest = row
+    return Event(payload=upcast(kind, version, json.loads(payload)), slug=slug, run_id=run_id, actor=actor, id=event_id,
                  recorded_at=recorded_at, schema_version=version, seq=seq, hash=digest)

@@ -10,7 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.projection import State, apply, exact_text, load_state, proposal_key
+from events.projection import load_state
+from garden.state import PatternState, State, apply, exact_text, proposal_key
 from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
 from flows.run import close_orphaned_runs, recorded_run
@@ -48,7 +49,7 @@ def pending_by_pattern(state: State, pattern: str | None = None, run: str | None
         if not known:
             continue
         chosen = {}
-        for pid, p in sorted(known["pending"].items(), key=lambda kv: kv[1]["seq"]):
+        for pid, p in sorted(known.pending.items(), key=lambda kv: kv[1]["seq"]):
             score = proposal_score(p)
             if run and p.get("run_id") != run:
                 continue
@@ -68,37 +69,16 @@ def proposal_score(p: dict) -> float:
     return p["confidence"] if p["kind"] == "link" else p["relevance"]
 
 
-def accepted_block(block: dict | None, proposals: dict[str, dict]) -> dict:
-    """The block as accepting these proposals would leave it (a proposed prune: without the item)."""
-    block = {"last_pruned": None, "entities": [], "communities": [], "inferred_links": [],
-             **(block or {})}
-    block = {**block, **{k: [dict(i) for i in block[k]] for k in ("entities", "communities", "inferred_links")}}
-    for p in proposals.values():
-        if p["kind"] == "prune":
-            name, match = (("inferred_links", {"target": p["target"], "type": p["link_type"]}) if p["item"] == "link"
-                           else ("entities", {"id": p["entity_id"]}))
-            found = next((n for n, i in enumerate(block[name]) if all(i.get(k) == v for k, v in match.items())), None)
-            if found is not None:
-                del block[name][found]
-            continue
-        if p["kind"] == "link":
-            item, key, name = ({"target": p["target"], "type": p["link_type"], "confidence": p["confidence"],
-                                "reason": p["reason"]}, ("target", "type"), "inferred_links")
-        else:
-            item, key, name = ({"id": p["entity_id"], "type": p["entity_type"], "label": p["label"],
-                                "relevance": p["relevance"]}, ("id",), "entities")
-        for existing in block[name]:
-            if all(existing.get(k) == item[k] for k in key):
-                existing.update(item)
-                break
-        else:
-            block[name].append(item)
-    return block
+PREVIEW_ACTOR = "curator:(preview)"  # who decides in a preview: a curator, as the real decision
 
 
 def review_diff(state: State, slug: str, proposals: dict[str, dict]) -> list[str]:
-    block = state.patterns[slug]["block"]
-    return block_diff(slug, block, accepted_block(block, proposals))
+    """What accepting these pending proposals would change in the block, as a diff: the
+    decisions accepting records, applied to a copy of the pattern's state."""
+    known = state.patterns[slug]
+    accepted = known.preview(slug, [event(ProposalAccepted(proposal_id=pid, rule="curator"), slug=slug,
+                                          actor=PREVIEW_ACTOR) for pid in proposals])
+    return block_diff(slug, known.block, accepted.block)
 
 
 def pending_duplicates(state: State) -> dict[str, dict]:
@@ -139,7 +119,7 @@ class MachineItem:
     def score(self) -> float:
         return proposal_score(self.proposal)
 
-    def to_dict(self, block: dict | None = None) -> dict:
+    def to_dict(self, pattern: PatternState) -> dict:
         p = self.proposal
         found = {"id": self.id, "slug": self.slug, "kind": p["kind"], "proposer": p["proposer"],
                  "model": p.get("model"), "confidence": self.score, "policy": self.policy, "rule": self.rule,
@@ -148,21 +128,15 @@ class MachineItem:
             found["entity"] = p["entity_id"]
         if self.held is not None:
             found["current"] = self.held.get("confidence" if p["kind"] == "link" else "relevance")
-        found["diff"] = "\n".join(self.overruled_diff(block))
+        found["diff"] = "\n".join(self.overruled_diff(pattern))
         return found
 
-    def overruled_diff(self, block: dict | None) -> list[str]:
-        return block_diff(self.slug, block, self.overruled(block))
-
-    def overruled(self, block: dict | None) -> dict:
-        """The block as a curator's decision against the policy would leave it (accepting, for a
-        pending proposal)."""
-        if self.policy != "accepted":
-            return accepted_block(block, {self.id: self.proposal})
-        p = self.proposal
-        prune = {"kind": "prune", "item": p["kind"], "target": p.get("target"),
-                 "link_type": p.get("link_type"), "entity_id": p.get("entity_id")}
-        return accepted_block(block, {self.id: prune})
+    def overruled_diff(self, pattern: PatternState) -> list[str]:
+        """What a curator's decision against the policy (accepting, for a pending proposal)
+        would change in the block: the events that decision records, applied to a copy."""
+        events = [event(payload, slug=self.slug, actor=PREVIEW_ACTOR)
+                  for payload in _on_policy_decision(self, self.policy != "accepted", None)]
+        return block_diff(self.slug, pattern.block, pattern.preview(self.slug, events).block)
 
 
 def machine_items(store: EventStore, state: State, slug: str | None = None) -> dict[str, MachineItem]:
@@ -198,14 +172,14 @@ def machine_items(store: EventStore, state: State, slug: str | None = None) -> d
         if known is None or pid in curated:
             continue
         proposal = proposals[pid][1]
-        if pid in known["pending"]:
+        if pid in known.pending:
             found[pid] = MachineItem(pid, where, proposal, "pending")
             continue
         decision = decisions.get(pid)
         if decision is None or decision.actor != POLICY_ACTOR:
             continue  # superseded while pending, or withdrawn by a revert
         accepted = decision.type == "ProposalAccepted"
-        held = held_item(known["block"], proposal)
+        held = held_item(known.block, proposal)
         if accepted == (held is not None):
             found[pid] = MachineItem(pid, where, proposal, "accepted" if accepted else "rejected",
                                      decision.payload.rule if accepted else decision.payload.reason, held)
@@ -272,7 +246,7 @@ def require_run(store: EventStore, run_id: str) -> str:
 def explain_not_pending(store: EventStore, state: State, proposal_id: str) -> str:
     """Why an id cannot be decided (it is not pending), in words a curator can act on."""
     for slug in state.patterns:
-        newer = (state.patterns[slug].get("superseded") or {}).get(proposal_id)
+        newer = state.patterns[slug].superseded.get(proposal_id)
         if newer:
             return (f"proposal {proposal_id} was superseded by {newer} (a later proposal of the same "
                     f"link or entity on {slug}); decide {newer} instead")
@@ -333,7 +307,7 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
     if bool(ids) + bool(pattern) + bool(run) != 1:
         raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
     if ids:
-        where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
+        where = {pid: slug for slug in state.patterns for pid in state.patterns[slug].pending}
         where.update({pid: entry["slug"] for pid, entry in pending_duplicates(state).items()})
         where.update({pid: item.slug for pid, item in
                       decidable_by_policy(store, state, [pid for pid in ids if pid not in where]).items()})
@@ -365,12 +339,12 @@ def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, 
         record_observation(store, garden, run.run_id)
         state = load_state(store)
         by_policy = decidable_by_policy(store, state, [pid for slug, pid in chosen
-                                                       if pid not in state.patterns[slug]["pending"]])
+                                                       if pid not in state.patterns[slug].pending])
         result = CuratorResult(run.run_id)
         events, changed, confirmed = [], set(), 0
         duplicates = pending_duplicates(state)
         for slug, pid in chosen:
-            proposal = state.patterns[slug]["pending"].get(pid)
+            proposal = state.patterns[slug].pending.get(pid)
             if pid in duplicates:  # a merge candidate: a label for a curator, never in a block
                 proposal = duplicates[pid]
                 payload = (ProposalAccepted(proposal_id=pid, rule="curator: confirmed duplicate", note=note)
@@ -420,6 +394,9 @@ _EFFECTS = {(True, "rejected"): "over the policy's rejection",
 def _on_policy_decision(item: MachineItem, accept: bool, note: str | None) -> list:
     """A curator's decision on what the policy decided, as payloads: a confirmation, or the
     policy overruled (over its accept, the item is pruned first, by the curator)."""
+    if item.policy == "pending":
+        return [ProposalAccepted(proposal_id=item.id, rule="curator", note=note) if accept
+                else ProposalRejected(proposal_id=item.id, reason="curator", note=note)]
     p, known = item.proposal, {"policy": item.policy, "proposal": item.proposal}
     if accept:
         rule = ("curator, confirming the policy's accept" if item.policy == "accepted"
@@ -470,7 +447,7 @@ def lift_rejection(store: EventStore, state: State, slug: str, target: str | Non
     require_pattern(state, slug)
     known = state.patterns.get(slug)
     key = f"entity|{entity}" if entity else f"{target}|{link_type}"
-    if not known or key not in (known.get("declined") or {}):
+    if not known or key not in known.declined:
         raise GardenError(f"{slug}: no curator rejection of {key.replace('|', ' ')} to lift")
     with recorded_run(store, "curator", None, options={"command": "lift", "by": by}) as run:
         store.append([event(RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note),
@@ -650,20 +627,20 @@ def _confirm_cut_off_writes(store: EventStore, run_id: str, after: State, last: 
     """Writes the run made whose confirmation a crash cut off, confirmed by a later observation
     (the file had the new bytes): part of the run, stamp and all."""
     for slug in {row[3] for row in store.rows(run_id=run_id, types=("BlockWriteStarted",))}:
-        intent = after.patterns[slug].get("write_intent")
+        intent = after.patterns[slug].write_intent
         if not intent:
             continue
         for row in store.rows(slug=slug, types=("BlockWritten",), after=last):
-            if row_to_event(row).payload.content_hash == intent["content_hash"]:
+            if row_to_event(row).payload.content_hash == intent.content_hash:
                 apply(after, row)
                 break
 
 
 def _block(state: State, slug: str) -> dict | None:
     known = state.patterns.get(slug)
-    if not known or known["block"] is None:
+    if not known or known.block is None:
         return None
-    return GardenBlock.model_validate(known["block"]).model_dump(mode="json")
+    return GardenBlock.model_validate(known.block).model_dump(mode="json")
 
 
 def run_diff(changes: RunChanges) -> dict[str, list[str]]:
@@ -744,16 +721,16 @@ def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
             else:
                 found.append((slug, pid, suspicion, None))
             continue
-        proposal = ((changes.before.patterns.get(slug) or {}).get("pending") or {}).get(pid)
+        proposal = (changes.before.patterns[slug].pending.get(pid) if slug in changes.before.patterns else None)
         if proposal is None:
             continue  # proposed by the run itself: its revert withdraws it
-        current = now.patterns.get(slug) or {}
+        current = now.patterns[slug].pending if slug in now.patterns else {}
         key = proposal_key(proposal)
-        newer = [other for other, p in current.get("pending", {}).items() if proposal_key(p) == key]
-        if pid in current.get("pending", {}) or newer:
+        newer = [other for other, p in current.items() if proposal_key(p) == key]
+        if pid in current or newer:
             conflicts.setdefault(slug, []).append(f"proposal {pid} (pending again, or proposed anew since)")
             continue
-        declined = (changes.before.patterns[slug].get("declined") or {}).get(key)
+        declined = changes.before.patterns[slug].declined.get(key)
         found.append((slug, pid, proposal, declined))
     return found
 
@@ -766,7 +743,7 @@ def _decisions_to_redo(store: EventStore, changes: RunChanges, now: State,
     for row in store.rows(run_id=changes.run_id, types=("ProposalReopened",)):
         reopened = row_to_event(row)
         slug, pid = reopened.slug, reopened.payload.proposal_id
-        if pid not in ((now.patterns.get(slug) or {}).get("pending") or {}) and pid not in pending_duplicates(now):
+        if (slug not in now.patterns or pid not in now.patterns[slug].pending) and pid not in pending_duplicates(now):
             conflicts.setdefault(slug, []).append(f"proposal {pid} (decided again since)")
             continue
         earlier = [row_to_event(r) for r in store.rows(slug=slug, types=("ProposalAccepted", "ProposalRejected"),

@@ -89,7 +89,8 @@ def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequen
 
 def declined_for(state: State, slug: str, text_hash: str) -> frozenset[str]:
     """What a curator rejected for this pattern while its text was as it is now."""
-    declined = (state.patterns.get(slug) or {}).get("declined") or {}
+    known = state.patterns.get(slug)
+    declined = known.declined if known is not None else {}
     return frozenset(key for key, seen in declined.items() if seen == text_hash)
 
 
@@ -142,7 +143,7 @@ def suspicion_events(request: ProposalRequest, items: dict, proposer: Proposer, 
         return []
     duplicates = state.duplicates if state is not None else {}
     targets = [i["target"] for i in found if isinstance(i, dict) and isinstance(i.get("target"), str)]
-    hashes = {t: ((state.patterns.get(t) if state is not None else None) or {}).get("text_hash") for t in targets}
+    hashes = {t: state.patterns[t].text_hash if state is not None and t in state.patterns else None for t in targets}
     return duplicate_events(request, found, garden_slugs, duplicates, hashes, proposer.name, proposer.model,
                             run_id, actor_of(proposer.name, proposer.model),
                             getattr(proposer, "prompt_version", None), shown, suspected)

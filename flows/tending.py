@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.observe import observe_garden
-from events.projection import State, apply_event, load_state, proposal_key
+from events.projection import load_state
+from garden.state import PatternState, State, apply_event, proposal_key
 from events.store import EventStore
 from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, propose_requests
 from garden.candidates import Ranking, rank_patterns
@@ -137,7 +138,9 @@ def choose_step(tend: Tend) -> list[str]:
     if tend.explicit:
         tend.garden.require(tend.explicit)
     hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items() if slug not in tend.garden.read_only}
-    chosen = choose_patterns(hashes, tend.state.patterns, tend.today, tend.limit,
+    known = tend.state.patterns
+    tended = {slug: known[slug].tended for slug in hashes if slug in known}
+    chosen = choose_patterns(hashes, tended, tend.today, tend.limit,
                              tend.policy.retend_after_days, tend.explicit)
     tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
     return tend.chosen
@@ -156,7 +159,7 @@ def batches(tend: Tend) -> list[list[str]]:
 
 def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTally:
     """Ask about one batch. Patterns already asked in this run (a retried batch) are skipped."""
-    todo = [s for s in slugs if ((tend.state.patterns.get(s) or {}).get("tended") or {}).get("run_id") != tend.run_id]
+    todo = [s for s in slugs if not _asked_in(tend, s)]
     requests = build_requests(tend.garden, tend.state, ranking, todo, tend.settings.candidates)
     tally = propose_requests_recorded(tend, requests, ranking)
     tend.tally.add(tally)
@@ -188,7 +191,7 @@ def propose_requests_recorded(tend: Tend, requests, ranking: Ranking | None = No
 def decide_step(tend: Tend) -> None:
     """Apply the policy to every pending proposal in the garden."""
     for slug in sorted(tend.state.patterns):
-        pending = tend.state.patterns[slug]["pending"]
+        pending = tend.state.patterns[slug].pending
         if pending and slug not in tend.garden.read_only:
             tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
 
@@ -201,19 +204,25 @@ def prune_step(tend: Tend) -> None:
         known = tend.state.patterns.get(slug)
         if not known or slug in tend.garden.read_only:
             continue
-        events += prune(slug, known["block"], pattern.curated_targets(), tend.garden.known_slugs,
-                        tend.policy, tend.run_id, tend.today, known.get("refreshed"),
-                        owned=known.get("owned"), asked=_asked_prunes(known, pattern.text_hash))
+        events += prune(slug, known.block, pattern.curated_targets(), tend.garden.known_slugs,
+                        tend.policy, tend.run_id, tend.today, known.refreshed,
+                        owned=known.owned, asked=_asked_prunes(known, pattern.text_hash))
     events, deferred = cap_prunes(events, tend.policy.max_prunes_per_run)
     for e in deferred:
         tend.deferred_prunes[e.payload.rule.split(".")[0]] += 1
     tend.record(events)
 
 
-def _asked_prunes(known: dict, text_hash: str) -> set[str]:
+def _asked_in(tend: Tend, slug: str) -> bool:
+    """Whether this run has asked about the pattern already (a retried batch)."""
+    known = tend.state.patterns.get(slug)
+    return known is not None and known.tended is not None and known.tended.run_id == tend.run_id
+
+
+def _asked_prunes(known: PatternState, text_hash: str) -> set[str]:
     """Proposed prunes waiting for a curator, or declined by one for this text."""
-    asked = {proposal_key(p) for p in known["pending"].values() if p["kind"] == "prune"}
-    asked |= {key for key, seen in (known.get("declined") or {}).items()
+    asked = {proposal_key(p) for p in known.pending.values() if p["kind"] == "prune"}
+    asked |= {key for key, seen in known.declined.items()
               if key.startswith("prune|") and seen == text_hash}
     return asked
 
@@ -253,7 +262,7 @@ def run_steps(tend: Tend, stop_before: str | None = None) -> None:
 
 def summary(tend: Tend) -> dict[str, Any]:
     c = tend.recorder.counts
-    pending = sum(len(p["pending"]) for p in tend.state.patterns.values())
+    pending = sum(len(p.pending) for p in tend.state.patterns.values())
     return {
         "run_id": tend.run_id,
         "dry_run": tend.recorder.dry_run,

@@ -51,14 +51,14 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             if only is not None:  # asked for by name: say why, never write through the link
                 errors.append(f"{garden.read_only[slug]}; its block was not written")
             continue
-        projected = as_block(known["block"])
+        projected = as_block(known.block)
         if stamp:
             if projected is not None and needs_write(projected, pattern.block):
-                todo.append((slug, pattern, known["content_hash"],
+                todo.append((slug, pattern, known.content_hash,
                              projected.model_copy(update={"last_pruned": today}), None, False))
         elif projected != pattern.block:
-            todo.append((slug, pattern, known["content_hash"], projected, exact_text(known, projected),
-                         bool(known.get("banner_added"))))
+            todo.append((slug, pattern, known.content_hash, projected, exact_text(known, projected),
+                         known.banner_added))
     written: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
         _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from ulid import ULID
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # see garden.upcast: how events of older versions are read
 
 
 def new_id() -> str:
@@ -245,8 +245,10 @@ class LinkPruned(Payload):
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
     # The pruned link's confidence. One prune removes one item: a block holding the same link
-    # twice loses the first copy with this confidence (events from before 0.1 have no such field).
+    # twice loses the first copy with this confidence. `scored` is False for a prune recorded
+    # before the score was (schema 1 without it): it removes the first copy with the key.
     confidence: float | None = None
+    scored: bool = True
 
 
 class EntityPruned(Payload):
@@ -255,6 +257,7 @@ class EntityPruned(Payload):
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
     relevance: float | None = None  # of the pruned copy, as for LinkPruned
+    scored: bool = True
 
 
 class CommunityPruned(Payload):
@@ -263,6 +266,7 @@ class CommunityPruned(Payload):
     rule: str
     values: dict[str, Any] = Field(default_factory=dict)
     confidence: float | None = None  # of the pruned copy, as for LinkPruned
+    scored: bool = True
 
 
 class _BlockWrite(Payload):

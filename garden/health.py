@@ -13,6 +13,7 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
+from garden.state import Tended
 from garden.catalog import Garden
 from garden.duplicates import summarise as summarise_duplicates
 from garden.validate import normalise_label, same_concept
@@ -55,7 +56,7 @@ def inherited_unreassessed(blocks: dict[str, dict | None], reassessed: dict[str,
     return {"links": links, "entities": entities, "count": links + entities}
 
 
-def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[str, dict | None],
+def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[str, Tended | None],
                   reassessed: dict[str, dict | None] | None = None,
                   duplicates: dict[str, dict] | None = None) -> dict[str, Any]:
     """`blocks` and `tended` map each slug to its projected block and tend record (or None);
@@ -120,7 +121,7 @@ def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[s
             if value - library.get(key, 0.0) > CONCENTRATION_GAP:
                 flags.append(f"machine-written links concentrate on {name} {key!r}: {value:.0%} of links, "
                              f"{library.get(key, 0.0):.0%} of the library")
-    never = [s for s in slugs if not (tended.get(s) or {}).get("at")]
+    never = [s for s in slugs if tended.get(s) is None or tended[s].at is None]
     return {
         "patterns": len(slugs),
         "with_block": sum(1 for s in slugs if blocks.get(s)),

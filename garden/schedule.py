@@ -10,8 +10,10 @@ recording any proposal twice). `limit` cuts the list; the rest wait for the next
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from garden.state import Tended
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,25 +22,26 @@ class Choice:
     why: str  # retry | new | changed | rotation | asked
 
 
-def choose_patterns(patterns: dict[str, str], state_patterns: dict[str, dict], today: dt.date,
+def choose_patterns(patterns: dict[str, str], tended: Mapping[str, Tended | None], today: dt.date,
                     limit: int | None = None, retend_after_days: int = 30,
                     explicit: Iterable[str] | None = None) -> list[Choice]:
-    """`patterns` maps each slug in the garden to its current text hash."""
+    """`patterns` maps each slug in the garden to its current text hash, `tended` (some of)
+    them to when they were last proposed for (`PatternState.tended`)."""
     if explicit:
         return [Choice(slug, "asked") for slug in explicit]
     groups: dict[str, list[tuple]] = {"retry": [], "new": [], "changed": [], "rotation": []}
     for slug, text_hash in patterns.items():
-        tended = (state_patterns.get(slug) or {}).get("tended")
-        if not tended or "at" not in tended:
-            groups["retry" if tended and tended.get("retry") else "new"].append((slug,))
-        elif tended.get("retry"):
-            groups["retry"].append((tended["at"], slug))
-        elif tended.get("text_hash") != text_hash:
-            groups["changed"].append((tended["at"], slug))
+        last = tended.get(slug)
+        if last is None or last.at is None:
+            groups["retry" if last and last.retry else "new"].append((slug,))
+        elif last.retry:
+            groups["retry"].append((last.at, slug))
+        elif last.text_hash != text_hash:
+            groups["changed"].append((last.at, slug))
         else:
             # A tend recorded after `today` (a run given an earlier --today) was tended today.
-            age = max((today - dt.date.fromisoformat(tended["at"][:10])).days, 0)
+            age = max((today - dt.date.fromisoformat(last.at[:10])).days, 0)
             if age >= retend_after_days:
-                groups["rotation"].append((tended["at"], slug))
+                groups["rotation"].append((last.at, slug))
     chosen = [Choice(key[-1], why) for why, keys in groups.items() for key in sorted(keys)]
     return chosen[:limit] if limit is not None else chosen

@@ -81,7 +81,7 @@ def tend_once(policy: Policy) -> dict:
 def pending_per_pattern(db: Path, patterns: int) -> float:
     with EventStore(db) as store:
         state = load_state(store)
-        pending = sum(len(state.patterns[s]["pending"]) for s in state.patterns)
+        pending = sum(len(state.patterns[s].pending) for s in state.patterns)
     return round(pending / patterns, 2) if patterns else 0.0
 
 

@@ -188,7 +188,7 @@ def bench(args, path: Path) -> dict:
         record("append", append, done)
         state = (clock := Clock())(lambda: load_state(store, use_snapshots=False))
         record("replay", clock, state.seq)
-        r["pending"] = sum(len(p["pending"]) for p in state.patterns.values())
+        r["pending"] = sum(len(p.pending) for p in state.patterns.values())
         encoded = (clock := Clock())(lambda: list(state.patterns.encoded()))
         clock(store.save_snapshot, state.seq, FOLD_VERSION, encoded)
         record("snapshot_save", clock)

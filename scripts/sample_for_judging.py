@@ -77,7 +77,7 @@ def groups(garden, state, found, ended, pruned, labels, rnd: random.Random) -> t
             label, kind = labels.get((slug, p.entity_id), (p.entity_id, "?"))
             entities["inherited pruned"].append((slug, p.entity_id, label, kind, p.relevance))
     for slug, known in sorted(state.patterns.items()):
-        block = known.get("block") or {}
+        block = known.block or {}
         for link in block.get("inferred_links") or []:
             proposer = proposed_links.get((slug, link["target"], link.get("type")))
             group = f"{proposer} accepted" if proposer else "inherited kept"

@@ -9,6 +9,7 @@ import pytest
 from garden.errors import SettingsError
 from garden.policy import Policy, decide, load_policy, prune
 from garden.schedule import choose_patterns
+from garden.state import Tended
 
 TODAY = dt.date(2026, 11, 22)
 
@@ -95,11 +96,11 @@ def test_invalid_policy_is_a_clear_error(tmp_path):
 
 def test_choose_orders_retry_new_changed_then_longest_untended():
     state = {
-        "fresh": {"tended": {"at": "2026-11-20T00:00", "text_hash": "h", "retry": False}},
-        "stale": {"tended": {"at": "2026-01-01T00:00", "text_hash": "h", "retry": False}},
-        "staler": {"tended": {"at": "2025-06-01T00:00", "text_hash": "h", "retry": False}},
-        "edited": {"tended": {"at": "2026-11-20T00:00", "text_hash": "old", "retry": False}},
-        "failed": {"tended": {"at": "2026-11-20T00:00", "text_hash": "h", "retry": True}},
+        "fresh": Tended(at="2026-11-20T00:00", text_hash="h"),
+        "stale": Tended(at="2026-01-01T00:00", text_hash="h"),
+        "staler": Tended(at="2025-06-01T00:00", text_hash="h"),
+        "edited": Tended(at="2026-11-20T00:00", text_hash="old"),
+        "failed": Tended(at="2026-11-20T00:00", text_hash="h", retry=True),
     }
     hashes = {slug: "h" for slug in [*state, "never"]}
     chosen = choose_patterns(hashes, state, TODAY)
@@ -120,7 +121,7 @@ def pruned_block(b, policy=None):
     out = prune("s", b, set(), {"a", "b"}, policy or Policy(), "R", TODAY)
     for e in out:
         apply_event(state, e)
-    return out, state.patterns["s"]["block"]
+    return out, state.patterns["s"].block
 
 
 def test_pruning_one_of_a_link_given_twice_keeps_the_other():

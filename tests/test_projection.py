@@ -120,7 +120,7 @@ def test_accepting_a_proposal_adds_it_to_the_block_and_pruning_removes_it(tmp_pa
             proposal,
         ])
         state = load_state(store)
-        assert list(state.patterns["a"]["pending"]) == [proposal.id]
+        assert list(state.patterns["a"].pending) == [proposal.id]
         store.append([event(ProposalAccepted(proposal_id=proposal.id, rule="auto_accept"), slug="a")])
         block = load_state(store).block("a")
         assert [(l.target, l.type, l.confidence) for l in block.inferred_links] == [("x", "enables", 0.9)]
@@ -130,4 +130,4 @@ def test_accepting_a_proposal_adds_it_to_the_block_and_pruning_removes_it(tmp_pa
                                        values={"confidence": 0.5, "threshold": 0.7}, confidence=0.5),
                             slug="a")])
         state = load_state(store)
-        assert state.block("a").inferred_links == () and state.patterns["a"]["pending"] == {}
+        assert state.block("a").inferred_links == () and state.patterns["a"].pending == {}

@@ -95,7 +95,7 @@ def verified(garden_dir: Path) -> bool:
 
 def block_of(slug: str) -> dict:
     with EventStore(Path(".garden/events.db")) as store:
-        return load_state(store).patterns[slug]["block"]
+        return load_state(store).patterns[slug].block
 
 
 def test_legacy_links_and_entities_get_their_values_from_the_reassessment(garden):
@@ -182,7 +182,7 @@ def test_a_revert_of_a_clean_up_run_restores_every_pruned_item(garden):
 def accept_pending_link(garden: Path, slug: str) -> dict:
     with EventStore(Path(".garden/events.db")) as store:
         state = load_state(store)
-        pid, proposal = next((pid, p) for pid, p in state.patterns[slug]["pending"].items() if p["kind"] == "link")
+        pid, proposal = next((pid, p) for pid, p in state.patterns[slug].pending.items() if p["kind"] == "link")
         curate.decide_proposals(store, load_garden(garden, cache=None), [(slug, pid)], True, "ann", None,
                                 today=TODAY)
     return proposal
@@ -190,7 +190,7 @@ def accept_pending_link(garden: Path, slug: str) -> dict:
 
 def pending_prunes(slug: str) -> dict:
     with EventStore(Path(".garden/events.db")) as store:
-        return {pid: p for pid, p in load_state(store).patterns[slug]["pending"].items() if p["kind"] == "prune"}
+        return {pid: p for pid, p in load_state(store).patterns[slug].pending.items() if p["kind"] == "prune"}
 
 
 def test_a_curator_accepted_link_is_never_pruned_automatically(garden):
@@ -248,9 +248,9 @@ def test_health_counts_the_inherited_items_left_unreassessed(garden):
     def figure():
         found = load_garden(garden, cache=None)
         state = load_state_now() if Path(".garden/events.db").exists() else None
-        blocks = {s: (state.patterns[s]["block"] if state else p.block.model_dump(mode="json") if p.block else None)
+        blocks = {s: (state.patterns[s].block if state else p.block.model_dump(mode="json") if p.block else None)
                   for s, p in found.patterns.items()}
-        reassessed = {s: state.patterns[s].get("reassessed") for s in found.patterns} if state else {}
+        reassessed = {s: state.patterns[s].reassessed for s in found.patterns} if state else {}
         return garden_health(found, blocks, {}, reassessed)["inherited_unreassessed"]
 
     assert figure() == {"links": 3, "entities": 2, "count": 5}

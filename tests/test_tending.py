@@ -49,7 +49,7 @@ def test_a_file_edited_during_the_run_is_not_clobbered(setup):
     assert any("changed on disk since it was read" in e for e in tend.errors)
     # The next observation records the edit; the person wins; the log and files agree again.
     record_observation(store, load_garden(settings.garden))
-    assert load_state(store).patterns[targets[0]]["content_hash"]
+    assert load_state(store).patterns[targets[0]].content_hash
     report = verify(store, load_garden(settings.garden))
     assert report.chain is None
 
