@@ -16,7 +16,7 @@ from garden.event import BlockWritten, Event, ExternalEditObserved, GardenObserv
 from garden.merge import merge_blocks
 from garden.model import GardenBlock, Pattern
 
-from events.projection import State, as_block
+from garden.state import State, as_block
 
 
 def block_data(block: GardenBlock | None) -> dict | None:

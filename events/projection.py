@@ -20,20 +20,7 @@ import orjson
 import garden.event
 import garden.state
 import garden.upcast
-from garden.state import (  # noqa: F401  (the projection's names, as its callers know them)
-    LISTS,
-    PatternState,
-    Patterns,
-    State,
-    apply,
-    apply_event,
-    as_block,
-    empty_block,
-    exact_text,
-    fold,
-    item_keys,
-    proposal_key,
-)
+from garden.state import Patterns, State, apply
 
 
 def _fingerprint(*modules) -> int:

@@ -17,7 +17,7 @@ from garden.errors import GardenError, display_path
 from garden.model import GardenBlock
 from garden.writer import atomic_write
 
-from events.projection import State, as_block, exact_text
+from garden.state import State, as_block, exact_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.projection import load_state
-from garden.state import PatternState, State, apply, exact_text, proposal_key
+from garden.state import PatternState, State, apply, entity_key, exact_text, link_key, proposal_key
 from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
 from flows.run import close_orphaned_runs, recorded_run
@@ -446,7 +446,7 @@ def lift_rejection(store: EventStore, state: State, slug: str, target: str | Non
                    entity: str | None, by: str, note: str | None) -> str:
     require_pattern(state, slug)
     known = state.patterns.get(slug)
-    key = f"entity|{entity}" if entity else f"{target}|{link_type}"
+    key = entity_key(entity) if entity else link_key(target, link_type)
     if not known or key not in known.declined:
         raise GardenError(f"{slug}: no curator rejection of {key.replace('|', ' ')} to lift")
     with recorded_run(store, "curator", None, options={"command": "lift", "by": by}) as run:

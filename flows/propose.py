@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from events.cache import SqliteResponseCache
-from events.projection import State
+from garden.state import State
 from events.store import EventStore
 from garden.candidates import Ranking, make_request
 from garden.catalog import Garden

@@ -19,6 +19,7 @@ import numpy as np
 
 from garden.model import GardenBlock, Pattern
 from garden.proposal import Candidate, PatternRef, ProposalRequest
+from garden.state import link_target_of
 
 CHUNK = 512
 #: A word in at least this share of the garden's patterns is generic: an entity of that one word
@@ -201,7 +202,7 @@ def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
     references = {slug: PatternRef(slug, patterns[slug].title, patterns[slug].summary)
                   for slug in sorted(named) if slug in patterns and slug != pattern.slug}
     exclude = (pattern.curated_targets() | {link.target for link in block.inferred_links}
-               | {key.split("|")[0] for key in declined if not key.startswith("entity|")})
+               | {t for t in map(link_target_of, declined) if t is not None})
     candidates = []
     for rank, (slug, score) in enumerate(ranking.top(pattern.slug, exclude, k)):
         other = patterns[slug]

@@ -13,7 +13,7 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-from garden.state import Tended
+from garden.state import Tended, entity_of, item_keys
 from garden.catalog import Garden
 from garden.duplicates import summarise as summarise_duplicates
 from garden.validate import normalise_label, same_concept
@@ -51,8 +51,9 @@ def inherited_unreassessed(blocks: dict[str, dict | None], reassessed: dict[str,
     links = entities = 0
     for slug, block in blocks.items():
         seen = reassessed.get(slug) or {}
-        links += sum(f"{l['target']}|{l.get('type')}" not in seen for l in (block or {}).get("inferred_links") or [])
-        entities += sum(f"entity|{e['id']}" not in seen for e in (block or {}).get("entities") or [])
+        keys = item_keys(block)
+        links += sum(key not in seen and entity_of(key) is None for key in keys)
+        entities += sum(key not in seen and entity_of(key) is not None for key in keys)
     return {"links": links, "entities": entities, "count": links + entities}
 
 

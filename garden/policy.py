@@ -36,6 +36,7 @@ from garden.event import (
     event,
 )
 from garden.model import LINK_TYPES
+from garden.state import entity_key, link_key
 
 class Thresholds(BaseModel):
     """A proposer's (or a proposer and model's) own review band; a value left out is the policy's."""
@@ -278,8 +279,8 @@ def prune(slug: str, block: dict | None, curated: set[str], garden_slugs: set[st
     owned = owned or {}
 
     def emit(payload) -> None:
-        key = (f"{payload.target}|{payload.link_type}" if isinstance(payload, LinkPruned)
-               else f"entity|{payload.entity_id}" if isinstance(payload, EntityPruned) else None)
+        key = (link_key(payload.target, payload.link_type) if isinstance(payload, LinkPruned)
+               else entity_key(payload.entity_id) if isinstance(payload, EntityPruned) else None)
         if key is not None and key in owned:
             if f"prune|{key}" in asked:
                 return
@@ -336,7 +337,7 @@ def _link_rule(link, curated, garden_slugs, policy, today, refreshed):
         rule = "min_link_confidence" + (f".{kind}" if kind in policy.min_link_confidence_by_type else "")
         return rule, {"confidence": confidence, "threshold": floor}
     if policy.decay_half_life_days:
-        since = refreshed.get(f"{link['target']}|{kind}")
+        since = refreshed.get(link_key(link['target'], kind))
         if since:
             age = (today - dt.date.fromisoformat(since[:10])).days
             decayed = confidence * math.pow(0.5, max(age, 0) / policy.decay_half_life_days)

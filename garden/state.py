@@ -53,6 +53,16 @@ def entity_key(entity_id: str) -> str:
     return f"entity|{entity_id}"
 
 
+def entity_of(key: str) -> str | None:
+    """The entity id an item key names (None: it names a link)."""
+    return key[len("entity|"):] if key.startswith("entity|") else None
+
+
+def link_target_of(key: str) -> str | None:
+    """The target a link's key names (None: it names an entity)."""
+    return None if key.startswith("entity|") else key.split("|")[0]
+
+
 def item_keys(block: Block | None) -> list[str]:
     """The keys of a block's links and entities."""
     if not block:

@@ -17,6 +17,7 @@ from typing import Any
 from garden.catalog import is_valid_slug
 from garden.model import LINK_TYPES
 from garden.proposal import ProposalRequest
+from garden.state import entity_key, link_key
 
 MAX_REASON = 300
 MAX_LABEL = 120
@@ -182,7 +183,7 @@ def _check_links(request, links, garden_slugs, declined, checked: Checked) -> No
         why = clean_text(item["reason"], MAX_REASON)
         if key in seen:
             checked.invalid.append(Invalid("the same link twice in one answer", item))
-        elif f"{key[0]}|{key[1]}" in declined:
+        elif link_key(*key) in declined:
             checked.invalid.append(Invalid("a curator rejected this link; not proposed again until the pattern changes", item))
         elif key in existing:
             checked.rescores.append(Rescore(*key, existing[key].confidence, confidence, why))
@@ -229,7 +230,7 @@ def _check_entities(request, entities, checked: Checked) -> None:
         if reason:
             checked.invalid.append(Invalid(reason, item))
             continue
-        if f"entity|{item['id']}" in request.declined:
+        if entity_key(item['id']) in request.declined:
             checked.invalid.append(Invalid("a curator rejected this entity; not proposed again until the pattern changes", item))
             continue
         label = clean_text(item["label"], MAX_LABEL)

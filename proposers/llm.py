@@ -52,6 +52,7 @@ import openai
 from garden.errors import SettingsError, escape_text
 from garden.model import LINK_TYPES, InferredLink
 from garden.proposal import Budget, ProposalRequest, ProposerAnswer, ResponseCache, Usage
+from garden.state import entity_of
 
 #: Changes whenever the prompt or the schema changes, so cached answers to old prompts are not reused.
 PROMPT_VERSION = "graph-garden-prompt-3"
@@ -219,8 +220,7 @@ def build_messages(request: ProposalRequest) -> list[dict[str, str]]:
                        for c in request.candidates],
         "entity_types": [{"type": kind, "count": count}
                          for kind, count in request.entity_types[:ENTITY_TYPES_SHOWN]],
-        "declined_entities": sorted(key.removeprefix("entity|") for key in request.declined
-                                    if key.startswith("entity|")),
+        "declined_entities": sorted(e for e in map(entity_of, request.declined) if e is not None),
     }
     return [
         {"role": "system", "content": SYSTEM_PROMPT},

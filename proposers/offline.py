@@ -47,6 +47,7 @@ from garden.calibration import keep_rate
 from garden.candidates import INVERSE_TYPES
 from garden.proposal import Budget, ProposalRequest, ProposerAnswer
 from garden.validate import concept_words, normalise_label, restates_title
+from garden.state import entity_of
 
 
 #: Entities are borrowed only from (and counted as shared by) this many of the best candidates.
@@ -203,7 +204,7 @@ class OfflineProposer:
         return links
 
     def _entities(self, request: ProposalRequest, text: str) -> list[dict]:
-        have = {key[len("entity|"):] for key in request.declined if key.startswith("entity|")}
+        have = {e for e in map(entity_of, request.declined) if e is not None}
         have |= {e.id for e in request.existing_entities} | {
             normalise_label(e.label or e.id) for e in request.existing_entities
         }

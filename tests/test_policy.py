@@ -112,7 +112,7 @@ def test_choose_orders_retry_new_changed_then_longest_untended():
 
 def pruned_block(b, policy=None):
     """The block after folding its observation and the prune events for it."""
-    from events.projection import State, apply_event
+    from garden.state import State, apply_event
     from garden.event import GardenObserved, event
 
     state = State()
