@@ -323,6 +323,21 @@ class State:
     fits: dict[str, dict] = field(default_factory=dict)
     duplicates: dict[str, dict] = field(default_factory=dict)
 
+    _duplicate_keys: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def duplicate(self, suspicion_id: str) -> dict | None:
+        """The duplicate entry of a suspicion, by its id (an index, not a scan: a big garden has
+        thousands of suspicions and every decision asks)."""
+        if self._duplicate_keys is None:
+            self._duplicate_keys = {entry["id"]: key for key, entry in self.duplicates.items()}
+        entry = self.duplicates.get(self._duplicate_keys.get(suspicion_id, ""))
+        return entry if entry is not None and entry["id"] == suspicion_id else None
+
+    def _put_duplicate(self, key: str, entry: dict) -> None:
+        self.duplicates[key] = entry
+        if self._duplicate_keys is not None:
+            self._duplicate_keys[entry["id"]] = key
+
     def block(self, slug: str) -> GardenBlock | None:
         known = self.patterns.get(slug)
         return None if known is None else as_block(known.block)
@@ -524,7 +539,7 @@ def _restored(pattern: PatternState, p: dict, meta: Meta) -> None:
 def _reopened(state: State, slug: str | None, p: dict, meta: Meta) -> None:
     proposal = p["proposal"]
     if "slugs" in proposal:  # a duplicate suspicion, pending again as it was
-        state.duplicates["|".join(proposal["slugs"])] = {**proposal, "status": "pending"}
+        state._put_duplicate("|".join(proposal["slugs"]), {**proposal, "status": "pending"})
         return
     pattern = state.patterns.get(slug) if slug is not None else None
     if pattern is None:
@@ -626,11 +641,11 @@ def _duplicate_suspected(state: State, slug: str | None, p: dict, meta: Meta) ->
     if slug is None:
         return
     a, b = sorted((slug, p["other"]))
-    state.duplicates[f"{a}|{b}"] = {
+    state._put_duplicate(f"{a}|{b}", {
         "id": meta.id, "slugs": [a, b], "slug": slug, "other": p["other"],
         "confidence": p["confidence"], "reason": p["reason"], "proposer": p["proposer"],
         "model": p["model"], "evidence": p["evidence"], "seq": meta.seq, "run_id": meta.run_id,
-        "actor": meta.actor, "at": meta.at, "status": "pending"}
+        "actor": meta.actor, "at": meta.at, "status": "pending"})
 
 
 def _duplicate_decided(state: State, p: dict, meta: Meta, status: str) -> bool:
@@ -639,8 +654,8 @@ def _duplicate_decided(state: State, p: dict, meta: Meta, status: str) -> bool:
     pid = p["proposal_id"]
     if not pid or not state.duplicates:
         return False
-    entry = next((e for e in state.duplicates.values() if e["id"] == pid and e["status"] == "pending"), None)
-    if entry is None:
+    entry = state.duplicate(pid)
+    if entry is None or entry["status"] != "pending":
         return False
     if not meta.actor.startswith("curator:"):  # withdrawn (a revert of the run that suspected it)
         del state.duplicates["|".join(entry["slugs"])]
