@@ -108,6 +108,9 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
     garden = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache)
+    if not dry_run:  # before the state is loaded: the in-memory state must count these events too
+        close_orphaned_runs(store)
+        remove_stale_temp_files(settings.garden)
     state = load_state(store)
     proposer = make_proposer(settings, store)
     tend = Tend(run_id or new_id(), settings, policy, today, store, garden,
@@ -117,9 +120,6 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
         tend.errors.append(str(problem))
     for slug in sorted(garden.read_only):  # never chosen, decided, pruned or written
         tend.notes.append(garden.read_only[slug])
-    if not dry_run:
-        close_orphaned_runs(store)
-        remove_stale_temp_files(settings.garden)
     options = {"garden": str(settings.garden), "db": str(settings.db), "limit": tend.limit,
                "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run}
     tend.record([event(RunStarted(proposer=proposer.name, model=proposer.model,
