@@ -47,14 +47,6 @@ from garden.model import GardenBlock, Pattern
 
 
 @dataclass(frozen=True, slots=True)
-class WriteResult:
-    path: Path
-    written: bool
-    old_hash: str
-    new_hash: str
-
-
-@dataclass(frozen=True, slots=True)
 class PreparedWrite:
     """New bytes for a file, ready to go, and the hash the file must still have."""
 
@@ -240,20 +232,6 @@ def exchange(a: Path, b: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), str(b))
-
-
-def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
-    """Put `block` into the file at `path`, unless the file already holds an equal block.
-
-    `expected_hash` is the sha256 of the bytes the caller based its decision on; when given and
-    the file no longer has it, the write is refused.
-    """
-    prepared = prepare_write(path, block, expected_hash)
-    if prepared is None:
-        old = hash_bytes(Path(path).read_bytes())
-        return WriteResult(Path(path), False, old, old)
-    commit_write(prepared)
-    return WriteResult(prepared.path, True, prepared.old_hash, prepared.new_hash)
 
 
 def atomic_write(path: Path, data: bytes, sync_dir: bool = True) -> None:
