@@ -58,7 +58,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from garden.model import GardenBlock
+from garden.model import GardenBlock, as_block  # noqa: F401 (as_block: callers import it from here too)
 
 FOLD_VERSION = 12
 _SAME = "=block"
@@ -125,11 +125,6 @@ def _decode(data: bytes) -> dict:
         if pattern.get(name) == _SAME:
             pattern[name] = pattern["block"]  # the same object: the first change copies it
     return pattern
-
-
-def as_block(data: dict | None) -> GardenBlock | None:
-    """A block as the state holds it (a dict, or None for no block) as a model."""
-    return None if data is None else GardenBlock.model_validate(data)
 
 
 @dataclass
@@ -451,11 +446,10 @@ def _written(state: State, slug: str, p: dict, meta: tuple) -> None:
 def exact_text(pattern: dict, block: GardenBlock | None) -> str | None:
     """The exact text `block` once had in the file, when the log knows it: as last observed, or
     as it was before a run a revert undid. None: emit it afresh."""
-    if block == (None if pattern["observed_block"] is None else GardenBlock.model_validate(pattern["observed_block"])):
+    if block == as_block(pattern["observed_block"]):
         return pattern["observed_text"]
     restored = pattern.get("restored")
-    if restored and block is not None and restored["block"] is not None \
-            and block == GardenBlock.model_validate(restored["block"]):
+    if restored and block is not None and restored["block"] is not None and block == as_block(restored["block"]):
         return restored["text"]
     return None
 

@@ -30,21 +30,14 @@ from flows.propose import ProposeTally, budget_of, build_requests, make_proposer
 from garden.candidates import Ranking, rank_patterns
 from garden.catalog import Garden, load_garden
 from garden.errors import GardenError, display_path
-from garden.event import (
-    Event,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    event,
-    new_id,
-)
+from garden.event import Event, new_id
 from garden.policy import Policy, cap_prunes, decide, prune
 from garden.proposal import Proposer
 from garden.proposals import actor_of
 from garden.reassess import rescore_events
 from garden.schedule import choose_patterns
 from garden.settings import Settings
-from flows.run import close_orphaned_runs
+from flows.run import close_orphaned_runs, complete_run, fail_run, start_run
 from flows.writing import write_changed_blocks
 from garden.writer import remove_stale_temp_files
 
@@ -122,8 +115,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
         tend.notes.append(garden.read_only[slug])
     options = {"garden": str(settings.garden), "db": str(settings.db), "limit": tend.limit,
                "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run}
-    tend.record([event(RunStarted(proposer=proposer.name, model=proposer.model,
-                                  policy=policy.model_dump(), options=options), run_id=tend.run_id)])
+    start_run(tend.record, tend.run_id, proposer.name, proposer.model, policy.model_dump(), options)
     return tend
 
 
@@ -296,9 +288,8 @@ def _cost(tend: Tend) -> float | None:
 def finish_tend(tend: Tend) -> dict[str, Any]:
     result = summary(tend)
     counts = {k: v for k, v in result.items() if k not in ("run_id", "timings")}
-    tend.record([event(RunCompleted(counts=counts), run_id=tend.run_id)])
-    if not tend.recorder.dry_run:
-        head = tend.store.publish_head(tend.run_id)
+    head = complete_run(tend.record, None if tend.recorder.dry_run else tend.store, tend.run_id, counts)
+    if head is not None:
         result["head"] = {"seq": head.seq, "hash": head.hash, "published_at": head.published_at,
                           "file": display_path(tend.store.heads)}
         # Fold the night's events into a snapshot now (load_state saves one past 20,000 new
@@ -310,10 +301,5 @@ def finish_tend(tend: Tend) -> dict[str, Any]:
 
 
 def fail_tend(tend: Tend, error: BaseException) -> None:
-    if tend.recorder.dry_run:
-        return
-    reason = "interrupted" if isinstance(error, KeyboardInterrupt) else (str(error) or type(error).__name__)
-    try:
-        tend.store.append([event(RunFailed(error=reason, counts=summary(tend)), run_id=tend.run_id)])
-    except Exception:  # the original error matters more than a failed record of it
-        pass
+    if not tend.recorder.dry_run:  # straight to the store: the in-memory state ends with the tend
+        fail_run(tend.store.append, tend.store, tend.run_id, error, summary(tend))

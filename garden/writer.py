@@ -34,14 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import (
-    adds_banner,
-    hash_bytes,
-    parse_document,
-    put_block_text,
-    rebuild_document,
-    replace_block,
-)
+from garden.document import hash_bytes, parse_document, put_block, rebuild_document
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
 
@@ -86,10 +79,7 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:
         return None
-    if text is not None or block is None:
-        new, banner = put_block_text(doc, text, block, drop_banner), False
-    else:
-        new, banner = replace_block(doc, block, current), adds_banner(doc)
+    new, banner = put_block(doc, block, text, drop_banner, current)
     return PreparedWrite(path, new, old_hash, hash_bytes(new), banner)
 
 
