@@ -135,6 +135,13 @@ def choose_step(tend: Tend) -> list[str]:
     return tend.chosen
 
 
+def choose_and_rank_step(tend: Tend) -> int:
+    """Choose the patterns to ask about, and rank the candidates when there are any."""
+    choose_step(tend)
+    tend.ranking = rank_step(tend) if tend.chosen else None
+    return len(tend.chosen)
+
+
 def rank_step(tend: Tend) -> Ranking:
     """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
     is never anyone's candidate."""
@@ -185,6 +192,11 @@ def decide_step(tend: Tend) -> None:
             tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
 
 
+def decide_and_prune_step(tend: Tend) -> None:
+    decide_step(tend)
+    prune_step(tend)
+
+
 def prune_step(tend: Tend) -> None:
     """Prune by the policy; a curator's item becomes a proposed prune; at most
     `max_prunes_per_run` prunes (the lowest scores first), the rest left for the next runs."""
@@ -222,25 +234,22 @@ def write_step(tend: Tend) -> list[str]:
 STEPS = ("observe", "choose_and_rank", "propose", "decide_and_prune", "write")
 
 
+def steps_of(tend: Tend) -> tuple[str, ...]:
+    """The steps of this tend, in order (a dry run writes nothing): the Prefect flow runs each
+    as its task (proposing as one task per batch), `run_steps` in this process."""
+    return STEPS[:-1] if tend.recorder.dry_run else STEPS
+
+
 def run_steps(tend: Tend, stop_before: str | None = None) -> None:
-    """Every step in order, in this process: what the Prefect flow does, task by task, for
-    tests and benchmarks that measure the steps without Prefect."""
-    for step in STEPS:
+    """Every step in order, in this process, as the Prefect flow runs them (without Prefect):
+    for tests, benchmarks, and a tend that must not need a server."""
+    calls = {"observe": observe_step, "choose_and_rank": choose_and_rank_step,
+             "propose": lambda t: [propose_batch(t, batch, t.ranking) for batch in batches(t)],
+             "decide_and_prune": decide_and_prune_step, "write": write_step}
+    for step in steps_of(tend):
         if step == stop_before:
             return
-        if step == "observe":
-            observe_step(tend)
-        elif step == "choose_and_rank":
-            choose_step(tend)
-            tend.ranking = rank_step(tend) if tend.chosen else None
-        elif step == "propose":
-            for batch in batches(tend):
-                propose_batch(tend, batch, tend.ranking)
-        elif step == "decide_and_prune":
-            decide_step(tend)
-            prune_step(tend)
-        elif not tend.recorder.dry_run:
-            write_step(tend)
+        calls[step](tend)
 
 
 def summary(tend: Tend) -> dict[str, Any]:

@@ -65,3 +65,14 @@ def test_a_stored_block_is_read_one_way():
     block = garden.model.as_block({"last_pruned": "2026-11-22", "entities": [], "communities": [],
                                    "inferred_links": []})
     assert garden.model.as_block(block) is block and block.last_pruned == dt.date(2026, 11, 22)
+
+
+def test_the_flow_and_run_steps_take_the_steps_from_one_list(tmp_path):
+    """`flows.tend` runs `tending.steps_of(tend)` as tasks, `run_steps` in this process: a dry
+    run leaves out the write in both."""
+    settings = load_settings(garden=make_garden(tmp_path / "patterns", 2), db=tmp_path / "events.db")
+    with EventStore(settings.db) as store:
+        dry = tending.start_tend(settings, WIDE_REVIEW_POLICY, store, today=dt.date(2026, 11, 22), dry_run=True)
+        assert tending.steps_of(dry) == ("observe", "choose_and_rank", "propose", "decide_and_prune")
+        tending.run_steps(dry)
+        assert dry.recorder.counts["BlockWriteStarted"] == 0 and dry.chosen
