@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.catalog import Garden, pattern_files
-from garden.document import parse_document, put_block_text, replace_block
+from garden.document import parse_document, put_block
 from garden.errors import GardenError, display_path
 from garden.model import GardenBlock
 from garden.writer import atomic_write
 
-from garden.state import State, as_block, exact_text
+from garden.state import PatternState, State, as_block
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +33,20 @@ class Difference:
         return {"slug": self.slug, "path": self.path, "message": self.message}
 
 
-def projected_bytes(pattern_state: dict, path: Path, raw: bytes, drop_banner: bool = False) -> bytes:
+def projected_block(pattern_state: PatternState) -> tuple[GardenBlock | None, str | None]:
+    """The block the projection gives a pattern, and the exact text it once had in the file
+    when the log knows it (None: emit it afresh). What a replay and a revert write back."""
+    block = as_block(pattern_state.block)
+    return block, pattern_state.exact_text(block)
+
+
+def projected_bytes(pattern_state: PatternState, path: Path, raw: bytes, drop_banner: bool = False) -> bytes:
     """The file at `path` (currently `raw`) with the block the projection gives it.
 
     `drop_banner`: the file's current block came with a GROUP 6 banner graph-garden put in, to
     go with it when the projection has no block."""
-    doc = parse_document(path, raw, display_path(path))
-    block = as_block(pattern_state.block)
-    text = exact_text(pattern_state, block)
-    if text is not None or block is None:
-        return put_block_text(doc, text, block, drop_banner)
-    return replace_block(doc, block)
+    return put_block(parse_document(path, raw, display_path(path)), *projected_block(pattern_state),
+                     drop_banner)[0]
 
 
 def replay_into(state: State, garden: Garden, out: Path, banners: set[str] = frozenset()) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.projection import load_state
-from garden.state import PatternState, State, apply, entity_key, exact_text, link_key, proposal_key
+from garden.state import PatternState, State, apply, entity_key, link_key, proposal_key
 from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
 from flows.run import close_orphaned_runs, recorded_run
@@ -30,7 +30,7 @@ from garden.event import (
     RunReverted,
     event,
 )
-from garden.model import GardenBlock
+from garden.model import as_block
 from garden.revert import block_diff, changed_items, restore_items
 from garden.sample import band_of, stratified_sample
 from garden.writer import remove_stale_temp_files
@@ -637,10 +637,8 @@ def _confirm_cut_off_writes(store: EventStore, run_id: str, after: State, last: 
 
 
 def _block(state: State, slug: str) -> dict | None:
-    known = state.patterns.get(slug)
-    if not known or known.block is None:
-        return None
-    return GardenBlock.model_validate(known.block).model_dump(mode="json")
+    block = state.block(slug)
+    return None if block is None else block.model_dump(mode="json")
 
 
 def run_diff(changes: RunChanges) -> dict[str, list[str]]:
@@ -702,7 +700,7 @@ def _text_before(before: State, slug: str, block: dict | None) -> str | None:
     seen = before.patterns.get(slug)
     if block is None or seen is None:
         return None
-    return exact_text(seen, GardenBlock.model_validate(block))
+    return seen.exact_text(as_block(block))
 
 
 def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,

@@ -44,10 +44,7 @@ def observe_task(run_id: str) -> int:
 
 @task(name="choose-and-rank", cache_policy=NO_CACHE)
 def choose_task(run_id: str) -> int:
-    tend = _ACTIVE[run_id]
-    tending.choose_step(tend)
-    tend.ranking = tending.rank_step(tend) if tend.chosen else None
-    return len(tend.chosen)
+    return tending.choose_and_rank_step(_ACTIVE[run_id])
 
 
 @task(name="propose-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
@@ -58,8 +55,7 @@ def propose_task(run_id: str, slugs: list[str]) -> dict[str, int]:
 
 @task(name="decide-and-prune", cache_policy=NO_CACHE)
 def decide_task(run_id: str) -> None:
-    tending.decide_step(_ACTIVE[run_id])
-    tending.prune_step(_ACTIVE[run_id])
+    tending.decide_and_prune_step(_ACTIVE[run_id])
 
 
 @task(name="write", cache_policy=NO_CACHE)
@@ -121,16 +117,13 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, A
     run_id = tend.run_id
     _ACTIVE[run_id] = tend
     try:
-        steps = [("observe", lambda: observe_task(run_id)),
-                 ("choose_and_rank", lambda: choose_task(run_id)),
-                 ("propose", lambda: [propose_task(run_id, b) for b in tending.batches(tend)]),
-                 ("decide_and_prune", lambda: decide_task(run_id))]
-        if not dry_run:
-            steps.append(("write", lambda: write_task(run_id)))
-        for name, step in steps:
+        tasks = {"observe": lambda: observe_task(run_id), "choose_and_rank": lambda: choose_task(run_id),
+                 "propose": lambda: [propose_task(run_id, b) for b in tending.batches(tend)],
+                 "decide_and_prune": lambda: decide_task(run_id), "write": lambda: write_task(run_id)}
+        for name in tending.steps_of(tend):  # the order `tending.run_steps` runs them in, too
             clock = time.perf_counter()
             _progress(f"{name.replace('_', ' ')}: {_progress_detail(tend, name)}")
-            step()
+            tasks[name]()
             tend.timings[name] = time.perf_counter() - clock
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
     except BaseException as e:

@@ -31,21 +31,14 @@ from flows.propose import ProposeTally, budget_of, build_requests, make_proposer
 from garden.candidates import Ranking, rank_patterns
 from garden.catalog import Garden, load_garden
 from garden.errors import GardenError, display_path
-from garden.event import (
-    Event,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    event,
-    new_id,
-)
+from garden.event import Event, new_id
 from garden.policy import Policy, cap_prunes, decide, prune
 from garden.proposal import Proposer
 from garden.proposals import actor_of
 from garden.reassess import rescore_events
 from garden.schedule import choose_patterns
 from garden.settings import Settings
-from flows.run import close_orphaned_runs
+from flows.run import close_orphaned_runs, complete_run, fail_run, start_run
 from flows.writing import write_changed_blocks
 from garden.writer import remove_stale_temp_files
 
@@ -109,6 +102,9 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
     garden = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache)
+    if not dry_run:  # before the state is loaded: the in-memory state must count these events too
+        close_orphaned_runs(store)
+        remove_stale_temp_files(settings.garden)
     state = load_state(store)
     proposer = make_proposer(settings, store)
     tend = Tend(run_id or new_id(), settings, policy, today, store, garden,
@@ -118,13 +114,9 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
         tend.errors.append(str(problem))
     for slug in sorted(garden.read_only):  # never chosen, decided, pruned or written
         tend.notes.append(garden.read_only[slug])
-    if not dry_run:
-        close_orphaned_runs(store)
-        remove_stale_temp_files(settings.garden)
     options = {"garden": str(settings.garden), "db": str(settings.db), "limit": tend.limit,
                "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run}
-    tend.record([event(RunStarted(proposer=proposer.name, model=proposer.model,
-                                  policy=policy.model_dump(), options=options), run_id=tend.run_id)])
+    start_run(tend.record, tend.run_id, proposer.name, proposer.model, policy.model_dump(), options)
     return tend
 
 
@@ -144,6 +136,13 @@ def choose_step(tend: Tend) -> list[str]:
                              tend.policy.retend_after_days, tend.explicit)
     tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
     return tend.chosen
+
+
+def choose_and_rank_step(tend: Tend) -> int:
+    """Choose the patterns to ask about, and rank the candidates when there are any."""
+    choose_step(tend)
+    tend.ranking = rank_step(tend) if tend.chosen else None
+    return len(tend.chosen)
 
 
 def rank_step(tend: Tend) -> Ranking:
@@ -196,6 +195,11 @@ def decide_step(tend: Tend) -> None:
             tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
 
 
+def decide_and_prune_step(tend: Tend) -> None:
+    decide_step(tend)
+    prune_step(tend)
+
+
 def prune_step(tend: Tend) -> None:
     """Prune by the policy; a curator's item becomes a proposed prune; at most
     `max_prunes_per_run` prunes (the lowest scores first), the rest left for the next runs."""
@@ -239,25 +243,22 @@ def write_step(tend: Tend) -> list[str]:
 STEPS = ("observe", "choose_and_rank", "propose", "decide_and_prune", "write")
 
 
+def steps_of(tend: Tend) -> tuple[str, ...]:
+    """The steps of this tend, in order (a dry run writes nothing): the Prefect flow runs each
+    as its task (proposing as one task per batch), `run_steps` in this process."""
+    return STEPS[:-1] if tend.recorder.dry_run else STEPS
+
+
 def run_steps(tend: Tend, stop_before: str | None = None) -> None:
-    """Every step in order, in this process: what the Prefect flow does, task by task, for
-    tests and benchmarks that measure the steps without Prefect."""
-    for step in STEPS:
+    """Every step in order, in this process, as the Prefect flow runs them (without Prefect):
+    for tests, benchmarks, and a tend that must not need a server."""
+    calls = {"observe": observe_step, "choose_and_rank": choose_and_rank_step,
+             "propose": lambda t: [propose_batch(t, batch, t.ranking) for batch in batches(t)],
+             "decide_and_prune": decide_and_prune_step, "write": write_step}
+    for step in steps_of(tend):
         if step == stop_before:
             return
-        if step == "observe":
-            observe_step(tend)
-        elif step == "choose_and_rank":
-            choose_step(tend)
-            tend.ranking = rank_step(tend) if tend.chosen else None
-        elif step == "propose":
-            for batch in batches(tend):
-                propose_batch(tend, batch, tend.ranking)
-        elif step == "decide_and_prune":
-            decide_step(tend)
-            prune_step(tend)
-        elif not tend.recorder.dry_run:
-            write_step(tend)
+        calls[step](tend)
 
 
 def summary(tend: Tend) -> dict[str, Any]:
@@ -305,9 +306,8 @@ def _cost(tend: Tend) -> float | None:
 def finish_tend(tend: Tend) -> dict[str, Any]:
     result = summary(tend)
     counts = {k: v for k, v in result.items() if k not in ("run_id", "timings")}
-    tend.record([event(RunCompleted(counts=counts), run_id=tend.run_id)])
-    if not tend.recorder.dry_run:
-        head = tend.store.publish_head(tend.run_id)
+    head = complete_run(tend.record, None if tend.recorder.dry_run else tend.store, tend.run_id, counts)
+    if head is not None:
         result["head"] = {"seq": head.seq, "hash": head.hash, "published_at": head.published_at,
                           "file": display_path(tend.store.heads)}
         # Fold the night's events into a snapshot now (load_state saves one past 20,000 new
@@ -319,10 +319,5 @@ def finish_tend(tend: Tend) -> dict[str, Any]:
 
 
 def fail_tend(tend: Tend, error: BaseException) -> None:
-    if tend.recorder.dry_run:
-        return
-    reason = "interrupted" if isinstance(error, KeyboardInterrupt) else (str(error) or type(error).__name__)
-    try:
-        tend.store.append([event(RunFailed(error=reason, counts=summary(tend)), run_id=tend.run_id)])
-    except Exception:  # the original error matters more than a failed record of it
-        pass
+    if not tend.recorder.dry_run:  # straight to the store: the in-memory state ends with the tend
+        fail_run(tend.store.append, tend.store, tend.run_id, error, summary(tend))

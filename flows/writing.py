@@ -15,7 +15,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from garden.state import State, as_block, exact_text
+from garden.state import State, as_block
+from events.replay import projected_block
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
@@ -57,8 +58,7 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
                 todo.append((slug, pattern, known.content_hash,
                              projected.model_copy(update={"last_pruned": today}), None, False))
         elif projected != pattern.block:
-            todo.append((slug, pattern, known.content_hash, projected, exact_text(known, projected),
-                         known.banner_added))
+            todo.append((slug, pattern, known.content_hash, *projected_block(known), known.banner_added))
     written: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
         _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)

@@ -391,6 +391,20 @@ _OWN_BANNER_ABOVE = re.compile(
     r"^#[ \t]*[═=─-]{3,}[^\n]*\n#[ \t]*GROUP 6\b[^\n]*\n#[ \t]*[═=─-]{3,}[^\n]*\r?\n\Z", re.M)
 
 
+def put_block(doc: Document, block: GardenBlock | None, text: str | None = None, drop_banner: bool = False,
+              current: GardenBlock | None = None) -> tuple[bytes, bool]:
+    """The file's bytes with `block` in it, and whether a GROUP 6 banner went in with it.
+
+    The one rule for writing a block back, for a tend, a curator's command, a revert and a
+    replay alike: the exact `text` the block once had in the file, when the log knows it
+    (`events.replay.projected_block`), else the block emitted over the file's own
+    (`replace_block`, keeping the lines of unchanged items). `block` None removes the block
+    (and, with `drop_banner`, the banner a write put in with it)."""
+    if text is not None or block is None:
+        return put_block_text(doc, text, block, drop_banner), False
+    return replace_block(doc, block, current), adds_banner(doc)
+
+
 def _splice(doc: Document, block_text: str, block: GardenBlock | None) -> bytes:
     start, end = doc.block_span
     new_text = doc.text[:start] + block_text + doc.text[end:]

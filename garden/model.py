@@ -88,6 +88,16 @@ class GardenBlock(BaseModel):
     inferred_links: tuple[InferredLink, ...] = ()
 
 
+def as_block(data: dict | GardenBlock | None) -> GardenBlock | None:
+    """A block as the log and the state hold it (JSON data, or None for no block) as a model.
+
+    The one way from data to a block: the projection, replay, writing, review and revert all
+    read a stored block through it."""
+    if data is None or isinstance(data, GardenBlock):
+        return data
+    return GardenBlock.model_validate(data)
+
+
 class CuratedId(BaseModel):
     """A curated relationship given by a pattern's `id:` (`pat_...`) rather than its slug, as
     legacy files hold them: where it sits, so the garden can resolve it or say it names nothing."""

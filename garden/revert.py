@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 
 from garden.block import emit_block
-from garden.model import GardenBlock
+from garden.model import GardenBlock, as_block
 
 _KINDS = (("inferred_links", "link", ("target", "type")), ("entities", "entity", ("id",)),
           ("communities", "community", ("id",)))
@@ -67,11 +67,8 @@ def restore_items(now: dict | None, before: dict | None, after: dict | None,
 
 
 def block_text(block: dict | GardenBlock | None) -> str:
-    if block is None:
-        return ""
-    if isinstance(block, dict):
-        block = GardenBlock.model_validate(block)
-    return emit_block(block)
+    block = as_block(block)
+    return "" if block is None else emit_block(block)
 
 
 def block_diff(slug: str, before, after) -> list[str]:

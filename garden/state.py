@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypedDict
 import orjson
 
 from garden.event import SCHEMA_VERSION, Event
-from garden.model import GardenBlock
+from garden.model import GardenBlock, as_block
 from garden.upcast import upcast
 
 Block = dict[str, Any]  # a graph_garden block as JSON: last_pruned, entities, communities, inferred_links
@@ -33,11 +33,6 @@ LISTS = ("entities", "communities", "inferred_links")
 
 def empty_block() -> Block:
     return {"last_pruned": None, "entities": [], "communities": [], "inferred_links": []}
-
-
-def as_block(data: Block | None) -> GardenBlock | None:
-    """A block as the state holds it (JSON, or None for no block) as a model."""
-    return None if data is None else GardenBlock.model_validate(data)
 
 
 # --- an item's identity --------------------------------------------------------------------
@@ -253,10 +248,6 @@ class PatternState:
 
 _SAME = "=block"
 _FIELDS = tuple(f.name for f in fields(PatternState))
-
-
-def exact_text(pattern: PatternState, block: GardenBlock | None) -> str | None:
-    return pattern.exact_text(block)
 
 
 class Patterns(MutableMapping):

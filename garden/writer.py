@@ -34,24 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import (
-    adds_banner,
-    hash_bytes,
-    parse_document,
-    put_block_text,
-    rebuild_document,
-    replace_block,
-)
+from garden.document import hash_bytes, parse_document, put_block, rebuild_document
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    path: Path
-    written: bool
-    old_hash: str
-    new_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +79,7 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
         raise PatternError(f"{shown}: its graph_garden block did not parse; not written")
     if current == block:
         return None
-    if text is not None or block is None:
-        new, banner = put_block_text(doc, text, block, drop_banner), False
-    else:
-        new, banner = replace_block(doc, block, current), adds_banner(doc)
+    new, banner = put_block(doc, block, text, drop_banner, current)
     return PreparedWrite(path, new, old_hash, hash_bytes(new), banner)
 
 
@@ -240,20 +222,6 @@ def exchange(a: Path, b: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), str(b))
-
-
-def write_block(path: Path, block: GardenBlock, expected_hash: str | None = None) -> WriteResult:
-    """Put `block` into the file at `path`, unless the file already holds an equal block.
-
-    `expected_hash` is the sha256 of the bytes the caller based its decision on; when given and
-    the file no longer has it, the write is refused.
-    """
-    prepared = prepare_write(path, block, expected_hash)
-    if prepared is None:
-        old = hash_bytes(Path(path).read_bytes())
-        return WriteResult(Path(path), False, old, old)
-    commit_write(prepared)
-    return WriteResult(prepared.path, True, prepared.old_hash, prepared.new_hash)
 
 
 def atomic_write(path: Path, data: bytes, sync_dir: bool = True) -> None:

@@ -10,7 +10,7 @@ import shutil
 from conftest import CORPUS, SEEDS, needs_corpus
 from garden.catalog import load_garden, pattern_files
 from garden.document import hash_bytes
-from garden.writer import write_block
+from garden.writer import commit_write, prepare_write
 
 
 def no_op_write_everything(root):
@@ -19,7 +19,10 @@ def no_op_write_everything(root):
     written = 0
     for pattern in garden.patterns.values():
         if pattern.block is not None:
-            written += write_block(pattern.path, pattern.block, pattern.content_hash).written
+            ready = prepare_write(pattern.path, pattern.block, pattern.content_hash, pattern)  # as flows.writing
+            if ready is not None:
+                commit_write(ready)
+                written += 1
     changed = [p for p, raw in before.items() if p.read_bytes() != raw]
     return garden, written, changed
 
@@ -59,8 +62,9 @@ def test_a_block_written_into_every_corpus_file_reads_back(tmp_path):
             "last_pruned": dt.date(2026, 11, 22),
             "inferred_links": (InferredLink(target="x", type="enables", confidence=0.9, reason="r"),),
         })
-        result = write_block(pattern.path, block, pattern.content_hash)
-        assert result.written
+        result = prepare_write(pattern.path, block, pattern.content_hash, pattern)
+        assert result is not None
+        commit_write(result)
         raw = open(pattern.path, "rb").read()
         assert hash_bytes(raw) == result.new_hash
         read, _ = read_document_block(parse_document(pattern.path, raw))

@@ -13,7 +13,16 @@ from garden.catalog import load_garden
 from garden.document import adds_banner, hash_bytes, parse_document, read_document_block, replace_block
 from garden.errors import PatternError, WriteConflictError
 from garden.model import Entity, GardenBlock, InferredLink
-from garden.writer import write_block
+from garden.writer import PreparedWrite, commit_write, prepare_write
+
+def put(path: Path, block: GardenBlock, expected_hash: str | None = None) -> PreparedWrite | None:
+    """A block into a file as the tend and the curator commands put it (`flows.writing`):
+    prepared, then committed; None when the file already holds it."""
+    ready = prepare_write(path, block, expected_hash)
+    if ready is not None:
+        commit_write(ready)
+    return ready
+
 
 LEGACY = """---
 id: pat_1
@@ -104,8 +113,7 @@ def test_unchanged_block_is_not_written(seed_garden):
     before = path.read_bytes()
     doc = parse_document(path, before)
     block, _ = read_document_block(doc)
-    result = write_block(path, block, hash_bytes(before))
-    assert not result.written
+    assert put(path, block, hash_bytes(before)) is None
     assert path.read_bytes() == before
     assert replace_block(doc, block) == before  # the seed style, byte for byte
 
@@ -113,9 +121,9 @@ def test_unchanged_block_is_not_written(seed_garden):
 def test_changed_block_replaces_only_the_block(seed_garden):
     path = seed_garden / "distributed-leadership-design.md"
     before = path.read_text("utf-8")
-    result = write_block(path, NEW_BLOCK, hash_bytes(before.encode()))
+    result = put(path, NEW_BLOCK, hash_bytes(before.encode()))
     after = path.read_text("utf-8")
-    assert result.written and result.new_hash == hash_bytes(after.encode())
+    assert result is not None and result.new_hash == hash_bytes(after.encode())
     head, _, rest = before.partition("graph_garden:\n")
     assert after.startswith(head + "graph_garden:\n  last_pruned: 2026-11-22\n")
     tail = rest[rest.index("# ═══"):]
@@ -127,7 +135,7 @@ def test_changed_block_replaces_only_the_block(seed_garden):
 def test_crlf_and_bom_survive(garden, seed_text):
     raw = ("\ufeff" + seed_text.replace("\n", "\r\n")).encode("utf-8")
     path = write(garden, "self-leadership-vs-self-management.md", raw)
-    write_block(path, NEW_BLOCK)
+    put(path, NEW_BLOCK)
     after = path.read_bytes()
     assert after.startswith(b"\xef\xbb\xbf---\r\n")
     assert b"\n" not in after.replace(b"\r\n", b"")
@@ -138,7 +146,7 @@ def test_crlf_and_bom_survive(garden, seed_text):
 
 def test_legacy_file_gets_a_block_before_contributors_in_its_style(garden):
     path = write(garden, "acc.md", LEGACY.format(slug="acc"))
-    write_block(path, NEW_BLOCK)
+    put(path, NEW_BLOCK)
     text = path.read_text("utf-8")
     assert text == LEGACY.format(slug="acc").replace(
         "contributors:\n",
@@ -167,7 +175,7 @@ def test_v71_file_without_block_gets_banner_and_block_before_provenance(garden, 
     without = seed_text[:start] + seed_text[end:]
     path = write(garden, "self-leadership-vs-self-management.md", without)
     assert adds_banner(parse_document(path, path.read_bytes()))
-    write_block(path, NEW_BLOCK)
+    put(path, NEW_BLOCK)
     text = path.read_text("utf-8")
     rule = "# " + "═" * 67
     assert f"  tools: []\n{rule}\n# GROUP 6: GRAPH GARDEN (Machine-Written Graph)\n{rule}\ngraph_garden:\n" in text
@@ -184,9 +192,9 @@ def test_edit_since_read_is_refused_and_mode_is_kept(seed_garden):
     os.chmod(path, 0o640)
     path.write_bytes(before + b"\nA person's edit.\n")
     with pytest.raises(WriteConflictError, match="changed on disk since it was read"):
-        write_block(path, NEW_BLOCK, hash_bytes(before))
+        put(path, NEW_BLOCK, hash_bytes(before))
     assert path.read_bytes().endswith(b"A person's edit.\n")
-    write_block(path, NEW_BLOCK, hash_bytes(path.read_bytes()))
+    put(path, NEW_BLOCK, hash_bytes(path.read_bytes()))
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert [p.name for p in seed_garden.iterdir() if p.name.startswith(".")] == []
 
@@ -196,7 +204,7 @@ def test_a_block_the_line_scan_misreads_is_never_written(garden):
     path = write(garden, "odd.md", text)
     with pytest.raises(PatternError, match="would not read back as written .the block reads back "
                                            "differently.; the file was left unchanged"):
-        write_block(path, NEW_BLOCK)
+        put(path, NEW_BLOCK)
     assert path.read_text() == text
 
 
@@ -206,7 +214,7 @@ def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_
     emptied = seed_text[:start] + seed_text[end:]
     path = write(garden, "self-leadership-vs-self-management.md", emptied)
     assert not adds_banner(parse_document(path, path.read_bytes()))
-    write_block(path, NEW_BLOCK)
+    put(path, NEW_BLOCK)
     text = path.read_text("utf-8")
     assert text.count("# GROUP 6") == 1
     assert text == emptied[:start] + text[start:start + len(text) - len(emptied)] + emptied[start:]
