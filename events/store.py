@@ -174,7 +174,7 @@ class EventStore:
             conn.execute("PRAGMA foreign_keys=ON")
             migrate(self.db, self.shown)
         except sqlite3.DatabaseError as e:
-            raise self._error("cannot open", e) from e
+            raise self.error("cannot open", e) from e
         except OSError as e:
             raise StoreError(f"{self.shown}: cannot open: {e.strerror}") from e
 
@@ -202,7 +202,9 @@ class EventStore:
         except Exception:
             pass
 
-    def _error(self, doing: str, e: sqlite3.Error) -> StoreError:
+    def error(self, doing: str, e: sqlite3.Error) -> StoreError:
+        """The project's error for an sqlite3 error met while `doing` something with this database
+        (through this store's connection, or another on the same file, as the response cache's)."""
         text = str(e)
         if "locked" in text or "busy" in text:
             return StoreBusyError(
@@ -237,7 +239,7 @@ class EventStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            raise self._error("cannot append", e) from e
+            raise self.error("cannot append", e) from e
         try:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
             seq, prev = self._head()
@@ -266,7 +268,7 @@ class EventStore:
             except sqlite3.Error:
                 pass
             if isinstance(e, sqlite3.Error):
-                raise self._error("cannot append", e) from e
+                raise self.error("cannot append", e) from e
             raise
         if rows:
             self._unpublished = rows[-1][4] or "-"
@@ -282,14 +284,14 @@ class EventStore:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            raise self._error("cannot publish the head", e) from e
+            raise self.error("cannot publish the head", e) from e
         try:
             seq, digest = self._head()
             head = Head(seq, digest, utc_now(), run) if seq else None
             if head:
                 append_head(self.heads, head)
         except sqlite3.Error as e:
-            raise self._error("cannot publish the head", e) from e
+            raise self.error("cannot publish the head", e) from e
         except OSError as e:
             raise StoreError(f"{display_path(self.heads)}: cannot publish the log's head: "
                              f"{e.strerror}") from e
@@ -318,13 +320,13 @@ class EventStore:
         try:
             return self._head()[0]
         except sqlite3.Error as e:
-            raise self._error("cannot read", e) from e
+            raise self.error("cannot read", e) from e
 
     def hash_at(self, seq: int) -> str | None:
         try:
             row = self.conn.execute("SELECT hash FROM events WHERE seq = ?", [seq]).fetchone()
         except sqlite3.Error as e:
-            raise self._error("cannot read", e) from e
+            raise self.error("cannot read", e) from e
         return row[0] if row else None
 
     def rows(
@@ -357,7 +359,7 @@ class EventStore:
         try:
             yield from self.conn.execute(sql, params)
         except sqlite3.Error as e:
-            raise self._error("cannot read", e) from e
+            raise self.error("cannot read", e) from e
 
     def events(self, **filters) -> Iterator[Event]:
         """Validated `Event`s matching the filters of `rows`."""
@@ -395,7 +397,7 @@ class EventStore:
                                       "its content does not match its hash (changed after it was stored)")
                 prev = digest
         except sqlite3.Error as e:
-            raise self._error("cannot read", e) from e
+            raise self.error("cannot read", e) from e
         return None
 
     def verify_macs(self) -> MacCheck | None:
@@ -425,7 +427,7 @@ class EventStore:
                                     "the one it was recorded with)")
                 checked += 1
         except sqlite3.Error as e:
-            raise self._error("cannot read", e) from e
+            raise self.error("cannot read", e) from e
         if before and not checked:
             return MacCheck(0, before, f"no event has a MAC: the log was recorded without {KEY_ENV} "
                             "(or its MACs were removed); record with the key set (the next tend) "
@@ -442,20 +444,34 @@ class EventStore:
     # --- snapshots (a cache: deleting them changes no result) ------------------------------
 
     def save_snapshot(self, seq: int, fold_version: int, patterns: Iterable[tuple[str, bytes]]) -> None:
-        """Keep a snapshot at `seq` (one row per pattern) and drop older ones."""
+        """Keep a snapshot at `seq` (one row per pattern) and thin the older ones
+        (`events.log.snapshots_to_keep`: the newest few and a sparser set further back)."""
+        from events.log import snapshots_to_keep
+
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         try:
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
-                self.conn.execute("DELETE FROM snapshot_patterns")
-                self.conn.execute("DELETE FROM snapshots")
+                self.conn.execute("DELETE FROM snapshot_patterns WHERE seq = ?", [seq])
+                self.conn.execute("DELETE FROM snapshots WHERE seq = ?", [seq])
                 self.conn.execute("INSERT INTO snapshots (seq, fold_version, created_at) VALUES (?, ?, ?)",
                                   [seq, fold_version, now])
                 self.conn.executemany("INSERT INTO snapshot_patterns (seq, slug, state) VALUES (?, ?, ?)",
                                       ((seq, slug, state) for slug, state in patterns))
+                kept = [r[0] for r in self.conn.execute("SELECT seq FROM snapshots")]
+                for old in set(kept) - snapshots_to_keep(kept):
+                    self.conn.execute("DELETE FROM snapshot_patterns WHERE seq = ?", [old])
+                    self.conn.execute("DELETE FROM snapshots WHERE seq = ?", [old])
         except sqlite3.Error as e:
-            if not isinstance(self._error("", e), StoreBusyError):  # a cache can wait for next time
-                raise self._error("cannot save a snapshot", e) from e
+            if not isinstance(self.error("", e), StoreBusyError):  # a cache can wait for next time
+                raise self.error("cannot save a snapshot", e) from e
+
+    def snapshot_seqs(self) -> list[int]:
+        """The seqs of the snapshots kept, oldest first."""
+        try:
+            return [r[0] for r in self.conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
+        except sqlite3.Error as e:
+            raise self.error("cannot read the snapshots", e) from e
 
     def latest_snapshot(self, fold_version: int, until: int | None = None) -> tuple[int, dict[str, bytes]] | None:
         """The newest usable snapshot: its sequence number and each pattern's encoded state."""
@@ -471,7 +487,7 @@ class EventStore:
             rows = self.conn.execute("SELECT slug, state FROM snapshot_patterns WHERE seq = ?", [row[0]])
             return row[0], dict(rows)
         except sqlite3.Error as e:
-            raise self._error("cannot read a snapshot", e) from e
+            raise self.error("cannot read a snapshot", e) from e
 
     def drop_snapshots(self) -> None:
         with self.conn:
