@@ -357,7 +357,9 @@ def _restored(state: State, slug: str, p: dict, meta: tuple) -> None:
 
 def _reopened(state: State, slug: str, p: dict, meta: tuple) -> None:
     if "slugs" in p["proposal"]:  # a duplicate suspicion, pending again as it was
-        state.duplicates["|".join(p["proposal"]["slugs"])] = {**p["proposal"], "status": "pending"}
+        key = "|".join(p["proposal"]["slugs"])
+        state.duplicates[key] = {**p["proposal"], "status": "pending"}
+        _duplicate_ids(state)[p["proposal"]["id"]] = key
         return
     pattern = state.patterns.get(slug)
     if not pattern:
@@ -483,11 +485,23 @@ def _upsert(items: list[dict], item: dict, key: tuple[str, ...]) -> None:
 
 def _duplicate_suspected(state: State, slug: str, p: dict, meta: tuple) -> None:
     a, b = sorted((slug, p["other"]))
+    _duplicate_ids(state)[meta[ID]] = f"{a}|{b}"
     state.duplicates[f"{a}|{b}"] = {
         "id": meta[ID], "slugs": [a, b], "slug": slug, "other": p["other"],
         "confidence": p["confidence"], "reason": p["reason"], "proposer": p["proposer"],
         "model": p["model"], "evidence": p["evidence"], "seq": meta[SEQ], "run_id": meta[RUN],
         "actor": meta[ACTOR], "at": meta[AT], "status": "pending"}
+
+
+def _duplicate_ids(state: State) -> dict[str, str]:
+    """Suspicion id -> pair key, for every suspicion in `state.duplicates` (and perhaps some no
+    longer there: check the entry). Kept beside the state, built at its first use, because a
+    fold decides thousands of proposals and a scan of every suspicion for each was quadratic."""
+    index = state.__dict__.get("_duplicate_ids")
+    if index is None or index[0] is not state.duplicates:
+        index = (state.duplicates, {e["id"]: key for key, e in state.duplicates.items()})
+        state.__dict__["_duplicate_ids"] = index
+    return index[1]
 
 
 def _duplicate_decided(state: State, p: dict, meta: tuple, status: str) -> bool:
@@ -496,8 +510,8 @@ def _duplicate_decided(state: State, p: dict, meta: tuple, status: str) -> bool:
     pid = p.get("proposal_id")
     if not pid or not state.duplicates:
         return False
-    entry = next((e for e in state.duplicates.values() if e["id"] == pid and e["status"] == "pending"), None)
-    if entry is None:
+    entry = state.duplicates.get(_duplicate_ids(state).get(pid, ""))
+    if entry is None or entry["id"] != pid or entry["status"] != "pending":
         return False
     if not meta[ACTOR].startswith("curator:"):  # withdrawn (a revert of the run that suspected it)
         del state.duplicates["|".join(entry["slugs"])]
