@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.parse_cache import open_parse_cache
 from events.observe import observe_garden
 from events.projection import State, apply_event, load_state, proposal_key
 from events.store import EventStore
@@ -107,7 +108,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     """Load the garden and the projection, close runs a killed process left open, RunStarted."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    garden = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache)
+    garden = load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings))
     state = load_state(store)
     proposer = make_proposer(settings, store)
     tend = Tend(run_id or new_id(), settings, policy, today, store, garden,
