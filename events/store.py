@@ -21,6 +21,7 @@ A chain cannot show a log cut short or re-hashed after a rewrite, so two more th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -31,8 +32,6 @@ from json.encoder import encode_basestring as _str
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlite_utils
 
 from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
@@ -166,13 +165,12 @@ class EventStore:
         self._unpublished: str | None = None  # the run of the last event appended since a publish
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                   check_same_thread=False)
-            self.db = sqlite_utils.Database(conn)
+            self._conn = conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                                check_same_thread=False)
             _use_wal(conn, timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db, self.shown)
+            migrate(conn, self.shown)
         except sqlite3.DatabaseError as e:
             raise self.error("cannot open", e) from e
         except OSError as e:
@@ -180,7 +178,15 @@ class EventStore:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        return self._conn
+
+    @functools.cached_property
+    def db(self):
+        """The database as a `sqlite_utils.Database`, for looking around in it (imported only
+        then: sqlite_utils brings numpy, a tenth of a second every command would pay)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self._conn)
 
     def close(self) -> None:
         """Publish the head if this store appended since it last did, and close."""

@@ -32,7 +32,7 @@ from garden.document import (
     read_document_block,
     rebuild_document,
 )
-from garden.errors import Problem, UnknownPatternError, display_path
+from garden.errors import Problem, UnknownPatternError, display_path, forget_folders, real_path
 from garden.model import LINK_TYPES, CuratedId, Pattern
 
 #: A file as read: the pattern (or None) and its problems.
@@ -345,6 +345,7 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Pars
     (`ParsedFiles`, e.g. `events.parse_cache.open_parse_cache(settings)`); files parsed before
     with the same bytes are not parsed again. It is saved when the garden has been read."""
     root = Path(root)
+    forget_folders()
     garden = Garden(root=root)
     paths = pattern_files(root)
     claims: dict[str, list[tuple[Pattern, Path]]] = {}
@@ -397,7 +398,7 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Pars
 def _link_outside(real_root: Path, path: Path) -> Problem | None:
     """The warning for a file the garden (whose folder resolves to `real_root`) reaches through
     a symlink to outside its folder."""
-    real = Path(os.path.realpath(path))
+    real = real_path(path)
     if real.is_relative_to(real_root):
         return None
     shown = str(Path(display_path(path.parent)) / path.name)  # the link's name, not its target's
