@@ -87,6 +87,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE events ADD COLUMN mac TEXT;
         """,
     ),
+    (
+        "events: an index by type (the runs, the labels, the suspicions are read by type)",
+        """
+        CREATE INDEX events_type ON events (type, seq);
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -115,3 +115,14 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 def test_a_missing_database_is_a_clear_error_when_not_creating(tmp_path):
     with pytest.raises(StoreError, match="no event database here; run `garden observe` first"):
         EventStore(tmp_path / "none.db", create=False)
+
+
+def test_reads_use_the_index_that_narrows_them(tmp_path):
+    """By type alone (the runs, the labels): the type index, not a scan of the log; by pattern
+    or run and type: the pattern's or run's index, not every event of the type."""
+    with EventStore(tmp_path / "e.db") as store:
+        plan = store.query_plan
+        assert any("events_type" in step for step in plan(types=["RunStarted", "RunCompleted"]))
+        assert any("events_slug" in step for step in plan(slug="a", types=["BlockWritten"], after=3))
+        assert any("events_run" in step for step in plan(run_id="R1", types=["RunStarted"]))
+        assert not any("SCAN" in step for step in plan(types=["RunStarted"], newest_first=True))
