@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import DbOption, GardenOption, JsonOption, handle_errors, out
+from events.parse_cache import open_parse_cache
 from garden.catalog import load_garden
 from garden.errors import GardenError, display_path, escape_text
 from garden.settings import load_settings
@@ -37,7 +38,7 @@ def check(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption
     settings = load_settings(garden=garden, db=db)
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    result = load_garden(settings.garden, cache=settings.parse_cache)
+    result = load_garden(settings.garden, cache=open_parse_cache(settings))
     summary = result.summary()
     if json_out:
         payload = {

@@ -11,6 +11,7 @@ import typer
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
 from cli.log import locked_garden
+from events.parse_cache import open_parse_cache
 from events.projection import load_state
 from events.store import EventStore
 from flows import curate
@@ -129,7 +130,7 @@ def _merge_candidates(settings, state, pattern: str | None, run: str | None,
         return []
     from garden.catalog import load_garden
 
-    patterns = load_garden(settings.garden, cache=settings.parse_cache).patterns if settings.garden.is_dir() else {}
+    patterns = load_garden(settings.garden, cache=open_parse_cache(settings)).patterns if settings.garden.is_dir() else {}
     titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
     return [curate.describe_duplicate(e, titles) for e in entries]
 

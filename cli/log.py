@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
+from events.parse_cache import open_parse_cache
 from events.projection import load_state
 from events.queries import history as read_history
 from events.queries import list_runs, record_observation, resolve_until, verify as verify_log
@@ -35,7 +36,7 @@ def open_garden(settings: Settings) -> Garden:
     """Read the garden. A command that records or writes reads it holding the lock: read before,
     another command's writes would look like a person's edits."""
     require_garden(settings)
-    garden = load_garden(settings.garden, cache=settings.parse_cache)
+    garden = load_garden(settings.garden, cache=open_parse_cache(settings))
     if garden.errors:
         err.print(f"[yellow]note:[/yellow] {len(garden.failed_files())} file(s) with errors are "
                   "left out (see `garden check`)")

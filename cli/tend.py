@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
 from cli.propose import PatternOption, ProposerOption
+from events.parse_cache import open_parse_cache
 from flows.lock import LockedError
 from flows.propose import make_proposer
 from garden.errors import GardenError, display_path
@@ -99,4 +100,4 @@ def _check_patterns(settings, slugs: list[str]) -> None:
     cache)."""
     from garden.catalog import load_garden
 
-    load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache).require(slugs)
+    load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings)).require(slugs)

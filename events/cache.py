@@ -36,7 +36,7 @@ class SqliteResponseCache:
                     "SELECT response FROM responses WHERE key = ?", [key]
                 ).fetchone()
             except sqlite3.Error as e:
-                raise self.store._error("cannot read the response cache", e) from e
+                raise self.store.error("cannot read the response cache", e) from e
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, model: str, response: dict[str, Any], usage: Usage) -> None:
@@ -49,4 +49,4 @@ class SqliteResponseCache:
                      usage.prompt_tokens, usage.completion_tokens],
                 )
             except sqlite3.Error as e:
-                raise self.store._error("cannot write the response cache", e) from e
+                raise self.store.error("cannot write the response cache", e) from e

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-import sqlite_utils
-
 from garden.errors import GardenError
 
 
@@ -89,21 +87,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE events ADD COLUMN mac TEXT;
         """,
     ),
+    (
+        "events: an index by type (the runs, the labels, the suspicions are read by type)",
+        """
+        CREATE INDEX events_type ON events (type, seq);
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
-    if "schema_migrations" not in db.table_names():
+def schema_version(db) -> int:
+    """The schema version of a database (an sqlite3 connection or a sqlite_utils Database)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone() is None:
         return 0
     row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
     return row[0] or 0
 
 
-def migrate(db: sqlite_utils.Database, shown: str) -> int:
-    """Bring the database up to LATEST; returns the version it had."""
-    conn = db.conn
+def migrate(db, shown: str) -> int:
+    """Bring the database (an sqlite3 connection or a sqlite_utils Database) up to LATEST;
+    returns the version it had."""
+    conn = getattr(db, "conn", db)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(

@@ -36,14 +36,14 @@ def observe_garden(garden: Garden, state: State, run_id: str | None = None) -> l
 
 def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, merge: bool = True) -> Event | None:
     known = state.patterns.get(pattern.slug)
+    if known is not None and known.content_hash == pattern.content_hash:
+        return None  # the file as the log last saw or wrote it (most of a garden, every time)
     block = block_data(pattern.block)
     if known is None:
         payload = GardenObserved(
             path=pattern.path, format=pattern.format, content_hash=pattern.content_hash,
             text_hash=pattern.text_hash, block=block, block_text=pattern.block_text,
         )
-    elif known.content_hash == pattern.content_hash:
-        return None
     elif known.write_intent is not None and known.write_intent.content_hash == pattern.content_hash:
         intent = known.write_intent  # our own write, whose confirmation a crash cut off
         payload = BlockWritten(path=pattern.path, content_hash=pattern.content_hash,

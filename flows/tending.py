@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.parse_cache import open_parse_cache
 from events.observe import observe_garden
 from events.projection import load_state
 from garden.state import PatternState, State, apply_event, proposal_key
@@ -101,7 +102,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     """Load the garden and the projection, close runs a killed process left open, RunStarted."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    garden = load_garden(settings.garden, keep_bodies=False, cache=settings.parse_cache)
+    garden = load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings))
     if not dry_run:  # before the state is loaded: the in-memory state must count these events too
         close_orphaned_runs(store)
         remove_stale_temp_files(settings.garden)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # imported where a ranking is made: every command would pay numpy's import
+    import numpy as np
 
 from garden.model import GardenBlock, Pattern
 from garden.proposal import Candidate, PatternRef, ProposalRequest
@@ -93,6 +95,8 @@ class Ranking:
     def overlap(self, a: str, b: str, n: int = 5) -> tuple[float, list[str]]:
         """The two patterns' cosine (the sum of their common terms' weight products, the rows
         being L2-normalised) and the n terms that contribute most to it, in one pass."""
+        import numpy as np
+
         m = self.matrix
         if m is None:
             return 0.0, []
@@ -109,6 +113,8 @@ class Ranking:
 def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> Ranking:
     """Rank every pattern's neighbours. Keeps k + extra per pattern, so that callers can skip
     curated targets and existing links and still have k candidates."""
+    import numpy as np
+
     patterns = list(patterns)
     slugs = [p.slug for p in patterns]
     n = len(patterns)
@@ -164,6 +170,8 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
 
 def _keep_heaviest(matrix, m: int):
     """Each row keeps its m largest weights and is L2-normalised again."""
+    import numpy as np
+
     from sklearn.preprocessing import normalize
 
     matrix = matrix.tocsr(copy=True)

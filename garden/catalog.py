@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from garden.block import to_kebab
 from garden.document import (
@@ -32,9 +32,25 @@ from garden.document import (
     read_document_block,
     rebuild_document,
 )
-from garden.errors import Problem, UnknownPatternError, display_path
+from garden.errors import Problem, UnknownPatternError, display_path, forget_folders, real_path
 from garden.model import LINK_TYPES, CuratedId, Pattern
-from garden.parse_cache import ParseCache
+
+#: A file as read: the pattern (or None) and its problems.
+Parsed = tuple[Pattern | None, list[Problem]]
+
+
+class ParsedFiles(Protocol):
+    """A cache of parsed files by their bytes (`events.parse_cache.ParseCache` keeps one beside
+    the log): a file read before, unchanged, is not parsed again. It holds patterns without
+    their bodies. `load_garden` saves it when it has read the garden."""
+
+    def key(self, content_hash: str, path: Path, shown: str) -> str: ...
+
+    def get(self, key: str) -> Parsed | None: ...
+
+    def put(self, key: str, value: Parsed) -> None: ...
+
+    def save(self) -> None: ...
 
 #: Top-level keys of the older format that hold curated links, and the type each means.
 LEGACY_RELATIONSHIPS = {
@@ -285,7 +301,7 @@ def _key_position(doc: Document, key: str) -> tuple[int, int]:
     return doc.line_of(doc.fm_start + (found.start() if found else 0)), 1
 
 
-def read_files(root: Path, paths: Iterable[Path], cache: ParseCache | None = None,
+def read_files(root: Path, paths: Iterable[Path], cache: ParsedFiles | None = None,
                keep_bodies: bool = True) -> Iterator[tuple[Path, Pattern | None, list[Problem]]]:
     """Read each file; yields (path, pattern or None, problems). Never raises for a bad file.
 
@@ -298,7 +314,7 @@ def read_files(root: Path, paths: Iterable[Path], cache: ParseCache | None = Non
         except OSError as e:
             yield path, None, [Problem(shown, 1, 1, "error", f"cannot read: {e.strerror}", "io")]
             continue
-        key = cache and ParseCache.key(hash_bytes(raw), path, shown)
+        key = cache and cache.key(hash_bytes(raw), path, shown)
         found = cache.get(key) if cache else None
         if found is not None:
             pattern, problems = found
@@ -321,20 +337,21 @@ def read_files(root: Path, paths: Iterable[Path], cache: ParseCache | None = Non
         yield path, pattern if keep_bodies else slim, problems
 
 
-def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path | None = None) -> Garden:
+def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: ParsedFiles | None = None) -> Garden:
     """Read every pattern under `root`. `progress(done, total)` is called as files are read.
 
     Without `keep_bodies`, a pattern's body is read from its file when asked for (a tend of
-    20,000 patterns then holds about 20 KB less per pattern). `cache`: a parse cache file
-    (see garden.parse_cache); files parsed before with the same bytes are not parsed again."""
+    20,000 patterns then holds about 20 KB less per pattern). `cache`: a parse cache
+    (`ParsedFiles`, e.g. `events.parse_cache.open_parse_cache(settings)`); files parsed before
+    with the same bytes are not parsed again. It is saved when the garden has been read."""
     root = Path(root)
+    forget_folders()
     garden = Garden(root=root)
     paths = pattern_files(root)
     claims: dict[str, list[tuple[Pattern, Path]]] = {}
     failed: set[Path] = set()  # files read with an error (a slug that is not the file's name)
-    parsed = ParseCache(cache) if cache is not None else None
     try:
-        for done, (path, pattern, problems) in enumerate(read_files(root, paths, parsed, keep_bodies), 1):
+        for done, (path, pattern, problems) in enumerate(read_files(root, paths, cache, keep_bodies), 1):
             garden.files += 1
             garden.problems.extend(problems)
             if pattern is None:
@@ -347,9 +364,8 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
             if progress:
                 progress(done, len(paths))
     finally:
-        if parsed is not None:
-            parsed.save()
-            parsed.close()
+        if cache is not None:
+            cache.save()
     real_root = Path(os.path.realpath(root))
     ids: dict[str, set[str]] = {}
     for slug, owners in claims.items():
@@ -382,7 +398,7 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Path
 def _link_outside(real_root: Path, path: Path) -> Problem | None:
     """The warning for a file the garden (whose folder resolves to `real_root`) reaches through
     a symlink to outside its folder."""
-    real = Path(os.path.realpath(path))
+    real = real_path(path)
     if real.is_relative_to(real_root):
         return None
     shown = str(Path(display_path(path.parent)) / path.name)  # the link's name, not its target's
@@ -391,4 +407,4 @@ def _link_outside(real_root: Path, path: Path) -> Problem | None:
                    "left as it is; put the file itself in the garden to have it tended)", "symlink-outside")
 
 
-__all__ = ["Garden", "load_garden", "pattern_files", "read_pattern", "read_files", "to_kebab"]
+__all__ = ["Garden", "Parsed", "ParsedFiles", "load_garden", "pattern_files", "read_pattern", "read_files", "to_kebab"]

@@ -12,6 +12,8 @@ colour a terminal. The `--json` output keeps the raw values (JSON escapes them i
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,6 +87,26 @@ class Problem:
 def display_path(path: Path) -> str:
     """A path as people typed it: relative to the working directory when it is below it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(real_path(Path(path)).relative_to(_real_folder(".", os.getcwd())))
     except ValueError:
         return str(path)
+
+
+def real_path(path: Path) -> Path:
+    """`path.resolve()`, made cheap for many files in few folders: a file that is not a symlink
+    resolves to its folder's resolution and its own name, and folders' resolutions are
+    remembered until `forget_folders()` (which loading a garden calls first)."""
+    if path.name in ("", ".", "..") or path.is_symlink():
+        return path.resolve()
+    return _real_folder(str(path.parent), os.getcwd()) / path.name
+
+
+@functools.lru_cache(maxsize=256)
+def _real_folder(folder: str, cwd: str) -> Path:
+    """A folder resolved (a relative one from `cwd`, which is part of the key for that)."""
+    return Path(folder).resolve()
+
+
+def forget_folders() -> None:
+    """Resolve folders afresh from now on (one may have been moved or replaced by a symlink)."""
+    _real_folder.cache_clear()

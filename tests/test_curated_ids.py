@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from events.parse_cache import ParseCache
 from garden.candidates import make_request, rank_patterns
 from garden.catalog import load_garden
 from garden.validate import check_answer
@@ -92,11 +93,11 @@ def test_ids_resolve_to_slugs_in_relationships_and_curated_targets(garden):
 
 def test_resolution_is_made_over_the_whole_garden_not_cached_per_file(garden, tmp_path):
     cache = tmp_path / "parse-cache.db"
-    assert load_garden(garden, cache=cache).patterns["alpha"].curated_targets() == {"gamma", "beta"}
+    assert load_garden(garden, cache=ParseCache(cache)).patterns["alpha"].curated_targets() == {"gamma", "beta"}
     # beta's id changes; alpha's file does not (its parse comes from the cache) but what it names does
     (garden / "beta.md").write_text(BETA.replace("pat_bbb2", "pat_bbb3"), "utf-8")
     (garden / "delta.md").write_text(DELTA.replace("pat_ddd4", "pat_bbb2"), "utf-8")
-    again = load_garden(garden, cache=cache)
+    again = load_garden(garden, cache=ParseCache(cache))
     assert again.patterns["alpha"].relationships["complementary"] == ("delta",)
     assert [str(p) for p in again.warnings] == [UNKNOWN_ALPHA, UNKNOWN_BETA]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from events.parse_cache import ParseCache
 from garden.catalog import load_garden
 from garden.document import adds_banner, hash_bytes, parse_document, read_document_block, replace_block
 from garden.errors import PatternError, WriteConflictError
@@ -245,15 +246,15 @@ def test_the_parse_cache_gives_what_parsing_gives(garden, seed_text):
         return found.patterns, [str(p) for p in found.problems], found.summary()
 
     plain = loaded()
-    assert loaded(cache=cache) == plain  # parsed, and cached
+    assert loaded(cache=ParseCache(cache)) == plain  # parsed, and cached
     assert cache.exists()
-    assert loaded(cache=cache) == plain  # from the cache
-    slim = load_garden(garden, keep_bodies=False, cache=cache).patterns["good"]
+    assert loaded(cache=ParseCache(cache)) == plain  # from the cache
+    slim = load_garden(garden, keep_bodies=False, cache=ParseCache(cache)).patterns["good"]
     assert slim.body_utf8 is None and slim.body == plain[0]["good"].body
     # New bytes are parsed again, never answered from the cache.
     write(garden, "good.md", seed_text.replace("slug: self-leadership-vs-self-management", "slug: good")
           .replace("title: ", "title: Edited ", 1))
-    assert loaded(cache=cache) == loaded() != plain
+    assert loaded(cache=ParseCache(cache)) == loaded() != plain
     # A damaged cache is no cache.
     cache.write_bytes(b"not a database")
-    assert loaded(cache=cache) == loaded()
+    assert loaded(cache=ParseCache(cache)) == loaded()

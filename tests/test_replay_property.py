@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conftest import WIDE_REVIEW_POLICY, garden_bin, make_garden
+from events.parse_cache import open_parse_cache
 from events.projection import load_state, save_snapshot
 from events.queries import list_runs
 from events.store import EventStore
@@ -145,7 +146,7 @@ class History(RuleBasedStateMachine):
     def command(self, name: str, call) -> None:
         """A curator's command as the CLI makes it: the garden read afresh, what killed runs
         left finished, then the command; its expected failures are messages, not bugs."""
-        garden = load_garden(self.settings.garden, cache=self.settings.parse_cache)  # as cli.log.open_garden
+        garden = load_garden(self.settings.garden, cache=open_parse_cache(self.settings))  # as cli.log.open_garden
         self.log.append(name)
         try:
             curate.finish_unfinished(self.store, garden, "ana")

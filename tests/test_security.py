@@ -99,6 +99,7 @@ def test_a_garbage_cache_row_is_a_miss(here):
 def test_the_cache_gives_back_exactly_what_parsing_gives(here, monkeypatch):
     """Every YAML value a frontmatter can hold survives the cache as itself (a write compares
     the file's other keys with them)."""
+    from events.parse_cache import ParseCache
     from garden.catalog import load_garden
 
     (here / "patterns" / "odd.md").write_text(
@@ -109,13 +110,13 @@ def test_the_cache_gives_back_exactly_what_parsing_gives(here, monkeypatch):
         "graph_garden:\n  last_pruned: 2026-01-01\n  entities:\n    - id: x\n      extra: 2026-01-02\n"
         "---\nbody\n", "utf-8")
     cache = here / "cache.db"
-    cold = load_garden(here / "patterns", cache=cache)
+    cold = load_garden(here / "patterns", cache=ParseCache(cache))
 
     def no_parsing(*args):
         raise AssertionError("parsed again: the cache did not answer")
 
     monkeypatch.setattr("garden.catalog.parse_document", no_parsing)
-    warm = load_garden(here / "patterns", cache=cache)
+    warm = load_garden(here / "patterns", cache=ParseCache(cache))
     def without_nan(patterns):  # nan is not equal to itself
         return {slug: p.model_copy(update={"frontmatter": {k: v for k, v in p.frontmatter.items() if k != "nan"}})
                 for slug, p in patterns.items()}

@@ -1,11 +1,8 @@
-"""The event store's contract: append, idempotency, atomic batches, order, concurrency, reads.
-
-`Contract` is the suite every store back-end must pass; today there is one, a file database.
-"""
+"""The SQLite event store: append-only triggers, two processes at once, a changed byte, WAL,
+migrations, and its errors. The contract every store keeps is tests/test_store_contract.py."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import sqlite3
 from pathlib import Path
@@ -14,14 +11,7 @@ import pytest
 
 from events.migrations import LATEST, SchemaError
 from events.store import EventStore, StoreError
-from garden.event import (
-    GardenObserved,
-    LinkProposed,
-    ProposalAccepted,
-    RunCompleted,
-    RunStarted,
-    event,
-)
+from garden.event import GardenObserved, LinkProposed, event
 
 
 def observed(slug: str):
@@ -41,59 +31,13 @@ def _append_many(path: str, tag: str, batches: int, size: int) -> None:
             store.append(proposed(f"{tag}-{b}", f"t{i}", run=tag) for i in range(size))
 
 
-class Contract:
-    """Every store must pass these; subclasses provide `store`."""
+class TestFileStore:
+    """What only the SQLite store can show; what every store must do is in test_store_contract.py."""
 
-    def test_append_gives_contiguous_sequence_numbers(self, store):
-        first = store.append([observed("a"), observed("b")])
-        second = store.append([proposed("a", "b"), proposed("a", "c"), proposed("b", "a")])
-        assert (first.first_seq, first.last_seq) == (1, 2)
-        assert (second.first_seq, second.last_seq, second.appended) == (3, 5, 3)
-        assert [e.seq for e in store.events()] == [1, 2, 3, 4, 5]
-
-    def test_the_same_event_is_stored_once(self, store):
-        e = proposed("a", "b")
-        assert store.append([e, e]).appended == 1
-        result = store.append([e, proposed("a", "c")])
-        assert (result.appended, result.skipped) == (1, 1)
-        assert store.head_seq() == 2
-
-    def test_a_failing_batch_stores_nothing(self, store):
-        store.append([observed("a")])
-
-        class Boom(Exception):
-            pass
-
-        def batch():
-            yield proposed("a", "b")
-            raise Boom
-
-        with pytest.raises(Boom):
-            store.append(batch())
-        broken = proposed("a", "c").model_copy(update={"recorded_at": object()})
-        with pytest.raises(Exception):
-            store.append([proposed("a", "d"), broken])
-        assert store.head_seq() == 1
-        assert store.verify_chain() is None
-
-    def test_events_round_trip_through_rows(self, store):
-        e = proposed("a", "b", run="R1")
-        store.append([e])
-        (back,) = list(store.events())
-        assert back.model_dump(exclude={"seq", "hash"}) == e.model_dump(exclude={"seq", "hash"})
-        assert store.get(e.id) == back
-
-    def test_reads_by_pattern_run_type_and_range(self, store):
-        store.append([event(RunStarted(proposer="offline"), run_id="R1"), observed("a"),
-                      proposed("a", "x", run="R1"), proposed("b", "y", run="R1"),
-                      event(RunCompleted(counts={"proposed": 2}), run_id="R1"),
-                      proposed("a", "z", run="R2")])
-        assert [e.seq for e in store.events(slug="a")] == [2, 3, 6]
-        assert [e.seq for e in store.events(run_id="R1")] == [1, 3, 4, 5]
-        assert [e.seq for e in store.events(types=["LinkProposed"])] == [3, 4, 6]
-        assert [e.seq for e in store.events(after=2, until=4)] == [3, 4]
-        assert [r[0] for r in store.rows(slug="a", newest_first=True)] == [6, 3, 2]
-        assert store.run_end_seq("R1") == 5
+    @pytest.fixture
+    def store(self, tmp_path):
+        with EventStore(tmp_path / "events.db") as store:
+            yield store
 
     def test_no_code_path_updates_or_deletes_an_event(self, store):
         store.append([observed("a")])
@@ -126,13 +70,6 @@ class Contract:
         store.conn.execute("UPDATE events SET payload = replace(payload, '0.8', '0.9') WHERE seq = 2")
         broken = store.verify_chain()
         assert (broken.seq, broken.id, broken.type) == (2, target, "LinkProposed")
-
-
-class TestFileStore(Contract):
-    @pytest.fixture
-    def store(self, tmp_path):
-        with EventStore(tmp_path / "events.db") as store:
-            yield store
 
 
 def test_wal_mode_and_migrations_recorded(tmp_path):
@@ -178,3 +115,14 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 def test_a_missing_database_is_a_clear_error_when_not_creating(tmp_path):
     with pytest.raises(StoreError, match="no event database here; run `garden observe` first"):
         EventStore(tmp_path / "none.db", create=False)
+
+
+def test_reads_use_the_index_that_narrows_them(tmp_path):
+    """By type alone (the runs, the labels): the type index, not a scan of the log; by pattern
+    or run and type: the pattern's or run's index, not every event of the type."""
+    with EventStore(tmp_path / "e.db") as store:
+        plan = store.query_plan
+        assert any("events_type" in step for step in plan(types=["RunStarted", "RunCompleted"]))
+        assert any("events_slug" in step for step in plan(slug="a", types=["BlockWritten"], after=3))
+        assert any("events_run" in step for step in plan(run_id="R1", types=["RunStarted"]))
+        assert not any("SCAN" in step for step in plan(types=["RunStarted"], newest_first=True))

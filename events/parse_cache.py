@@ -16,7 +16,11 @@ again and the entry replaced. FORMAT is part of every key: entries of an older f
 1 held pickles) are never read.
 
 It is only a cache: `.garden/parse-cache.db` beside the event log, deleted at will, and any
-trouble with it (locked, damaged, unwritable) means parsing as if it were not there.
+trouble with it (locked, damaged, unwritable) means parsing as if it were not there. It lives in
+`events/` because it is SQLite; the domain sees it through `garden.catalog.ParsedFiles`.
+
+All the entries of this code's version are read at the first lookup, in one query: a garden
+reads nearly all of its files, and one query per file cost more than decoding them.
 """
 
 from __future__ import annotations
@@ -31,23 +35,24 @@ from typing import Any
 
 import orjson
 
+import garden
+from garden.catalog import Parsed
 from garden.errors import Problem
 from garden.model import Pattern
 
 #: The entries' format: 1 was pickles (never read again), 2 is JSON with typed values beside it.
 FORMAT = 2
-_SOURCES = ("model.py", "block.py", "document.py", "catalog.py", "errors.py", "parse_cache.py")
-#: Changes whenever the code that makes a cached value changes.
+_SOURCES = ("model.py", "block.py", "document.py", "catalog.py", "errors.py")
+#: Changes whenever the code that makes a cached value changes (this module's too).
 CODE_VERSION = hashlib.sha256(
     f"format {FORMAT}".encode()
-    + b"".join((Path(__file__).parent / name).read_bytes() for name in _SOURCES)
+    + b"".join((Path(garden.__file__).parent / name).read_bytes() for name in _SOURCES)
+    + Path(__file__).read_bytes()
 ).hexdigest()[:16]
 
 #: What a damaged or forged entry can raise while it is decoded and validated (pydantic's
 #: ValidationError, orjson's and base64's errors are ValueErrors).
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
-
-Parsed = tuple[Pattern | None, list[Problem]]
 
 
 def encode_parsed(pattern: Pattern | None, problems: list[Problem]) -> bytes:
@@ -155,11 +160,15 @@ def _untyped(kind: str, data: Any) -> Any:
 
 
 class ParseCache:
+    """The parse cache in an SQLite file (`garden.catalog.ParsedFiles`). One cache serves one
+    `load_garden`, which saves it at the end; `save` also closes it."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.conn: sqlite3.Connection | None = None
         self.new: list[tuple[str, bytes]] = []
         self.seen: set[str] = set()
+        self.stored: dict[str, bytes] | None = None  # this code version's entries, once read
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=2)
@@ -175,14 +184,18 @@ class ParseCache:
         if self.conn is None:
             return None
         self.seen.add(key)
-        try:
-            row = self.conn.execute("SELECT data FROM parsed WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
+        if self.stored is None:
+            try:  # every key of this version starts "<CODE_VERSION> ": one range of the index
+                self.stored = dict(self.conn.execute(
+                    "SELECT key, data FROM parsed WHERE key >= ? AND key < ?",
+                    (f"{CODE_VERSION} ", f"{CODE_VERSION}!")))
+            except sqlite3.Error:
+                self.stored = {}
+        data = self.stored.pop(key, None)
+        if data is None:
             return None
-        if row is None:
-            return None
         try:
-            return decode_parsed(row[0])
+            return decode_parsed(data)
         except _UNREADABLE:  # damaged or forged: parse the file again, and replace the entry
             return None
 
@@ -195,8 +208,9 @@ class ParseCache:
             pass
 
     def save(self) -> None:
-        """Store the new parses, and forget the old ones of files that were not read this time
-        (when they have come to outnumber the live ones: a cache of one garden stays small)."""
+        """Store the new parses, forget the old ones of files that were not read this time
+        (when they have come to outnumber the live ones: a cache of one garden stays small),
+        and close."""
         if self.conn is None:
             return
         try:
@@ -211,9 +225,15 @@ class ParseCache:
         except sqlite3.Error:
             pass
         finally:
-            self.new = []
+            self.new, self.stored = [], None
+            self.close()
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def open_parse_cache(settings) -> ParseCache | None:
+    """The garden's parse cache (`Settings.parse_cache`), or None when the settings turn it off."""
+    return ParseCache(settings.parse_cache) if settings.parse_cache is not None else None
