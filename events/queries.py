@@ -14,6 +14,7 @@ from garden.catalog import Garden
 from garden.errors import GardenError, UnknownPatternError, display_path
 from garden.event import PAYLOAD, Event
 from garden.precision import Label
+from garden.upcast import upcast
 
 from events.heads import GivenHead, check_given, check_published, read_heads
 from events.observe import observe_garden
@@ -232,16 +233,16 @@ def curator_labels(store: EventStore, proposer: str | None = None) -> list[Label
     decided: dict[str, Label] = {}
     # Stored rows, their payloads read as JSON: validating tens of thousands of events to read
     # five fields each cost more than the rest of `garden health`.
-    for _, event_id, kind, _, _, actor, *_, payload, _ in store.rows(
+    for _, event_id, kind, _, _, actor, _, version, payload, _ in store.rows(
             types=["LinkProposed", "EntityProposed", "ProposalAccepted", "ProposalRejected"]):
-        p = orjson.loads(payload)
+        p = upcast(kind, version, orjson.loads(payload))
         if kind in ("LinkProposed", "EntityProposed"):
             link = kind == "LinkProposed"
-            raw = p.get("raw_confidence")
+            raw = p["raw_confidence"]
             said = raw if raw is not None else p["confidence"] if link else p["relevance"]
-            proposals[event_id] = Label(p["proposer"], p.get("model"), "link" if link else "entity", said, True,
-                                        prompt_version=p.get("prompt_version"), proposal_id=event_id)
-        elif actor.startswith("curator:") and p.get("proposal_id") in proposals:
+            proposals[event_id] = Label(p["proposer"], p["model"], "link" if link else "entity", said, True,
+                                        prompt_version=p["prompt_version"], proposal_id=event_id)
+        elif actor.startswith("curator:") and p["proposal_id"] in proposals:
             made = proposals[p["proposal_id"]]
             decided[p["proposal_id"]] = replace(made, kept=kind == "ProposalAccepted")
     return [label for label in decided.values() if proposer is None or label.proposer == proposer]
