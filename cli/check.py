@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, handle_errors, open_app, out
+from cli.common import DbOption, GardenOption, JsonOption, handle_errors, open_app, out, print_json
 from garden.errors import display_path, escape_text
 
 LABELS = {
@@ -43,7 +42,7 @@ def check(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption
             "summary": summary,
             "problems": [p.to_dict() for p in result.problems],
         }
-        out.print_json(json.dumps(payload))
+        print_json(payload)
     else:
         for problem in result.problems:
             # What a file says is escaped twice: control characters (a newline would forge a

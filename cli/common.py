@@ -34,6 +34,14 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def print_json(data) -> None:
+    """`--json` output: the text rich's `print_json` gives without a terminal (indent 2, not
+    ASCII-escaped), written at once: rich renders a big payload segment by segment, seconds for
+    a review of thousands of proposals."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def open_app(garden: Path | None, db: Path | None, proposer: str | None = None) -> GardenApp:
     """The application over the garden and log the options (or the environment) name; what it
     says on the way is printed on stderr."""

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from flows import curate
 from flows.app import GardenApp, Review
 from garden.errors import GardenError, escape_text
@@ -81,7 +81,7 @@ def review(
         return
     found = app.review(pattern, run, min_confidence)
     if json_out:
-        out.print_json(json.dumps(found.to_json()))
+        print_json(found.to_json())
         return
     if not found.found:
         _print_merge_candidates(found.merges)
@@ -132,7 +132,7 @@ def _review_sample(app: GardenApp, n: int, seed: int | None, proposer: str | Non
     items, blocks = sample.items, sample.blocks
     said = f"{len(items)} sampled (seed {sample.seed}) of {sample.total} items in {sample.strata} bands"
     if json_out:
-        out.print_json(json.dumps(sample.to_json()))
+        print_json(sample.to_json())
         err.print(said, markup=False)
         return
     if not items:
@@ -285,7 +285,7 @@ def _decide(accept: bool, ids, pattern, run, by, note, no_write, garden, db, jso
     else:
         result = app.reject(ids, pattern=pattern, run=run, by=by, note=note, on_finished=said)
     if json_out:
-        out.print_json(json.dumps(result.to_dict()))
+        print_json(result.to_dict())
     else:
         verb = "accepted" if accept else "rejected"
         for d in result.decided:
@@ -334,7 +334,7 @@ def lift(
     """Let a rejected link (--target and --type) or entity (--entity) be proposed again."""
     lifted = open_app(garden, db).lift(slug, target=target, link_type=link_type, entity=entity, by=by, note=note)
     if json_out:
-        out.print_json(json.dumps(lifted.to_dict()))
+        print_json(lifted.to_dict())
         return
     _print_finished(lifted.finished)
     out.print(f"lifted (run {lifted.run_id}): it may be proposed again")
@@ -348,7 +348,7 @@ def diff(
     """The unified diff of every block a run changed, rebuilt from the log, and per-rule counts."""
     changes = open_app(garden, db).diff(run)
     if json_out:
-        out.print_json(json.dumps(changes.to_dict()))
+        print_json(changes.to_dict())
         return
     for lines in changes.diffs.values():
         print_diff(lines)
@@ -371,7 +371,7 @@ def revert(
     plan, result = reverted.plan, reverted.result
     _print_finished(result.finished, err if json_out else out)
     if json_out:
-        out.print_json(json.dumps(reverted.to_dict()))
+        print_json(reverted.to_dict())
     elif plan.finishing:
         out.print(f"{plan.run_id} was reverted by {plan.finishing}; {len(result.written)} of its files "
                   f"were not yet as that revert left them (a failed or --no-write write) and are "

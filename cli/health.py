@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from cli.curate import ByOption
 from flows import calibration
 from garden import precision
@@ -26,7 +25,7 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     report = app.health()
     settings = app.settings
     if json_out:
-        out.print_json(json.dumps(report))
+        print_json(report)
         return
     table = Table(title=f"garden health: {display_path(settings.garden)}", title_justify="left")
     table.add_column("")
@@ -124,7 +123,7 @@ def calibrate(
     result, written = calibrated.result, calibrated.written
     labels, recommended = result["labels"], result["recommended"]
     if json_out:
-        out.print_json(json.dumps(result))
+        print_json(result)
         return
     if not labels:
         out.print("no curator decisions yet: nothing to measure" + (" or fit; nothing was written" if write else "")

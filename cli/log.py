@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from events.heads import parse_given_head
 from garden.errors import display_path, escape_text
 from garden.event import Event
@@ -26,7 +26,7 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
     app = open_app(garden, db)
     summary = app.observe()
     if json_out:
-        out.print_json(json.dumps(summary))
+        print_json(summary)
     else:
         out.print(f"observed {summary['patterns']} patterns: {summary['observed']} new, "
                   f"{summary['external_edits']} edited outside graph-garden, "
@@ -42,7 +42,7 @@ def runs(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption 
     garden's first tend: proposed + invalid = accepted + rejected + pending."""
     found = open_app(garden, db).runs()
     if json_out:
-        out.print_json(json.dumps([r.to_dict() for r in found]))
+        print_json([r.to_dict() for r in found])
         return
     if not found:
         out.print("no runs yet")
@@ -96,7 +96,7 @@ def history(
     """
     found = open_app(garden, db).history(slug, target, entity)
     if json_out:
-        out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
+        print_json([e.model_dump(mode="json") for e in found])
         return
     if not found:
         out.print(f"nothing in the log about {slug} and {target or entity}")
@@ -185,7 +185,7 @@ def replay(
     if check:
         differences = replayed.differences
         if json_out:
-            out.print_json(json.dumps({"seq": replayed.seq, "differences": [d.to_dict() for d in differences]}))
+            print_json({"seq": replayed.seq, "differences": [d.to_dict() for d in differences]})
         else:
             for d in differences:
                 out.print(str(d), markup=False)
@@ -194,7 +194,7 @@ def replay(
             raise typer.Exit(1)
         return
     if json_out:
-        out.print_json(json.dumps({"seq": replayed.seq, "out": str(out_dir), "patterns": replayed.written}))
+        print_json({"seq": replayed.seq, "out": str(out_dir), "patterns": replayed.written})
     else:
         out.print(f"replayed {replayed.written} patterns as of event #{replayed.seq} into {display_path(out_dir)}")
 
@@ -216,7 +216,7 @@ def verify(garden: GardenOption = None, db: DbOption = None, head: HeadOption = 
     given = [parse_given_head(text) for text in head or []]
     report = open_app(garden, db).verify(given)
     if json_out:
-        out.print_json(json.dumps(report.to_dict()))
+        print_json(report.to_dict())
     else:
         for line in report.integrity:
             out.print(f"database: {line}", markup=False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 
 ProposerOption = Annotated[
     Optional[str],
@@ -32,7 +31,7 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
     result = open_app(garden, db, proposer).propose(pattern)
     proposals, tally, run_id = result.proposals, result.tally, result.run_id
     if json_out:
-        out.print_json(json.dumps(result.to_dict()))
+        print_json(result.to_dict())
         return
     table = Table(title=f"proposals (run {run_id})", title_justify="left")
     for column in ("pattern", "proposal", "score", "reason"):

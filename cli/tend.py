@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from cli.propose import PatternOption, ProposerOption
 from garden.errors import GardenError
 
@@ -42,7 +41,7 @@ def tend(
     result = open_app(garden, db, proposer).tend(limit=limit, patterns=pattern, today=today, dry_run=dry_run,
                                                   progress=sys.stderr.isatty() and not json_out)
     if json_out:
-        out.print_json(json.dumps(result))
+        print_json(result)
         return
     from flows.report import summary_rows
 

@@ -197,7 +197,8 @@ class GardenApp:
         """The garden's files. A command that records or writes reads them holding the lock: read
         before, another command's writes would look like a person's edits."""
         self.require_garden()
-        garden = load_garden(self.settings.garden, cache=self.settings.parse_cache)
+        # Bodies are read from the files when asked for (a write, a proposal): most commands never do.
+        garden = load_garden(self.settings.garden, keep_bodies=False, cache=self.settings.parse_cache)
         if garden.errors:
             self.on_note(f"{len(garden.failed_files())} file(s) with errors are left out (see `garden check`)")
         return garden
@@ -306,7 +307,7 @@ class GardenApp:
                    and (min_confidence is None or e["confidence"] >= min_confidence)]
         if not entries:
             return []
-        patterns = (load_garden(self.settings.garden, cache=self.settings.parse_cache).patterns
+        patterns = (load_garden(self.settings.garden, keep_bodies=False, cache=self.settings.parse_cache).patterns
                     if self.settings.garden.is_dir() else {})
         titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
         return [curate.describe_duplicate(e, titles) for e in entries]

@@ -334,7 +334,7 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
     if bool(ids) + bool(pattern) + bool(run) != 1:
         raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
     if ids:
-        where = {pid: slug for slug in state.patterns for pid in state.patterns[slug]["pending"]}
+        where = pending_where(store, state, ids)
         where.update({pid: entry["slug"] for pid, entry in pending_duplicates(state).items()})
         where.update({pid: item.slug for pid, item in
                       decidable_by_policy(store, state, [pid for pid in ids if pid not in where]).items()})
@@ -350,6 +350,23 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
     if not chosen:
         raise GardenError(f"nothing pending for {'pattern ' + pattern if pattern else 'run ' + run}")
     return [(slug, pid) for slug, proposals in chosen.items() for pid in proposals]
+
+
+def pending_where(store: EventStore, state: State, ids: list[str]) -> dict[str, str]:
+    """Of `ids`, the pending proposals, each with its pattern: the proposal's event names the
+    pattern, so only the patterns named are looked at (not the whole garden's state)."""
+    where = {}
+    for pid in ids:
+        stored = store.get(pid)
+        if stored is not None and stored.slug in state.patterns and pid in pending_of(state, stored.slug):
+            where[pid] = stored.slug
+    return where
+
+
+def pending_of(state: State, slug: str) -> dict[str, dict]:
+    """A pattern's pending proposals by id (none for a pattern the log does not have)."""
+    known = state.patterns.get(slug)
+    return known["pending"] if known else {}
 
 
 def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, str]], accept: bool,
@@ -690,6 +707,9 @@ class RevertPlan:
     withdrawn_suspicions: list[tuple[str, str]] = field(default_factory=list)  # duplicate suspicions the run made
 
 
+_PROPOSAL_KINDS = ("LinkProposed", "EntityProposed", "PruneProposed")  # what may wait for a curator
+
+
 def plan_revert(store: EventStore, run_id: str, now: State) -> RevertPlan:
     """What undoing a run takes, against the log as it is now (`now`, kept current; observe the
     files first, so a person's edit since the run counts as a later change, not as something to
@@ -712,8 +732,9 @@ def plan_revert(store: EventStore, run_id: str, now: State) -> RevertPlan:
             conflicts[slug] = sorted(later)
         restores[slug] = (restore_items(current, before, after, run_keys), sorted(run_keys))
     texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
-    withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
-                 for pid in pending]
+    proposed_in = sorted({row[3] for row in store.rows(run_id=changes.run_id, types=tuple(_PROPOSAL_KINDS))})
+    withdrawn = [(slug, pid) for where in proposed_in
+                 for slug, pending in pending_by_pattern(now, where, run=changes.run_id).items() for pid in pending]
     suspicions = [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
                   if entry["run_id"] == changes.run_id]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
@@ -737,10 +758,11 @@ def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
     """The run's decisions on proposals that were pending before it (a curator's accept or
     reject, a revert's withdrawal): undone, so each is pending again as it was."""
     found = []
+    suspicions = pending_duplicates(changes.before)
     for row in store.rows(run_id=changes.run_id, types=("ProposalAccepted", "ProposalRejected")):
         decision = row_to_event(row)
         slug, pid = decision.slug, decision.payload.proposal_id
-        suspicion = pending_duplicates(changes.before).get(pid)
+        suspicion = suspicions.get(pid)
         if suspicion is not None:  # a duplicate suspicion decided by the run: pending again
             again = (now.duplicates.get("|".join(suspicion["slugs"])) or {}).get("status") == "pending"
             if again:

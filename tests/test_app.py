@@ -244,3 +244,20 @@ def test_cli_modules_make_no_store_or_state_calls_of_their_own():
         for name in ("EventStore", "load_state", "garden_lock", "record_observation", "GARDEN_CLI",
                      "GARDEN_PROGRESS", ".prefix"):
             assert name not in text, f"{path.name} uses {name}"
+
+
+def test_json_output_is_the_text_rich_printed(capsys):
+    """--json is written at once (rich's renderer takes seconds on a big review), the same text."""
+    import io
+
+    from rich.console import Console
+
+    from cli.common import print_json
+
+    data = {"slug": "caf\u00e9-\u4e2d", "reason": "a\u0085b\u007f\u2028c \"q\" \\ \x1b[31m\nline",
+            "n": [1, 2.5, -0.0, 1e-07, 123456789012345678901234567890, None, True], "empty": {}, "list": [],
+            "nested": [{"a": {"b": []}}]}
+    rich_out = io.StringIO()
+    Console(file=rich_out, highlight=False, soft_wrap=True, width=200).print_json(json.dumps(data))
+    print_json(data)
+    assert capsys.readouterr().out == rich_out.getvalue()
