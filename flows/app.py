@@ -1,8 +1,9 @@
 """The application: the operations people know (`tend`, `review`, `accept`, `revert`, ...) as
-one method each, which the CLI, the Prefect flow and a web page all call.
+one method each, for every entry point (the CLI; next, a web page) to call. `tend` runs the
+Prefect flow the nightly deployment runs.
 
 A method opens the log, reads the garden, loads the log's state once, and keeps that one state
-current by folding in what it appends (`flows.curate.catch_up`) rather than loading it again; a
+current by folding in what it appends (`flows.recording.catch_up`) rather than loading it again; a
 point in the log's past (what a run changed) is loaded from the snapshot nearest before it. A
 method that writes takes the garden's lock itself, so every caller gets the same exclusion. It
 returns plain results (dataclasses with `to_dict`, dicts) and prints nothing: what a caller
