@@ -492,8 +492,8 @@ def lift_rejection(store: EventStore, state: State, slug: str, target: str | Non
     if not known or key not in (known.get("declined") or {}):
         raise GardenError(f"{slug}: no curator rejection of {key.replace('|', ' ')} to lift")
     with recorded_run(store, "curator", None, options={"command": "lift", "by": by}) as run:
-        recorder(store, state)([event(RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note),
-                            slug=slug, run_id=run.run_id, actor=f"curator:{by}")])
+        lifted = RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note)
+        recorder(store, state)([event(lifted, slug=slug, run_id=run.run_id, actor=f"curator:{by}")])
     return run.run_id
 
 
@@ -570,8 +570,9 @@ def finish_unfinished(store: EventStore, garden: Garden, by: str, state: State, 
         finished = Finished(run.run_id, runs)
         for stamp, slugs in todo.items():
             if slugs:
-                written, errors = write_changed_blocks(recorder(store, state), garden, state, today or dt.date.today(),
-                                                       run.run_id, only=slugs, stamp=stamp)
+                written, errors = write_changed_blocks(recorder(store, state), garden, state,
+                                                       today or dt.date.today(), run.run_id, only=slugs,
+                                                       stamp=stamp)
                 finished.written += written
                 finished.errors += errors
         run.counts.update({"files_written": len(finished.written), "errors": len(finished.errors)})
@@ -732,7 +733,7 @@ def plan_revert(store: EventStore, run_id: str, now: State) -> RevertPlan:
             conflicts[slug] = sorted(later)
         restores[slug] = (restore_items(current, before, after, run_keys), sorted(run_keys))
     texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
-    proposed_in = sorted({row[3] for row in store.rows(run_id=changes.run_id, types=tuple(_PROPOSAL_KINDS))})
+    proposed_in = sorted({row[3] for row in store.rows(run_id=changes.run_id, types=_PROPOSAL_KINDS)})
     withdrawn = [(slug, pid) for where in proposed_in
                  for slug, pending in pending_by_pattern(now, where, run=changes.run_id).items() for pid in pending]
     suspicions = [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
