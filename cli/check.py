@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, handle_errors, out
-from events.parse_cache import open_parse_cache
-from garden.catalog import load_garden
-from garden.errors import GardenError, display_path, escape_text
-from garden.settings import load_settings
+from cli.common import DbOption, GardenOption, JsonOption, handle_errors, open_app, out, print_json
+from garden.errors import display_path, escape_text
 
 LABELS = {
     "files": "files read",
@@ -35,10 +31,9 @@ def check(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption
     file has an error; warnings alone (legacy variants that are read and normalised) exit 0.
     Nothing is written (but the parse cache beside the log, see --db).
     """
-    settings = load_settings(garden=garden, db=db)
-    if not settings.garden.is_dir():
-        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    result = load_garden(settings.garden, cache=open_parse_cache(settings))
+    app = open_app(garden, db)
+    result = app.check()
+    settings = app.settings
     summary = result.summary()
     if json_out:
         payload = {
@@ -47,7 +42,7 @@ def check(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption
             "summary": summary,
             "problems": [p.to_dict() for p in result.problems],
         }
-        out.print_json(json.dumps(payload))
+        print_json(payload)
     else:
         for problem in result.problems:
             # What a file says is escaped twice: control characters (a newline would forge a

@@ -13,7 +13,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from flows.app import GardenApp
 from garden.errors import GardenError
+from garden.settings import load_settings
 
 GardenOption = Annotated[
     Optional[Path],
@@ -30,6 +32,21 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 # Piped output is read by people too (and by grep): tables get a wide line instead of 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data) -> None:
+    """`--json` output: the text rich's `print_json` gives without a terminal (indent 2, not
+    ASCII-escaped), written at once: rich renders a big payload segment by segment, seconds for
+    a review of thousands of proposals."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def open_app(garden: Path | None, db: Path | None, proposer: str | None = None) -> GardenApp:
+    """The application over the garden and log the options (or the environment) name; what it
+    says on the way is printed on stderr."""
+    settings = load_settings(garden=garden, db=db, proposer=proposer)
+    return GardenApp(settings, on_note=lambda text: err.print(f"[yellow]note:[/yellow] {text}"))
 
 
 def handle_errors(func):

@@ -9,14 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import locked_garden
-from events.parse_cache import open_parse_cache
-from events.projection import load_state
-from events.store import EventStore
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from flows import curate
+from flows.app import GardenApp, Review
 from garden.errors import GardenError, escape_text
-from garden.settings import load_settings
 
 ByOption = Annotated[Optional[str], typer.Option("--by", help="Who decides. [default: git's user.name, else the login name]", show_default=False)]
 NoteOption = Annotated[Optional[str], typer.Option("--note", help="Why (kept in the log).")]
@@ -79,60 +75,31 @@ def review(
     if sample is not None and (pattern or run or min_confidence is not None):
         raise GardenError("--sample draws from the whole garden; narrow it with --proposer, not --pattern, "
                           "--run or --min-confidence")
-    settings = load_settings(garden=garden, db=db)
+    app = open_app(garden, db)
     if sample is not None:
-        _review_sample(settings, sample, seed, proposer, interactive, by, json_out)
+        _review_sample(app, sample, seed, proposer, interactive, by, json_out)
         return
-    with EventStore(settings.db, create=False) as store:
-        state = load_state(store)
-        if pattern:
-            curate.require_pattern(state, pattern)
-        if run:
-            run = curate.require_run(store, run)
-        found = curate.pending_by_pattern(state, pattern, run, min_confidence)
-        merges = _merge_candidates(settings, state, pattern, run, min_confidence)
-        if json_out:
-            groups = {slug: {"slug": slug, "proposals": [{"id": pid, **p} for pid, p in ps.items()],
-                             "diff": "\n".join(curate.review_diff(state, slug, ps)), "merge_candidates": []}
-                      for slug, ps in found.items()}
-            for m in merges:  # with the pattern that suspected it, or the other, or a group of its own
-                where = next((s for s in (m["slug"], m["other"]) if s in groups), m["slug"])
-                groups.setdefault(where, {"slug": where, "proposals": [], "diff": "",
-                                          "merge_candidates": []})["merge_candidates"].append(m)
-            out.print_json(json.dumps(list(groups.values())))
-            return
-    if not found:
-        _print_merge_candidates(merges)
-        if not merges:
+    found = app.review(pattern, run, min_confidence)
+    if json_out:
+        print_json(found.to_json())
+        return
+    if not found.found:
+        _print_merge_candidates(found.merges)
+        if not found.merges:
             out.print("nothing pending")
         return
     if _on_a_terminal(interactive):
-        _print_merge_candidates(merges)
-        _review_on_terminal(settings, state, found, by or curate.default_curator())
+        _print_merge_candidates(found.merges)
+        _review_on_terminal(app, found, by or curate.default_curator())
         return
-    for slug, proposals in found.items():
+    for slug, proposals in found.found.items():
         out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
-        print_diff(curate.review_diff(state, slug, proposals))
+        print_diff(found.diffs[slug])
         for pid, p in proposals.items():
             out.print(describe(pid, p), markup=False, highlight=False)
-    _print_merge_candidates(merges)
-    err.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; "
+    _print_merge_candidates(found.merges)
+    err.print(f"{found.count} pending in {len(found.found)} patterns; "
               "decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`")
-
-
-def _merge_candidates(settings, state, pattern: str | None, run: str | None,
-                      min_confidence: float | None) -> list[dict]:
-    """Pending duplicate suspicions, narrowed as the review is, with both patterns' titles."""
-    entries = [e for e in curate.pending_duplicates(state).values()
-               if (not pattern or pattern in e["slugs"]) and (not run or e["run_id"] == run)
-               and (min_confidence is None or e["confidence"] >= min_confidence)]
-    if not entries:
-        return []
-    from garden.catalog import load_garden
-
-    patterns = load_garden(settings.garden, cache=open_parse_cache(settings)).patterns if settings.garden.is_dir() else {}
-    titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
-    return [curate.describe_duplicate(e, titles) for e in entries]
 
 
 def _on_a_terminal(interactive: bool | None) -> bool:
@@ -159,19 +126,13 @@ def _print_merge_candidates(merges: list[dict]) -> None:
               "`garden reject ID --note TEXT` (not the same idea); neither changes a file", markup=False)
 
 
-def _review_sample(settings, n: int, seed: int | None, proposer: str | None, interactive: bool | None,
+def _review_sample(app: GardenApp, n: int, seed: int | None, proposer: str | None, interactive: bool | None,
                    by: str | None, json_out: bool) -> None:
-    if seed is None:
-        import random
-
-        seed = random.SystemRandom().randrange(10_000)
-    with EventStore(settings.db, create=False) as store:
-        state = load_state(store)
-        items, total, strata = curate.sample_review(store, state, n, seed, proposer)
-    patterns = {item.slug: state.patterns[item.slug] for item in items}
-    said = f"{len(items)} sampled (seed {seed}) of {total} items in {strata} bands"
+    sample = app.sample(n, seed, proposer)
+    items, patterns = sample.items, sample.patterns
+    said = f"{len(items)} sampled (seed {sample.seed}) of {sample.total} items in {sample.strata} bands"
     if json_out:
-        out.print_json(json.dumps([item.to_dict(patterns[item.slug]) for item in items]))
+        print_json(sample.to_json())
         err.print(said, markup=False)
         return
     if not items:
@@ -179,7 +140,7 @@ def _review_sample(settings, n: int, seed: int | None, proposer: str | None, int
         return
     if _on_a_terminal(interactive):
         out.print(f"{said}; {KEYS_HELP}", markup=False)
-        _on_terminal(lambda keys, tally: _step_through_sample(settings, items, patterns, by or curate.default_curator(),
+        _on_terminal(lambda keys, tally: _step_through_sample(app, items, patterns, by or curate.default_curator(),
                                                               keys, tally))
         return
     for item in items:
@@ -189,12 +150,12 @@ def _review_sample(settings, n: int, seed: int | None, proposer: str | None, int
     err.print(f"{said}; decide with `garden accept ID ...` / `garden reject ID ... --note TEXT`", markup=False)
 
 
-def _step_through_sample(settings, items, patterns, who: str, keys: "_Keys", tally: dict) -> None:
+def _step_through_sample(app: GardenApp, items, patterns, who: str, keys: "_Keys", tally: dict) -> None:
     for item in items:
         out.print(f"\n[bold]{item.slug}[/bold]", markup=True)
         print_diff(item.overruled_diff(patterns[item.slug]))
         out.print(describe_sampled(item), markup=False, highlight=False)
-        _decide_by_key(settings, item.slug, item.id, who, keys, tally)
+        _decide_by_key(app, item.slug, item.id, who, keys, tally)
 
 
 KEYS_HELP = ("one key each, no Enter: a accept, r reject (then a note and Enter), s skip, q quit; "
@@ -205,11 +166,10 @@ class _Quit(Exception):
     pass
 
 
-def _review_on_terminal(settings, state, found: dict[str, dict[str, dict]], who: str) -> None:
+def _review_on_terminal(app: GardenApp, found: Review, who: str) -> None:
     """Step through the proposals; each decision is its own accept or reject, made at once."""
-    out.print(f"{sum(len(p) for p in found.values())} pending in {len(found)} patterns; {KEYS_HELP}",
-              markup=False)
-    _on_terminal(lambda keys, tally: _step_through(settings, state, found, who, keys, tally))
+    out.print(f"{found.count} pending in {len(found.found)} patterns; {KEYS_HELP}", markup=False)
+    _on_terminal(lambda keys, tally: _step_through(app, found, who, keys, tally))
 
 
 def _on_terminal(step) -> None:
@@ -224,17 +184,17 @@ def _on_terminal(step) -> None:
               "(each recorded as it was made)", markup=False)
 
 
-def _step_through(settings, state, found, who: str, keys: "_Keys", tally: dict) -> None:
+def _step_through(app: GardenApp, found: Review, who: str, keys: "_Keys", tally: dict) -> None:
     """Each proposal in turn: show it, read a key, decide it at once."""
-    for slug, proposals in found.items():
+    for slug, proposals in found.found.items():
         out.print(f"\n[bold]{slug}[/bold]: {len(proposals)} pending", markup=True)
-        print_diff(curate.review_diff(state, slug, proposals))
+        print_diff(found.diffs[slug])
         for pid, p in proposals.items():
             out.print(describe(pid, p), markup=False, highlight=False)
-            _decide_by_key(settings, slug, pid, who, keys, tally)
+            _decide_by_key(app, slug, pid, who, keys, tally)
 
 
-def _decide_by_key(settings, slug: str, pid: str, who: str, keys: "_Keys", tally: dict) -> None:
+def _decide_by_key(app: GardenApp, slug: str, pid: str, who: str, keys: "_Keys", tally: dict) -> None:
     """Read a key for one proposal and decide it at once (q raises _Quit)."""
     key = keys.key("  [a]ccept  [r]eject  [s]kip  [q]uit ? ", "arsq")
     if key == "q":
@@ -244,7 +204,8 @@ def _decide_by_key(settings, slug: str, pid: str, who: str, keys: "_Keys", tally
         return
     note = keys.line("  note (why; Enter when done): ") if key == "r" else None
     try:
-        result = _decide_now(settings, key == "a", [pid], None, None, who, note or None, True)
+        decide = app.accept if key == "a" else app.reject
+        result = decide([pid], by=who, note=note or None, on_finished=_print_finished)
     except GardenError as e:  # decided meanwhile, or the lock is held: say so, go on
         err.print(f"  error: {e}", markup=False)
         return
@@ -305,18 +266,6 @@ class _Keys:
             self.cbreak()
 
 
-def _decide_now(settings, accept: bool, ids, pattern, run, by: str, note, write: bool,
-                json_out: bool = False) -> curate.CuratorResult:
-    """Take the lock, read the garden under it, finish what a killed command left unwritten
-    (said at once: the decision may still fail), and decide."""
-    with locked_garden(settings) as (store, found):
-        finished = curate.finish_unfinished(store, found, by)
-        _print_finished(finished, err if json_out else out)
-        result = curate.decide(store, found, ids, pattern, run, accept, by, note, write=write)
-    result.finished = finished
-    return result
-
-
 def _print_finished(finished: curate.Finished | None, console=out) -> None:
     if finished is None:
         return
@@ -329,11 +278,14 @@ def _print_finished(finished: curate.Finished | None, console=out) -> None:
 
 
 def _decide(accept: bool, ids, pattern, run, by, note, no_write, garden, db, json_out) -> None:
-    settings = load_settings(garden=garden, db=db)
-    result = _decide_now(settings, accept, ids, pattern, run, by or curate.default_curator(), note,
-                         not no_write, json_out)
+    app = open_app(garden, db)
+    said = lambda finished: _print_finished(finished, err if json_out else out)  # noqa: E731
+    if accept:
+        result = app.accept(ids, pattern=pattern, run=run, by=by, note=note, write=not no_write, on_finished=said)
+    else:
+        result = app.reject(ids, pattern=pattern, run=run, by=by, note=note, on_finished=said)
     if json_out:
-        out.print_json(json.dumps(result.to_dict()))
+        print_json(result.to_dict())
     else:
         verb = "accepted" if accept else "rejected"
         for d in result.decided:
@@ -380,18 +332,12 @@ def lift(
     json_out: JsonOption = False,
 ) -> None:
     """Let a rejected link (--target and --type) or entity (--entity) be proposed again."""
-    if bool(entity) == bool(target and link_type):
-        raise GardenError("give --target and --type for a link, or --entity for an entity")
-    settings = load_settings(garden=garden, db=db)
-    who = by or curate.default_curator()
-    with locked_garden(settings) as (store, found):
-        finished = curate.finish_unfinished(store, found, who)
-        run_id = curate.lift_rejection(store, load_state(store), slug, target, link_type, entity, who, note)
+    lifted = open_app(garden, db).lift(slug, target=target, link_type=link_type, entity=entity, by=by, note=note)
     if json_out:
-        out.print_json(json.dumps({"run_id": run_id, "finished": finished and finished.to_dict()}))
+        print_json(lifted.to_dict())
         return
-    _print_finished(finished)
-    out.print(f"lifted (run {run_id}): it may be proposed again")
+    _print_finished(lifted.finished)
+    out.print(f"lifted (run {lifted.run_id}): it may be proposed again")
 
 
 @handle_errors
@@ -400,18 +346,14 @@ def diff(
     garden: GardenOption = None, db: DbOption = None, json_out: JsonOption = False,
 ) -> None:
     """The unified diff of every block a run changed, rebuilt from the log, and per-rule counts."""
-    settings = load_settings(garden=garden, db=db)
-    with EventStore(settings.db, create=False) as store:
-        changes = curate.run_changes(store, run)
-        diffs = curate.run_diff(changes)
+    changes = open_app(garden, db).diff(run)
     if json_out:
-        out.print_json(json.dumps({"run_id": changes.run_id, "counts": changes.counts,
-                                   "patterns": {slug: "\n".join(lines) for slug, lines in diffs.items()}}))
+        print_json(changes.to_dict())
         return
-    for lines in diffs.values():
+    for lines in changes.diffs.values():
         print_diff(lines)
     summary = ", ".join(f"{k} {v}" for k, v in changes.counts.items()) or "no changes"
-    out.print(f"run {changes.run_id}: {len(diffs)} blocks changed; {summary}", markup=False)
+    out.print(f"run {changes.run_id}: {len(changes.diffs)} blocks changed; {summary}", markup=False)
 
 
 @handle_errors
@@ -425,18 +367,11 @@ def revert(
     """Undo a run: compensating events put back every block item it changed (its additions
     removed, its prunes restored), then the files are written. Reverting a revert restores the
     run. If later events changed the same items, lists the conflicts and stops, unless --force."""
-    settings = load_settings(garden=garden, db=db)
-    with locked_garden(settings) as (store, found):
-        plan, result = curate.revert(store, found, run.upper(), by or curate.default_curator(), note,
-                                     force, write=not no_write)
+    reverted = open_app(garden, db).revert(run, by=by, note=note, force=force, write=not no_write)
+    plan, result = reverted.plan, reverted.result
     _print_finished(result.finished, err if json_out else out)
     if json_out:
-        out.print_json(json.dumps({**result.to_dict(), "reverted_run": plan.run_id, "finishing": plan.finishing,
-                                   "conflicts": plan.conflicts,
-                                   "withdrawn": [pid for _, pid in plan.withdrawn],
-                                   "withdrawn_suspicions": [pid for _, pid in plan.withdrawn_suspicions],
-                                   "reopened": [pid for _, pid, _, _ in plan.reopened],
-                                   "redecided": [d.payload.proposal_id for d in plan.redecided]}))
+        print_json(reverted.to_dict())
     elif plan.finishing:
         out.print(f"{plan.run_id} was reverted by {plan.finishing}; {len(result.written)} of its files "
                   f"were not yet as that revert left them (a failed or --no-write write) and are "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,20 +9,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from cli.curate import ByOption
-from cli.log import open_garden
-from events.projection import load_state
-from events.store import EventStore
-from flows import calibration, curate
-from flows.report import html_report
-from events.queries import curator_labels
+from flows import calibration
 from garden import precision
-from garden.errors import GardenError, display_path, escape_text
-from garden.health import garden_health
-from garden.policy import load_policy
-from garden.precision import policy_outcome, recommend
-from garden.settings import load_settings
+from garden.errors import display_path, escape_text
 
 
 @handle_errors
@@ -31,29 +21,11 @@ def health(garden: GardenOption = None, db: DbOption = None, json_out: JsonOptio
     """The garden's health: links and entities per pattern, confidences, link types, targets
     missing from the garden, links repeating curated ones, near-duplicate entities, patterns
     never tended, and how link targets spread over the library (flagging concentration)."""
-    settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
-    blocks: dict = {}
-    tended: dict = {}
-    reassessed: dict = {}
-    labels: list = []
-    duplicates: dict = {}
-    if settings.db.exists():
-        with EventStore(settings.db, create=False) as store:
-            labels = curator_labels(store)
-            state = load_state(store)
-            duplicates = state.duplicates
-            for slug in found.patterns:
-                known = state.patterns.get(slug)
-                if known is not None:
-                    blocks[slug], tended[slug] = known.block, known.tended
-                    reassessed[slug] = known.reassessed
-    else:  # no log yet: the files are all there is
-        blocks = {s: p.block.model_dump(mode="json") if p.block else None for s, p in found.patterns.items()}
-    report = garden_health(found, blocks, tended, reassessed, duplicates)
-    report["measured_precision"] = precision.measured(labels, load_policy())
+    app = open_app(garden, db)
+    report = app.health()
+    settings = app.settings
     if json_out:
-        out.print_json(json.dumps(report))
+        print_json(report)
         return
     table = Table(title=f"garden health: {display_path(settings.garden)}", title_justify="left")
     table.add_column("")
@@ -120,22 +92,10 @@ def report(
     """One self-contained HTML page (no network fetches) with a run's summary, the diff of every
     block it changed, and the pending proposals: for curators who would rather look. Without
     RUN, the last tend (the night's run, not the morning's accepts)."""
-    settings = load_settings(garden=garden, db=db)
-    with EventStore(settings.db, create=False) as store:
-        chosen = curate.resolve_run(store, run) if run else curate.last_tend(store)
-        changes = curate.run_changes(store, chosen)
-        diffs = curate.run_diff(changes)
-        state = load_state(store)
-        pending = curate.pending_by_pattern(state)
-        pending_diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in pending.items()}
-        about = curate.describe_run(store, changes.run_id)
-        measured = precision.measured(curator_labels(store), load_policy())
-    which = about if run else f"the last tend: {about} (`garden report RUN` shows another run)"
-    page = html_report(changes.run_id, changes.counts, diffs, pending, pending_diffs, which=which,
-                       measured=measured)
-    html_file.write_text(page, "utf-8")
-    out.print(f"wrote {display_path(html_file)}: run {changes.run_id} ({'given' if run else 'the last tend'}), "
-              f"{len(diffs)} blocks changed, {sum(len(p) for p in pending.values())} pending proposals",
+    page = open_app(garden, db).report(run)
+    html_file.write_text(page.html, "utf-8")
+    out.print(f"wrote {display_path(html_file)}: run {page.run_id} ({'given' if run else 'the last tend'}), "
+              f"{page.changed} blocks changed, {page.pending} pending proposals",
               markup=False)
 
 
@@ -159,33 +119,17 @@ def calibrate(
     interval), the auto_accept and review_floor that would meet the target precision (none when
     the labels are too few to say), and what the policy in force would have done with the
     labelled items. --write records the fitted maps; --set-policy writes the thresholds."""
-    if set_policy and not write:
-        raise GardenError("--set-policy writes the thresholds of a new fit: give --write too")
-    settings = load_settings(garden=garden, db=db)
-    if not settings.db.exists():
-        raise GardenError(f"no event log at {display_path(settings.db)}: run `garden tend` first")
-    with EventStore(settings.db, create=False) as store:
-        labels = curator_labels(store, proposer)
-        written = (calibration.write_fits(store, labels, target, by or curate.default_curator(), set_policy)
-                   if write and labels else None)
-    policy = load_policy()
-    recommended = {}
-    for key, found in precision.groups(labels).items():
-        p, m, v, k = key
-        recommended[precision.key_name(key)] = {"proposer": p, "model": m, "prompt_version": v, "kind": k,
-                                                **recommend(found, target)}
-    result = {"labels": len(labels), "target_precision": target, "bands": precision.bands(labels),
-              "recommended": recommended, "policy_in_force": policy_outcome(labels, policy)}
-    if written is not None:
-        result["written"] = written.to_dict()
+    calibrated = open_app(garden, db).calibrate(proposer, target, write, set_policy, by)
+    result, written = calibrated.result, calibrated.written
+    labels, recommended = result["labels"], result["recommended"]
     if json_out:
-        out.print_json(json.dumps(result))
+        print_json(result)
         return
     if not labels:
         out.print("no curator decisions yet: nothing to measure" + (" or fit; nothing was written" if write else "")
                   + ". Decide proposals with `garden review` (or accept/reject) and run this again.", markup=False)
         return
-    table = Table(title=f"curator labels: {len(labels)}", title_justify="left")
+    table = Table(title=f"curator labels: {labels}", title_justify="left")
     for column in ("proposer", "model", "prompt", "kind", "confidence", "n", "kept", "precision", "95% interval"):
         table.add_column(column, justify="right" if column in ("n", "kept", "precision") else "left")
     for row in result["bands"]:

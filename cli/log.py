@@ -3,57 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from events.parse_cache import open_parse_cache
-from events.projection import load_state
-from events.queries import history as read_history
-from events.queries import list_runs, record_observation, resolve_until, verify as verify_log
-from events.replay import compare, replay_into
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from events.heads import parse_given_head
-from events.store import EventStore
-from flows.lock import garden_lock
-from garden.catalog import Garden, load_garden
-from garden.errors import GardenError, display_path, escape_text
+from garden.errors import display_path, escape_text
 from garden.event import Event
-from garden.settings import Settings, load_settings
-
-
-def require_garden(settings: Settings) -> None:
-    """Said before anything is locked or created."""
-    if not settings.garden.is_dir():
-        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-
-
-def open_garden(settings: Settings) -> Garden:
-    """Read the garden. A command that records or writes reads it holding the lock: read before,
-    another command's writes would look like a person's edits."""
-    require_garden(settings)
-    garden = load_garden(settings.garden, cache=open_parse_cache(settings))
-    if garden.errors:
-        err.print(f"[yellow]note:[/yellow] {len(garden.failed_files())} file(s) with errors are "
-                  "left out (see `garden check`)")
-    return garden
-
-
-@contextmanager
-def locked_garden(settings: Settings, create: bool = False) -> Iterator[tuple[EventStore, Garden]]:
-    """The garden's lock, its log, and the garden read holding the lock, for a command that
-    records or writes (the folder is checked before anything is locked or created)."""
-    require_garden(settings)
-    with garden_lock(settings.db), EventStore(settings.db, create=create) as store:
-        yield store, open_garden(settings)
-
-
-def open_store(settings: Settings, create: bool = False) -> EventStore:
-    return EventStore(settings.db, create=create)
 
 
 @handle_errors
@@ -64,22 +23,14 @@ def observe(garden: GardenOption = None, db: DbOption = None, json_out: JsonOpti
     log last saw it as ExternalEditObserved (the person's edit wins). Every tend starts with
     this step.
     """
-    settings = load_settings(garden=garden, db=db)
-    with locked_garden(settings, create=True) as (store, found):
-        result = record_observation(store, found)
-        kinds: dict[str, int] = {}
-        if result.appended:
-            for row in store.rows(after=result.first_seq - 1, until=result.last_seq):
-                kinds[row[2]] = kinds.get(row[2], 0) + 1
-    summary = {"patterns": len(found.patterns), "recorded": result.appended,
-               "observed": kinds.get("GardenObserved", 0),
-               "external_edits": kinds.get("ExternalEditObserved", 0)}
+    app = open_app(garden, db)
+    summary = app.observe()
     if json_out:
-        out.print_json(json.dumps(summary))
+        print_json(summary)
     else:
         out.print(f"observed {summary['patterns']} patterns: {summary['observed']} new, "
                   f"{summary['external_edits']} edited outside graph-garden, "
-                  f"{summary['recorded']} events recorded in {display_path(settings.db)}")
+                  f"{summary['recorded']} events recorded in {display_path(app.settings.db)}")
 
 
 @handle_errors
@@ -89,11 +40,9 @@ def runs(garden: GardenOption = None, db: DbOption = None, json_out: JsonOption 
     A tend's accepted and rejected count every decision it made (rejected includes the invalid
     answers); its pending is what waits for a curator in the whole garden after it. On a
     garden's first tend: proposed + invalid = accepted + rejected + pending."""
-    settings = load_settings(garden=garden, db=db)
-    with open_store(settings) as store:
-        found = list_runs(store)
+    found = open_app(garden, db).runs()
     if json_out:
-        out.print_json(json.dumps([r.to_dict() for r in found]))
+        print_json([r.to_dict() for r in found])
         return
     if not found:
         out.print("no runs yet")
@@ -145,13 +94,9 @@ def history(
 
     Answers "why is this link here?": `garden history SLUG --target OTHER`.
     """
-    if target and entity:
-        raise GardenError("give --target or --entity, not both")
-    settings = load_settings(garden=garden, db=db)
-    with open_store(settings) as store:
-        found = read_history(store, slug, target, entity)
+    found = open_app(garden, db).history(slug, target, entity)
     if json_out:
-        out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
+        print_json([e.model_dump(mode="json") for e in found])
         return
     if not found:
         out.print(f"nothing in the log about {slug} and {target or entity}")
@@ -236,32 +181,22 @@ def replay(
     graph_garden block comes from the log. With --check, list every difference between the
     projection and the files in place (exit 1 if any).
     """
-    if check == (out_dir is not None):
-        raise GardenError("give --out DIR to write a replay, or --check to compare (one of them)")
-    settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings)
-    with open_store(settings) as store:
-        seq = resolve_until(store, until)
-        state = load_state(store, seq)
-        now = load_state(store) if until and not check else state
+    replayed = open_app(garden, db).replay(out_dir, until, check)
     if check:
-        differences = compare(state, found)
+        differences = replayed.differences
         if json_out:
-            out.print_json(json.dumps({"seq": state.seq, "differences": [d.to_dict() for d in differences]}))
+            print_json({"seq": replayed.seq, "differences": [d.to_dict() for d in differences]})
         else:
             for d in differences:
                 out.print(str(d), markup=False)
-            out.print(f"{len(differences)} difference(s) between the files and the log at #{state.seq}")
+            out.print(f"{len(differences)} difference(s) between the files and the log at #{replayed.seq}")
         if differences:
             raise typer.Exit(1)
         return
-    # The files' blocks that came with a banner of ours: a replay to before them takes it out.
-    banners = {slug for slug in now.patterns if now.patterns[slug].banner_added}
-    written = replay_into(state, found, out_dir, banners)
     if json_out:
-        out.print_json(json.dumps({"seq": state.seq, "out": str(out_dir), "patterns": written}))
+        print_json({"seq": replayed.seq, "out": str(out_dir), "patterns": replayed.written})
     else:
-        out.print(f"replayed {written} patterns as of event #{state.seq} into {display_path(out_dir)}")
+        out.print(f"replayed {replayed.written} patterns as of event #{replayed.seq} into {display_path(out_dir)}")
 
 
 HeadOption = Annotated[
@@ -279,12 +214,9 @@ def verify(garden: GardenOption = None, db: DbOption = None, head: HeadOption = 
     set, and that the files equal the projection. Exit 1 on any problem, naming the first broken
     event."""
     given = [parse_given_head(text) for text in head or []]
-    settings = load_settings(garden=garden, db=db)
-    found = open_garden(settings) if settings.garden.is_dir() else None
-    with open_store(settings) as store:
-        report = verify_log(store, found, given)
+    report = open_app(garden, db).verify(given)
     if json_out:
-        out.print_json(json.dumps(report.to_dict()))
+        print_json(report.to_dict())
     else:
         for line in report.integrity:
             out.print(f"database: {line}", markup=False)

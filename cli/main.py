@@ -1,8 +1,9 @@
 """The `garden` command: thin subcommands over the library.
 
-Each command opens its resources, makes one library call, and prints. The project's own errors
-(`GardenError`) become one line on stderr and exit status 1 (2 for usage); anything else is a bug
-and says so, with the traceback when GARDEN_DEBUG=1.
+Each command parses its options, makes one call of the application (`flows.app.GardenApp`), and
+prints the result. The project's own errors (`GardenError`) become one line on stderr and their
+`exit_code` (1, or 2 when the lock is held; 2 for usage too); anything else is a bug and says so
+(status 70), with the traceback when GARDEN_DEBUG=1.
 """
 
 from __future__ import annotations

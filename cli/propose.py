@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
-from cli.log import locked_garden
-from events.projection import load_state
-from events.queries import record_observation
-from flows.propose import budget_of, build_requests, make_proposer, propose_requests
-from flows.run import recorded_run
-from garden.candidates import rank_patterns
-from garden.settings import load_settings
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 
 ProposerOption = Annotated[
     Optional[str],
@@ -36,33 +28,12 @@ def propose(proposer: ProposerOption = None, pattern: PatternOption = None,
     Each proposal (valid or not) becomes an event; nothing is accepted, pruned or written to
     the files (the nightly `garden tend` does that). The garden is observed first.
     """
-    settings = load_settings(garden=garden, db=db, proposer=proposer)
-    proposals: list[dict] = []
-
-    def collect(events) -> None:
-        for e in events:
-            if e.type in ("LinkProposed", "EntityProposed", "LinkRescored", "ProposalRejected"):
-                proposals.append({"seq_id": e.id, "slug": e.slug, **e.payload.model_dump(mode="json")})
-
-    with locked_garden(settings, create=True) as (store, found):
-        chosen = make_proposer(settings, store)
-        options = {"command": "propose", "patterns": pattern or "all"}
-        with recorded_run(store, chosen.name, chosen.model, options=options) as run:
-            record_observation(store, found, run.run_id)
-            state = load_state(store)
-            ranking = rank_patterns(found.patterns.values(), k=settings.candidates)
-            requests = build_requests(found, state, ranking, pattern or sorted(found.patterns),
-                                      settings.candidates)
-            tally = propose_requests(store.append, requests, chosen, found.patterns.keys(),
-                                     budget_of(settings), run.run_id, collect, fits=state.fits,
-                                     state=state, ranking=ranking)
-            run.counts.update(tally.counts())
+    result = open_app(garden, db, proposer).propose(pattern)
+    proposals, tally, run_id = result.proposals, result.tally, result.run_id
     if json_out:
-        out.print_json(json.dumps({"run_id": run.run_id, "proposer": chosen.name, "model": chosen.model,
-                                   "counts": tally.counts(), "errors": tally.errors,
-                                   "proposals": proposals}))
+        print_json(result.to_dict())
         return
-    table = Table(title=f"proposals (run {run.run_id})", title_justify="left")
+    table = Table(title=f"proposals (run {run_id})", title_justify="left")
     for column in ("pattern", "proposal", "score", "reason"):
         table.add_column(column, overflow="fold")
     for p in proposals:

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import sys
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, out
+from cli.common import DbOption, GardenOption, JsonOption, err, handle_errors, open_app, out, print_json
 from cli.propose import PatternOption, ProposerOption
-from events.parse_cache import open_parse_cache
-from flows.lock import LockedError
-from flows.propose import make_proposer
-from garden.errors import GardenError, display_path
-from garden.settings import load_settings
-
-# Prefect's temporary local server, quietly: no telemetry (there is no network), and only
-# warnings from Prefect's own loggers on the terminal. A user's own settings win.
-PREFECT_QUIET = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    "PREFECT_LOGGING_LOG_PRINTS": "false",
-}
+from garden.errors import GardenError
 
 
 @handle_errors
@@ -52,33 +38,10 @@ def tend(
             dt.date.fromisoformat(today)
         except ValueError:
             raise GardenError(f"--today {today!r}: give a date like 2026-11-22") from None
-    settings = load_settings(garden=garden, db=db, proposer=proposer)
-    # Mistakes in the arguments are said at once, before Prefect starts.
-    if not settings.garden.is_dir():
-        raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    if pattern:
-        _check_patterns(settings, pattern)
-    make_proposer(settings)  # a missing key or model
-    os.environ["GARDEN_CLI"] = "1"
-    for key, value in PREFECT_QUIET.items():
-        os.environ.setdefault(key, value)
-    if sys.stderr.isatty() and not json_out:
-        os.environ["GARDEN_PROGRESS"] = "1"  # a line per step: a big garden takes minutes
-    from flows.server import prefect_server
-
-    with prefect_server():  # the configured server, checked; or a temporary one, ours alone
-        from flows.tend import tend_flow
-
-        state = tend_flow(garden=str(settings.garden), db=str(settings.db), proposer=settings.proposer,
-                          limit=limit, patterns=pattern, today=today, dry_run=dry_run, return_state=True)
-        if state.is_failed():
-            message = state.message or "the tend failed"
-            if message.startswith(LockedError.prefix):
-                raise LockedError(message)
-            raise GardenError(message)
-        result = state.result()
+    result = open_app(garden, db, proposer).tend(limit=limit, patterns=pattern, today=today, dry_run=dry_run,
+                                                  progress=sys.stderr.isatty() and not json_out)
     if json_out:
-        out.print_json(json.dumps(result))
+        print_json(result)
         return
     from flows.report import summary_rows
 
@@ -94,10 +57,3 @@ def tend(
     for line in result.get("note_lines") or []:
         err.print(f"note: {line}", markup=False, highlight=False)
 
-
-def _check_patterns(settings, slugs: list[str]) -> None:
-    """Every --pattern names a pattern of the garden (the tend's own load then hits the parse
-    cache)."""
-    from garden.catalog import load_garden
-
-    load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings)).require(slugs)

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.projection import load_state
+from events.queries import list_runs
 from garden.state import PatternState, State, apply, entity_key, link_key, proposal_key
-from events.queries import list_runs, record_observation
 from events.store import EventStore, row_to_event
+from flows.recording import catch_up, observe, recorder
 from flows.run import close_orphaned_runs, recorded_run
 from flows.writing import needs_write, write_changed_blocks
 from garden.catalog import Garden
@@ -307,7 +308,7 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
     if bool(ids) + bool(pattern) + bool(run) != 1:
         raise GardenError("name the proposals: IDs, or --pattern SLUG, or --run RUN (one of them)")
     if ids:
-        where = {pid: slug for slug in state.patterns for pid in state.patterns[slug].pending}
+        where = pending_where(store, state, ids)
         where.update({pid: entry["slug"] for pid, entry in pending_duplicates(state).items()})
         where.update({pid: item.slug for pid, item in
                       decidable_by_policy(store, state, [pid for pid in ids if pid not in where]).items()})
@@ -325,19 +326,38 @@ def select_proposals(store: EventStore, state: State, ids: list[str] | None, pat
     return [(slug, pid) for slug, proposals in chosen.items() for pid in proposals]
 
 
+def pending_where(store: EventStore, state: State, ids: list[str]) -> dict[str, str]:
+    """Of `ids`, the pending proposals, each with its pattern: the proposal's event names the
+    pattern, so only the patterns named are looked at (not the whole garden's state)."""
+    where = {}
+    for pid in ids:
+        stored = store.get(pid)
+        if stored is not None and stored.slug in state.patterns and pid in pending_of(state, stored.slug):
+            where[pid] = stored.slug
+    return where
+
+
+def pending_of(state: State, slug: str) -> dict[str, dict]:
+    """A pattern's pending proposals by id (none for a pattern the log does not have)."""
+    known = state.patterns.get(slug)
+    return known.pending if known else {}
+
+
 def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, str]], accept: bool,
                      by: str, note: str | None, write: bool = True,
-                     today: dt.date | None = None) -> CuratorResult:
+                     today: dt.date | None = None, state: State | None = None) -> CuratorResult:
     """Record a curator's decision on each chosen proposal, then write the changed blocks.
 
     A proposal the policy decided (a sampled review) is decided too: overruling the policy
-    changes the block (an accept adds the item, a reject prunes it), confirming it does not."""
+    changes the block (an accept adds the item, a reject prunes it), confirming it does not.
+    `state`: the log's state, kept current here (loaded when not given)."""
     actor = f"curator:{by}"
     today = today or dt.date.today()
     command = "accept" if accept else "reject"
+    state = load_state(store) if state is None else state
+    record = recorder(store, state)
     with recorded_run(store, "curator", None, options={"command": command, "by": by, "note": note}) as run:
-        record_observation(store, garden, run.run_id)
-        state = load_state(store)
+        observe(store, garden, state, run.run_id)
         by_policy = decidable_by_policy(store, state, [pid for slug, pid in chosen
                                                        if pid not in state.patterns[slug].pending])
         result = CuratorResult(run.run_id)
@@ -373,11 +393,10 @@ def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, 
             if decided["changes_block"]:
                 changed.add(slug)
             result.decided.append({"id": pid, "slug": slug, "decision": command, **decided, **_describe(proposal)})
-        store.append(events)
+        record(events)
         if changed and write:
-            state = load_state(store)
             result.written, result.errors = write_changed_blocks(
-                store.append, garden, state, today, run.run_id, only=changed)
+                record, garden, state, today, run.run_id, only=changed)
         run.counts.update({"accepted" if accept else "rejected": len(chosen),
                            "files_written": len(result.written), "errors": len(result.errors)})
         if confirmed:
@@ -414,17 +433,17 @@ def _on_policy_decision(item: MachineItem, accept: bool, note: str | None) -> li
                                     **known)]
 
 
-def decide(store: EventStore, garden: Garden, ids: list[str] | None, pattern: str | None,
+def decide(store: EventStore, garden: Garden, state: State, ids: list[str] | None, pattern: str | None,
            run: str | None, accept: bool, by: str, note: str | None, write: bool = True,
            today: dt.date | None = None) -> CuratorResult:
     """What `garden accept` / `reject` (and each key of an interactive review) do, holding the
     garden's lock, after `finish_unfinished`: choose the proposals named, decide, write.
 
     `garden` must be read after the lock was taken: a garden read before another command wrote
-    would make that command's writes look like a person's edits."""
-    chosen = select_proposals(store, load_state(store), [i.upper() for i in ids or []], pattern,
+    would make that command's writes look like a person's edits. `state` is kept current."""
+    chosen = select_proposals(store, catch_up(store, state), [i.upper() for i in ids or []], pattern,
                               run and run.upper())
-    return decide_proposals(store, garden, chosen, accept, by, note, write=write, today=today)
+    return decide_proposals(store, garden, chosen, accept, by, note, write=write, today=today, state=state)
 
 
 def _describe(p: dict) -> dict:
@@ -450,8 +469,8 @@ def lift_rejection(store: EventStore, state: State, slug: str, target: str | Non
     if not known or key not in known.declined:
         raise GardenError(f"{slug}: no curator rejection of {key.replace('|', ' ')} to lift")
     with recorded_run(store, "curator", None, options={"command": "lift", "by": by}) as run:
-        store.append([event(RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note),
-                            slug=slug, run_id=run.run_id, actor=f"curator:{by}")])
+        lifted = RejectionLifted(target=target, link_type=link_type, entity_id=entity, note=note)
+        recorder(store, state)([event(lifted, slug=slug, run_id=run.run_id, actor=f"curator:{by}")])
     return run.run_id
 
 
@@ -489,15 +508,15 @@ def unfinished_runs(store: EventStore) -> dict[str, dict]:
     return failed
 
 
-def settle(store: EventStore, garden: Garden) -> None:
+def settle(store: EventStore, garden: Garden, state: State) -> None:
     """Close the runs a killed process left open, remove its temporary files, and record what
     the files hold now (a write whose confirmation was cut off is recognised as ours)."""
     close_orphaned_runs(store)
     remove_stale_temp_files(garden.root)
-    record_observation(store, garden)
+    observe(store, garden, state)
 
 
-def finish_unfinished(store: EventStore, garden: Garden, by: str, today: dt.date | None = None,
+def finish_unfinished(store: EventStore, garden: Garden, by: str, state: State, today: dt.date | None = None,
                       settled: bool = False) -> Finished | None:
     """Settle what killed commands left half done, before a command writes anything.
 
@@ -511,8 +530,8 @@ def finish_unfinished(store: EventStore, garden: Garden, by: str, today: dt.date
     if not killed:
         return None
     if not settled:
-        settle(store, garden)
-    state = load_state(store)
+        settle(store, garden, state)
+    catch_up(store, state)
     todo: dict[bool, set[str]] = {True: set(), False: set()}  # stamp -> slugs behind their file
     runs: dict[str, str] = {}  # the killed runs with something to finish -> their command
     for run_id, options in killed.items():
@@ -528,8 +547,9 @@ def finish_unfinished(store: EventStore, garden: Garden, by: str, today: dt.date
         finished = Finished(run.run_id, runs)
         for stamp, slugs in todo.items():
             if slugs:
-                written, errors = write_changed_blocks(store.append, garden, state, today or dt.date.today(),
-                                                       run.run_id, only=slugs, stamp=stamp)
+                written, errors = write_changed_blocks(recorder(store, state), garden, state,
+                                                       today or dt.date.today(), run.run_id, only=slugs,
+                                                       stamp=stamp)
                 finished.written += written
                 finished.errors += errors
         run.counts.update({"files_written": len(finished.written), "errors": len(finished.errors)})
@@ -595,7 +615,8 @@ def last_tend(store: EventStore) -> str:
 
 
 def run_changes(store: EventStore, run_id: str | None) -> RunChanges:
-    """What a run did, rebuilt from the events alone: the state before and after it."""
+    """What a run did, rebuilt from the events alone: the state before and after it (two
+    historical points of the log, each folded from the snapshot nearest before it)."""
     run_id = resolve_run(store, run_id)
     # A killed run's RunFailed is recorded later, by whoever finds it: it changes no block.
     seqs = [row[0] for row in store.rows(run_id=run_id) if row[2] != "RunFailed"]
@@ -662,9 +683,13 @@ class RevertPlan:
     withdrawn_suspicions: list[tuple[str, str]] = field(default_factory=list)  # duplicate suspicions the run made
 
 
-def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
-    """What undoing a run takes, against the log as it is now (observe the files first, so a
-    person's edit since the run counts as a later change, not as something to overwrite)."""
+_PROPOSAL_KINDS = ("LinkProposed", "EntityProposed", "PruneProposed")  # what may wait for a curator
+
+
+def plan_revert(store: EventStore, run_id: str, now: State) -> RevertPlan:
+    """What undoing a run takes, against the log as it is now (`now`, kept current; observe the
+    files first, so a person's edit since the run counts as a later change, not as something to
+    overwrite)."""
     known = {r.run_id: r for r in list_runs(store)}
     run = known.get(run_id.upper())
     if run is not None and run.status == "reverted":
@@ -673,7 +698,7 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
     if run is not None and run.status == "running":
         raise GardenError(f"run {run.run_id} has not finished; revert it once it has")
     changes = run_changes(store, run_id)
-    now = load_state(store)
+    catch_up(store, now)
     restores, conflicts = {}, {}
     for slug in changes.slugs:
         before, after, current = _block(changes.before, slug), _block(changes.after, slug), _block(now, slug)
@@ -683,8 +708,9 @@ def plan_revert(store: EventStore, run_id: str) -> RevertPlan:
             conflicts[slug] = sorted(later)
         restores[slug] = (restore_items(current, before, after, run_keys), sorted(run_keys))
     texts = {slug: _text_before(changes.before, slug, block) for slug, (block, _) in restores.items()}
-    withdrawn = [(slug, pid) for slug, pending in pending_by_pattern(now, run=changes.run_id).items()
-                 for pid in pending]
+    proposed_in = sorted({row[3] for row in store.rows(run_id=changes.run_id, types=_PROPOSAL_KINDS)})
+    withdrawn = [(slug, pid) for where in proposed_in
+                 for slug, pending in pending_by_pattern(now, where, run=changes.run_id).items() for pid in pending]
     suspicions = [(entry["slug"], pid) for pid, entry in pending_duplicates(now).items()
                   if entry["run_id"] == changes.run_id]
     reopened = _decisions_to_reopen(store, changes, now, conflicts)
@@ -708,10 +734,11 @@ def _decisions_to_reopen(store: EventStore, changes: RunChanges, now: State,
     """The run's decisions on proposals that were pending before it (a curator's accept or
     reject, a revert's withdrawal): undone, so each is pending again as it was."""
     found = []
+    suspicions = pending_duplicates(changes.before)
     for row in store.rows(run_id=changes.run_id, types=("ProposalAccepted", "ProposalRejected")):
         decision = row_to_event(row)
         slug, pid = decision.slug, decision.payload.proposal_id
-        suspicion = pending_duplicates(changes.before).get(pid)
+        suspicion = suspicions.get(pid)
         if suspicion is not None:  # a duplicate suspicion decided by the run: pending again
             again = (now.duplicates.get("|".join(suspicion["slugs"])) or {}).get("status") == "pending"
             if again:
@@ -753,29 +780,32 @@ def _decisions_to_redo(store: EventStore, changes: RunChanges, now: State,
 
 
 def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | None, force: bool,
-           write: bool = True, today: dt.date | None = None) -> tuple[RevertPlan, CuratorResult]:
+           write: bool = True, today: dt.date | None = None,
+           state: State | None = None) -> tuple[RevertPlan, CuratorResult]:
     """Observe the files, plan the revert of `run_id`, and carry it out (see `revert_run`).
 
-    Called holding the garden's lock: a run without an end is one whose process was killed."""
-    settle(store, garden)
-    unfinished = _finish_revert(store, garden, run_id.upper(), by, write, today)
+    Called holding the garden's lock: a run without an end is one whose process was killed.
+    `state`: the log's state, kept current here (loaded when not given)."""
+    state = load_state(store) if state is None else state
+    settle(store, garden, state)
+    unfinished = _finish_revert(store, garden, state, run_id.upper(), by, write, today)
     if unfinished is not None:
         return unfinished
-    finished = finish_unfinished(store, garden, by, today, settled=True)
-    plan = plan_revert(store, run_id)
-    result = revert_run(store, garden, plan, by, note, force, write, today)
+    finished = finish_unfinished(store, garden, by, state, today, settled=True)
+    plan = plan_revert(store, run_id, state)
+    result = revert_run(store, garden, state, plan, by, note, force, write, today)
     result.finished = finished
     return plan, result
 
 
-def _finish_revert(store: EventStore, garden: Garden, run_id: str, by: str, write: bool,
+def _finish_revert(store: EventStore, garden: Garden, state: State, run_id: str, by: str, write: bool,
                    today: dt.date | None) -> tuple[RevertPlan, CuratorResult] | None:
     """A run already reverted whose revert could not write every file (one was missing, say):
     those files written now, as the revert left them in the log. None when there are none."""
     run = next((r for r in list_runs(store) if r.run_id == run_id), None)
     if run is None or run.status != "reverted" or not write:
         return None
-    state = load_state(store)
+    catch_up(store, state)
     slugs = {row[3] for row in store.rows(run_id=run.reverted_by, types=("BlockRestored",))}
     behind = {slug for slug in slugs if slug in garden.patterns and slug in state.patterns
               and garden.patterns[slug].block != state.block(slug)}
@@ -787,13 +817,13 @@ def _finish_revert(store: EventStore, garden: Garden, run_id: str, by: str, writ
                                                          "finishing": run.reverted_by}) as new:
         result = CuratorResult(new.run_id)
         result.written, result.errors = write_changed_blocks(
-            store.append, garden, state, today or dt.date.today(), new.run_id, only=behind | missing,
+            recorder(store, state), garden, state, today or dt.date.today(), new.run_id, only=behind | missing,
             stamp=False)
         new.counts.update({"files_written": len(result.written), "errors": len(result.errors)})
     return plan, result
 
 
-def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, note: str | None,
+def revert_run(store: EventStore, garden: Garden, state: State, plan: RevertPlan, by: str, note: str | None,
                force: bool, write: bool = True, today: dt.date | None = None) -> CuratorResult:
     """Compensating events for the plan, then the files written back exactly as they were (their
     own last_pruned, their original text where the block is the one first seen)."""
@@ -806,7 +836,8 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
     actor = f"curator:{by}"
     with recorded_run(store, "curator", None, options={"command": "revert", "run": plan.run_id,
                                                          "by": by, "note": note}) as run:
-        record_observation(store, garden, run.run_id)
+        observe(store, garden, state, run.run_id)
+        record = recorder(store, state)
         # Decisions made again come first: the restored blocks that follow are the final word.
         events = [event(d.payload.model_copy(update={"note": note or d.payload.note}), slug=d.slug,
                         run_id=run.run_id, actor=actor if d.actor.startswith("curator:") else d.actor)
@@ -824,12 +855,12 @@ def revert_run(store: EventStore, garden: Garden, plan: RevertPlan, by: str, not
                          slug=slug, run_id=run.run_id, actor=actor)
                    for slug, pid, proposal, declined in plan.reopened]
         events.append(event(RunReverted(reverted_run=plan.run_id, note=note), run_id=run.run_id, actor=actor))
-        store.append(events)
+        record(events)
         result = CuratorResult(run.run_id, decided=[{"slug": s, "restored": keys}
                                                      for s, (_, keys) in plan.restores.items()])
         if write:
             result.written, result.errors = write_changed_blocks(
-                store.append, garden, load_state(store), today or dt.date.today(), run.run_id,
+                record, garden, state, today or dt.date.today(), run.run_id,
                 only=set(blocks), stamp=False)
         run.counts.update({"restored": len(plan.restores), "withdrawn": len(plan.withdrawn),
                            "reopened": len(plan.reopened), "redecided": len(plan.redecided),

@@ -21,7 +21,6 @@ class LockedError(GardenError):
     """Another tend holds the garden's lock."""
 
     exit_code = 2
-    prefix = "another tend is running"
 
 
 @contextmanager

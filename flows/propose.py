@@ -1,8 +1,9 @@
 """Proposing: read files -> rank -> proposer -> validate -> store. No Prefect here.
 
-`propose_garden` is the one call both `garden propose` and the nightly tend make; the tend wraps
-batches of it in Prefect tasks. Each pattern's events are appended as one batch as soon as its
-answer arrives, so a crash loses at most the answers in flight, and those are asked again.
+`propose_garden` is `garden propose`'s whole pipeline; the nightly tend makes the same calls
+(`build_requests`, `propose_requests`) a batch of patterns at a time, each batch a Prefect task.
+Each pattern's events are appended as one batch as soon as its answer arrives, so a crash loses
+at most the answers in flight, and those are asked again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from events.cache import SqliteResponseCache
 from garden.state import State
 from events.store import EventStore
-from garden.candidates import Ranking, make_request
+from flows.recording import recorder
+from garden.candidates import Ranking, make_request, rank_patterns
 from garden.catalog import Garden
 from garden.duplicates import duplicate_events
 from garden.errors import SettingsError
@@ -76,6 +78,18 @@ class ProposeTally:
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if k != "errors"}
+
+
+def propose_garden(store: EventStore, garden: Garden, state: State, settings: Settings, proposer: Proposer,
+                   slugs: Sequence[str], run_id: str | None,
+                   on_events: Callable[[list], None] | None = None) -> ProposeTally:
+    """Rank the garden, ask `proposer` about `slugs`, and record every answer's events, folding
+    them into `state` as they are appended (it stays the log's current state)."""
+    ranking = rank_patterns(garden.patterns.values(), k=settings.candidates)
+    requests = build_requests(garden, state, ranking, slugs, settings.candidates)
+    return propose_requests(recorder(store, state), requests, proposer, garden.patterns.keys(),
+                            budget_of(settings), run_id, on_events, fits=state.fits, state=state,
+                            ranking=ranking)
 
 
 def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequence[str],

@@ -4,14 +4,14 @@
 Tasks are thin calls into `flows.tending`; proposing runs as one task per batch of patterns (a
 Prefect task run costs milliseconds, a pattern far less), with retries: a retried batch skips the
 patterns it already answered. Expected failures (the lock is held, a bad setting) end the flow
-in a Failed state with a one-line message and no traceback; the summary is published as a
+in a Failed state with a one-line message and no traceback, the `GardenError` itself its data
+(`state.result()` raises it again, with its kind and exit status); the summary is published as a
 markdown artifact (key `garden-tend-summary`) for the Prefect UI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
@@ -66,18 +66,23 @@ def write_task(run_id: str) -> int:
 @flow(name="tend", log_prints=False, validate_parameters=True)
 def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer: str = "offline",
               limit: int | None = None, patterns: list[str] | None = None, today: str | None = None,
-              dry_run: bool = False) -> dict[str, Any]:
-    """Tend the garden once: observe, choose, propose, decide, prune, write back, summarise."""
+              dry_run: bool = False, progress: bool = False, log_failures: bool = True) -> dict[str, Any]:
+    """Tend the garden once: observe, choose, propose, decide, prune, write back, summarise.
+
+    `progress`: a line per step on stderr (`garden tend` on a terminal: a big garden takes
+    minutes). `log_failures`: an expected failure is logged too (for a worker's log; `garden
+    tend` says it itself)."""
     logger = get_run_logger()
     try:
         settings = load_settings(garden=Path(garden), db=Path(db), proposer=proposer)
         policy = load_policy()
         day = _day(today)
         with garden_lock(settings.db), EventStore(settings.db) as store:
-            return _tend(settings, policy, store, day, limit, patterns, dry_run)
+            return _tend(settings, policy, store, day, limit, patterns, dry_run, progress)
     except GardenError as e:
-        _log_failure(logger, str(e))
-        return Failed(message=str(e))
+        if log_failures:
+            logger.error(str(e))
+        return Failed(message=str(e), data=e)
 
 
 def _day(today: str | None) -> dt.date:
@@ -89,18 +94,6 @@ def _day(today: str | None) -> dt.date:
         raise GardenError(f"--today {today!r} is not a date; give it as YYYY-MM-DD") from None
 
 
-def _log_failure(logger, message: str) -> None:
-    """For a worker's log; `garden tend` prints the Failed state's message itself."""
-    if os.environ.get("GARDEN_CLI") != "1":
-        logger.error(message)
-
-
-def _progress(message: str) -> None:
-    """A line per step on stderr, when `garden tend` runs on a terminal (GARDEN_PROGRESS=1)."""
-    if os.environ.get("GARDEN_PROGRESS") == "1":
-        print(f"garden tend: {message}", file=sys.stderr, flush=True)
-
-
 def _progress_detail(tend: tending.Tend, step: str) -> str:
     if step == "observe":
         return f"{len(tend.garden.patterns)} patterns"
@@ -109,7 +102,7 @@ def _progress_detail(tend: tending.Tend, step: str) -> str:
     return "..."
 
 
-def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, Any]:
+def _tend(settings, policy, store, day, limit, patterns, dry_run, progress) -> dict[str, Any]:
     clock = time.perf_counter()
     tend = tending.start_tend(settings, policy, store, today=day, limit=limit, patterns=patterns,
                               dry_run=dry_run)
@@ -122,7 +115,9 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run) -> dict[str, A
                  "decide_and_prune": lambda: decide_task(run_id), "write": lambda: write_task(run_id)}
         for name in tending.steps_of(tend):  # the order `tending.run_steps` runs them in, too
             clock = time.perf_counter()
-            _progress(f"{name.replace('_', ' ')}: {_progress_detail(tend, name)}")
+            if progress:
+                print(f"garden tend: {name.replace('_', ' ')}: {_progress_detail(tend, name)}", file=sys.stderr,
+                      flush=True)
             tasks[name]()
             tend.timings[name] = time.perf_counter() - clock
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
