@@ -37,6 +37,7 @@ from events.projection import load_state, save_snapshot
 from events.queries import list_runs
 from events.store import EventStore
 from flows import curate, tending
+from flows.recording import catch_up
 from garden.catalog import load_garden
 from garden.errors import GardenError
 from garden.settings import load_settings
@@ -148,11 +149,15 @@ class History(RuleBasedStateMachine):
         left finished, then the command; its expected failures are messages, not bugs."""
         garden = load_garden(self.settings.garden, cache=open_parse_cache(self.settings))  # as cli.log.open_garden
         self.log.append(name)
+        state = load_state(self.store)  # once, kept current by the command (as GardenApp does)
         try:
-            curate.finish_unfinished(self.store, garden, "ana")
-            call(garden)
+            curate.finish_unfinished(self.store, garden, "ana", state)
+            call(garden, state)
         except GardenError as e:
             self.log.append(f"  -> {str(e).splitlines()[0]}")
+            return
+        catch_up(self.store, state)  # the run's end (RunCompleted) is recorded after the command's work
+        assert state.to_json() == fresh(self.store), f"{name}: the command's state differs from the log's"
 
     @rule(accept=st.booleans(), pick=st.integers(0, 50), data=st.data())
     def curator_decides(self, accept, pick, data):
@@ -163,7 +168,7 @@ class History(RuleBasedStateMachine):
             return
         ids = [pending[pick % len(pending)]]
         self.command(f"{'accept' if accept else 'reject'} {ids[0]}",
-                     lambda garden: curate.decide(self.store, garden, ids, None, None, accept, "ana", None,
+                     lambda garden, state: curate.decide(self.store, garden, state, ids, None, None, accept, "ana", None,
                                                   today=self.day))
 
     @rule(accept=st.booleans(), pick=st.integers(0, 200))
@@ -175,7 +180,7 @@ class History(RuleBasedStateMachine):
             return
         ids = [items[pick % len(items)]]
         self.command(f"{'accept' if accept else 'reject'} {ids[0]} (sampled)",
-                     lambda garden: curate.decide(self.store, garden, ids, None, None, accept, "ana", None,
+                     lambda garden, state: curate.decide(self.store, garden, state, ids, None, None, accept, "ana", None,
                                                   today=self.day))
 
     @rule(stop_before=st.sampled_from(tending.STEPS[1:]))
@@ -196,15 +201,15 @@ class History(RuleBasedStateMachine):
         slug, key = declined[pick % len(declined)]
         first, second = key.split("|")
         target, link_type, entity = (None, None, second) if first == "entity" else (first, second, None)
-        self.command(f"lift {slug} {key}", lambda garden: curate.lift_rejection(
-            self.store, load_state(self.store), slug, target, link_type, entity, "ana", None))
+        self.command(f"lift {slug} {key}", lambda garden, state: curate.lift_rejection(
+            self.store, state, slug, target, link_type, entity, "ana", None))
 
     @rule(pick=st.integers(0, 50), force=st.booleans())
     def curator_reverts(self, pick, force):
         runs = [r.run_id for r in reversed(list_runs(self.store))]
         run_id = runs[pick % len(runs)]
-        self.command(f"revert {run_id}{' --force' if force else ''}", lambda garden: curate.revert(
-            self.store, garden, run_id, "ana", None, force, today=self.day))
+        self.command(f"revert {run_id}{' --force' if force else ''}", lambda garden, state: curate.revert(
+            self.store, garden, run_id, "ana", None, force, today=self.day, state=state))
 
     @rule()
     def snapshot(self):
