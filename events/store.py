@@ -1,7 +1,8 @@
 """The event log: an append-only table of events in one SQLite file, with a hash chain.
 
 This module and its siblings in `events/` are the only code that touches SQLite; sqlite3 errors
-become `StoreError`s here. The database runs in WAL mode. Each append is one `BEGIN IMMEDIATE`
+become `StoreError`s here (`EventStore.error`). `EventStore` implements `events.log.EventLog`, as
+the in-memory `events.memory.MemoryEventStore` does. The database runs in WAL mode. Each append is one `BEGIN IMMEDIATE`
 transaction, so a batch is stored whole or not at all and its sequence numbers are contiguous;
 a second writer waits up to `timeout` seconds for the first, then fails with `StoreBusyError`.
 Triggers refuse any UPDATE or DELETE of an event: undo is a new event.

@@ -345,6 +345,9 @@ def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: Pars
     (`ParsedFiles`, e.g. `events.parse_cache.open_parse_cache(settings)`); files parsed before
     with the same bytes are not parsed again. It is saved when the garden has been read."""
     root = Path(root)
+    if isinstance(cache, Path):  # the parse cache's file was passed before it moved to events/
+        raise TypeError("load_garden(cache=...) takes a ParsedFiles, such as "
+                        "events.parse_cache.open_parse_cache(settings), not a path")
     forget_folders()
     garden = Garden(root=root)
     paths = pattern_files(root)
