@@ -54,9 +54,10 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             continue
         projected = as_block(known["block"])
         if stamp:
-            if projected is not None and needs_write(projected, pattern.block):
+            if needs_write(projected, pattern.block):
                 todo.append((slug, pattern, known["content_hash"],
-                             projected.model_copy(update={"last_pruned": today}), None, False))
+                             None if projected is None else projected.model_copy(update={"last_pruned": today}),
+                             None, bool(known.get("banner_added"))))
         elif projected != pattern.block:
             todo.append((slug, pattern, known["content_hash"], *projected_block(known),
                          bool(known.get("banner_added"))))
@@ -66,11 +67,13 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     return written, errors
 
 
-def needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
+def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> bool:
+    """Whether a tend writes the block: when the log's differs from the file's, last_pruned
+    included (after a `revert --no-write` it may be all that differs, and the tend is the write
+    that was put off), but an empty block is not put into a file that has none."""
     if in_file is None:
-        return bool(projected.entities or projected.communities or projected.inferred_links)
-    strip = {"last_pruned": None}
-    return projected.model_copy(update=strip) != in_file.model_copy(update=strip)
+        return projected is not None and bool(projected.entities or projected.communities or projected.inferred_links)
+    return projected != in_file
 
 
 def _write_group(record, group, run_id, dry_run, written, errors) -> None:

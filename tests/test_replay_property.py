@@ -33,9 +33,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from conftest import WIDE_REVIEW_POLICY, garden_bin, make_garden
 from events.projection import load_state, save_snapshot
-from events.queries import list_runs
+from events.queries import curator_labels, list_runs
 from events.store import EventStore
-from flows import curate, tending
+from flows import calibration, curate, tending
 from garden.catalog import load_garden
 from garden.errors import GardenError
 from garden.settings import load_settings
@@ -153,17 +153,33 @@ class History(RuleBasedStateMachine):
         except GardenError as e:
             self.log.append(f"  -> {str(e).splitlines()[0]}")
 
-    @rule(accept=st.booleans(), pick=st.integers(0, 50), data=st.data())
-    def curator_decides(self, accept, pick, data):
+    @rule(accept=st.booleans(), pick=st.integers(0, 50), write=st.booleans())
+    def curator_decides(self, accept, pick, write):
         state = load_state(self.store)
         pending = [pid for slug in sorted(state.patterns) for pid in state.patterns[slug]["pending"]]
         pending += sorted(curate.pending_duplicates(state))
         if not pending:
             return
         ids = [pending[pick % len(pending)]]
-        self.command(f"{'accept' if accept else 'reject'} {ids[0]}",
+        self.command(f"{'accept' if accept else 'reject'} {ids[0]}{'' if write else ' --no-write'}",
                      lambda garden: curate.decide(self.store, garden, ids, None, None, accept, "ana", None,
+                                                  write=write, today=self.day))
+
+    @rule(accept=st.booleans(), which=st.integers(0, PATTERNS - 1))
+    def curator_decides_a_pattern(self, accept, which):
+        """`garden accept --pattern SLUG`: every pending proposal of the pattern at once."""
+        slug = self.slugs[which]
+        self.command(f"{'accept' if accept else 'reject'} --pattern {slug}",
+                     lambda garden: curate.decide(self.store, garden, None, slug, None, accept, "ana", None,
                                                   today=self.day))
+
+    @rule()
+    def calibrate(self):
+        """`garden calibrate --write`: a fit where the labels suffice (CalibrationFitted)."""
+        labels = curator_labels(self.store)
+        if labels:
+            self.command(f"calibrate --write ({len(labels)} labels)",
+                         lambda garden: calibration.write_fits(self.store, labels, 0.6, "ana"))
 
     @rule(accept=st.booleans(), pick=st.integers(0, 200))
     def curator_overrules_or_confirms(self, accept, pick):
@@ -198,12 +214,27 @@ class History(RuleBasedStateMachine):
         self.command(f"lift {slug} {key}", lambda garden: curate.lift_rejection(
             self.store, load_state(self.store), slug, target, link_type, entity, "ana", None))
 
-    @rule(pick=st.integers(0, 50), force=st.booleans())
-    def curator_reverts(self, pick, force):
+    @rule(pick=st.integers(0, 50), force=st.booleans(), write=st.booleans())
+    def curator_reverts(self, pick, force, write):
         runs = [r.run_id for r in reversed(list_runs(self.store))]
         run_id = runs[pick % len(runs)]
-        self.command(f"revert {run_id}{' --force' if force else ''}", lambda garden: curate.revert(
-            self.store, garden, run_id, "ana", None, force, today=self.day))
+        self.command(f"revert {run_id}{' --force' if force else ''}{'' if write else ' --no-write'}",
+                     lambda garden: curate.revert(self.store, garden, run_id, "ana", None, force, write=write,
+                                                  today=self.day))
+
+    @rule(which=st.integers(0, PATTERNS - 1))
+    def person_edits_while_a_tend_writes(self, which):
+        """A person saves a file between a tend's decisions and its write: the write is refused
+        for that file (a conflict), and the next observation records the edit."""
+        self.log.append(f"tend, with {self.slugs[which]} edited before its write")
+        tend = tending.start_tend(self.settings, POLICY, self.store, today=self.day)
+        tending.run_steps(tend, stop_before="write")
+        path = self.garden / f"{self.slugs[which]}.md"
+        path.write_text(path.read_text("utf-8") + "\nSaved during the tend.\n", "utf-8")
+        tending.write_step(tend)
+        tending.finish_tend(tend)
+        self.day += dt.timedelta(days=1)
+        assert tend.recorder.state.to_json() == fresh(self.store), "the tend's in-memory state differs from the log's"
 
     @rule()
     def snapshot(self):
@@ -259,3 +290,24 @@ def test_a_tend_after_a_killed_one_counts_the_events_that_close_it(tmp_path):
         tending.finish_tend(tend)
         assert [r.status for r in list_runs(store)] == ["completed", "failed"]
         assert tend.recorder.state.to_json() == fresh(store)
+
+
+def test_a_tend_writes_what_a_revert_recorded_without_writing(tmp_path):
+    """Found by the history above: `garden revert RUN --no-write` of a tend that only stamped
+    last_pruned restores the old date in the log; the next tend ("writes the files") compared
+    blocks without last_pruned, so never wrote them, and `garden verify` failed from then on."""
+    garden = make_garden(tmp_path / "patterns", 3)
+    settings_ = load_settings(garden=garden, db=tmp_path / "events.db")
+    with EventStore(settings_.db) as store:
+        for day in (22, 23):
+            if day == 23:
+                first = list_runs(store)[0].run_id
+                curate.revert(store, load_garden(garden), first, "ana", None, False, write=False,
+                              today=dt.date(2026, 11, 22))
+            tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, day))
+            tending.run_steps(tend)
+            tending.finish_tend(tend)
+            assert tend.recorder.state.to_json() == fresh(store)
+    done = subprocess.run([garden_bin(), "verify", "--garden", str(garden), "--db", str(settings_.db)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
