@@ -74,16 +74,14 @@ def edit_block(text: str, how: str, other: str) -> str:
                 lines[n] = f"{key}: 0.51"
                 break
     elif how == "drop":
-        items = [n for n in range(start, end) if lines[n].startswith("    - ")]
-        if items:
-            first = items[0]
-            last = next((n for n in items[1:]), end)
-            last = min(last, next((n for n in range(first + 1, end) if not lines[n].startswith("      ")), end))
+        first = next((n for n in range(start, end) if lines[n].startswith("    - ")), None)
+        if first is not None:
+            last = first + 1
+            while last < end and lines[last].startswith("      "):
+                last += 1
             del lines[first:last]
     elif how == "add":
-        at = next((n for n in range(start, end) if lines[n].strip() == "inferred_links:"), None)
-        if at is not None and not lines[at + 1].startswith("    - "):
-            lines[at] = "  inferred_links:"
+        at = next((n for n in range(start, end) if lines[n] == "  inferred_links:"), None)
         if at is not None:
             lines[at + 1:at + 1] = [f"    - target: {other}", "      type: related", "      confidence: 0.9",
                                     '      reason: "a person put it here"']
@@ -269,9 +267,10 @@ class CheckedHistory(History):
             super().teardown()
 
 
-# REPLAY_EXAMPLES=200 to hunt further (about 3 s an example); 25 by default (about half a minute).
+# REPLAY_EXAMPLES=200 REPLAY_STEPS=25 to hunt further (a few seconds an example); by default 25 histories
+# of up to 10 steps (about half a minute).
 CheckedHistory.TestCase.settings = settings(max_examples=int(os.environ.get("REPLAY_EXAMPLES", 25)),
-                                            stateful_step_count=10, deadline=None,
+                                            stateful_step_count=int(os.environ.get("REPLAY_STEPS", 10)), deadline=None,
                                             suppress_health_check=list(HealthCheck))
 test_replay_equals_the_live_state = CheckedHistory.TestCase
 
