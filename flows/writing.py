@@ -15,12 +15,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from events.projection import State, as_block
+from events.projection import State
 from events.replay import projected_block
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
-from garden.model import GardenBlock
+from garden.model import GardenBlock, block_for_file
 from garden.writer import commit_write, prepare_write, sync_directory
 
 WRITE_GROUP = 200
@@ -52,14 +52,16 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             if only is not None:  # asked for by name: say why, never write through the link
                 errors.append(f"{garden.read_only[slug]}; its block was not written")
             continue
-        projected = as_block(known["block"])
-        if stamp:
-            if needs_write(projected, pattern.block):
-                todo.append((slug, pattern, known["content_hash"],
-                             None if projected is None else projected.model_copy(update={"last_pruned": today}),
-                             None, bool(known.get("banner_added"))))
-        elif projected != pattern.block:
-            todo.append((slug, pattern, known["content_hash"], *projected_block(known),
+        block, text = projected_block(known)
+        if not needs_write(block, pattern.block):
+            continue
+        projected = block_for_file(block, pattern.block is not None)
+        if stamp:  # a tend's or a decision's write: today's date goes in with the changes
+            todo.append((slug, pattern, known["content_hash"],
+                         None if projected is None else projected.model_copy(update={"last_pruned": today}),
+                         None, bool(known.get("banner_added"))))
+        else:
+            todo.append((slug, pattern, known["content_hash"], projected, text if projected == block else None,
                          bool(known.get("banner_added"))))
     written: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
@@ -68,12 +70,9 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
 
 
 def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> bool:
-    """Whether a tend writes the block: when the log's differs from the file's, last_pruned
-    included (after a `revert --no-write` it may be all that differs, and the tend is the write
-    that was put off), but an empty block is not put into a file that has none."""
-    if in_file is None:
-        return projected is not None and bool(projected.entities or projected.communities or projected.inferred_links)
-    return projected != in_file
+    """Whether a file's block is behind the log's: any difference, last_pruned included (after a
+    `revert --no-write` it may be all that differs), by `block_for_file`'s account."""
+    return block_for_file(projected, in_file is not None) != in_file
 
 
 def _write_group(record, group, run_id, dry_run, written, errors) -> None:

@@ -310,3 +310,32 @@ def test_a_tend_writes_what_a_revert_recorded_without_writing(tmp_path):
     done = subprocess.run([garden_bin(), "verify", "--garden", str(garden), "--db", str(settings_.db)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_block_left_without_items_is_not_put_into_a_file_that_has_none(tmp_path):
+    """Found by the history above: after a `revert --no-write`, a person deleted the block; the
+    observation kept the revert's unwritten items, the tend pruned them, and the log was left
+    with an empty block. The tend did not write it (an empty block is not put into a file that
+    has none), but `garden verify` and `garden replay` wanted it there. One rule now
+    (`garden.model.block_for_file`) for the tend, a revert, replay and verify."""
+    garden = make_garden(tmp_path / "patterns", 4)
+    settings_ = load_settings(garden=garden, db=tmp_path / "events.db")
+    with EventStore(settings_.db) as store:
+        tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, 22))
+        tending.run_steps(tend)
+        tending.finish_tend(tend)
+        curate.revert(store, load_garden(garden), tend.run_id, "ana", None, False, write=False,
+                      today=dt.date(2026, 11, 22))
+        path = sorted(garden.glob("*.md"))[0]
+        path.write_text(edit_block(path.read_text("utf-8"), "delete", ""), "utf-8")
+        tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, 23))
+        tending.run_steps(tend)
+        tending.finish_tend(tend)
+        assert tend.recorder.state.patterns[path.stem]["block"] == {
+            "last_pruned": None, "entities": [], "communities": [], "inferred_links": []}
+    before = path.read_bytes()
+    for args in (["verify"], ["replay", "--out", str(tmp_path / "out")]):
+        done = subprocess.run([garden_bin(), *args, "--garden", str(garden), "--db", str(settings_.db)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out" / path.name).read_bytes() == before == path.read_bytes()
