@@ -14,7 +14,7 @@ from pathlib import Path
 from garden.catalog import Garden, pattern_files
 from garden.document import parse_document, put_block
 from garden.errors import GardenError, display_path
-from garden.model import GardenBlock
+from garden.model import GardenBlock, block_for_file
 from garden.writer import atomic_write
 
 from garden.state import PatternState, State, as_block
@@ -45,8 +45,11 @@ def projected_bytes(pattern_state: PatternState, path: Path, raw: bytes, drop_ba
 
     `drop_banner`: the file's current block came with a GROUP 6 banner graph-garden put in, to
     go with it when the projection has no block."""
-    return put_block(parse_document(path, raw, display_path(path)), *projected_block(pattern_state),
-                     drop_banner)[0]
+    doc = parse_document(path, raw, display_path(path))
+    block, text = projected_block(pattern_state)
+    if block_for_file(block, doc.block_span is not None) is None and doc.block_span is None:
+        return raw  # no block, and none to put in
+    return put_block(doc, block, text, drop_banner)[0]
 
 
 def replay_into(state: State, garden: Garden, out: Path, banners: set[str] = frozenset()) -> int:
@@ -86,7 +89,7 @@ def compare(state: State, garden: Garden) -> list[Difference]:
         if known is None:
             found.append(Difference(slug, shown, "not in the log yet (run `garden observe`)"))
             continue
-        projected = as_block(known.block)
+        projected = block_for_file(as_block(known.block), pattern.block is not None)
         if projected != pattern.block:
             found.append(Difference(slug, shown, describe(pattern.block, projected)))
         elif known.content_hash != pattern.content_hash:

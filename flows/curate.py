@@ -557,10 +557,7 @@ def finish_unfinished(store: EventStore, garden: Garden, by: str, state: State, 
 
 
 def _behind(state: State, garden: Garden, slug: str, stamp: bool) -> bool:
-    projected, in_file = state.block(slug), garden.patterns[slug].block
-    if stamp:
-        return projected is not None and needs_write(projected, in_file)
-    return projected != in_file
+    return needs_write(state.block(slug), garden.patterns[slug].block)
 
 
 # --- diff and revert ------------------------------------------------------------------------

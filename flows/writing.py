@@ -15,12 +15,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from garden.state import State, as_block
+from garden.state import State
 from events.replay import projected_block
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
-from garden.model import GardenBlock
+from garden.model import GardenBlock, block_for_file
 from garden.writer import commit_write, prepare_write, sync_directory
 
 WRITE_GROUP = 200
@@ -52,24 +52,27 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             if only is not None:  # asked for by name: say why, never write through the link
                 errors.append(f"{garden.read_only[slug]}; its block was not written")
             continue
-        projected = as_block(known.block)
-        if stamp:
-            if projected is not None and needs_write(projected, pattern.block):
-                todo.append((slug, pattern, known.content_hash,
-                             projected.model_copy(update={"last_pruned": today}), None, False))
-        elif projected != pattern.block:
-            todo.append((slug, pattern, known.content_hash, *projected_block(known), known.banner_added))
+        block, text = projected_block(known)
+        if not needs_write(block, pattern.block):
+            continue
+        projected = block_for_file(block, pattern.block is not None)
+        if stamp:  # a tend's or a decision's write: today's date goes in with the changes
+            todo.append((slug, pattern, known.content_hash,
+                         None if projected is None else projected.model_copy(update={"last_pruned": today}),
+                         None, known.banner_added))
+        else:
+            todo.append((slug, pattern, known.content_hash, projected, text if projected == block else None,
+                         known.banner_added))
     written: list[str] = []
     for start in range(0, len(todo), WRITE_GROUP):
         _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)
     return written, errors
 
 
-def needs_write(projected: GardenBlock, in_file: GardenBlock | None) -> bool:
-    if in_file is None:
-        return bool(projected.entities or projected.communities or projected.inferred_links)
-    strip = {"last_pruned": None}
-    return projected.model_copy(update=strip) != in_file.model_copy(update=strip)
+def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> bool:
+    """Whether a file's block is behind the log's: any difference, last_pruned included (after a
+    `revert --no-write` it may be all that differs), by `block_for_file`'s account."""
+    return block_for_file(projected, in_file is not None) != in_file
 
 
 def _write_group(record, group, run_id, dry_run, written, errors) -> None:

@@ -98,6 +98,16 @@ def as_block(data: dict | GardenBlock | None) -> GardenBlock | None:
     return GardenBlock.model_validate(data)
 
 
+def block_for_file(projected: GardenBlock | None, file_has_block: bool) -> GardenBlock | None:
+    """The block a file holds by the log's account: the log's block, except that a block with no
+    items is not put into a file that has none (it stays without one). A tend's write, a
+    revert's, a replay and `garden verify` all go by this."""
+    if projected is not None and not file_has_block and not (
+            projected.entities or projected.communities or projected.inferred_links):
+        return None
+    return projected
+
+
 class CuratedId(BaseModel):
     """A curated relationship given by a pattern's `id:` (`pat_...`) rather than its slug, as
     legacy files hold them: where it sits, so the garden can resolve it or say it names nothing."""

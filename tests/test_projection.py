@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from events.projection import load_state, save_snapshot
 from events.store import EventStore
 from garden.event import (
+    BlockRestored,
     BlockWritten,
     CommunityPruned,
     EntityProposed,
@@ -23,6 +24,7 @@ from garden.event import (
     LinkRescored,
     ProposalAccepted,
     ProposalRejected,
+    RejectionLifted,
     event,
 )
 
@@ -48,7 +50,9 @@ def histories(draw):
     for _ in range(draw(st.integers(1, 30))):
         slug = draw(st.sampled_from(SLUGS))
         kind = draw(st.sampled_from(["observe", "edit", "link", "entity", "accept", "reject",
-                                     "rescore", "prune_link", "prune_entity", "prune_community", "write"]))
+                                     "rescore", "prune_link", "prune_entity", "prune_community", "write",
+                                     "restore", "lift"]))
+        actor = "system"
         if kind in ("observe", "edit"):
             block = draw(BLOCK)
             text = None if block is None else "graph_garden: {}\n"
@@ -68,6 +72,13 @@ def histories(draw):
             target_id = draw(st.sampled_from(proposals)) if proposals and draw(st.booleans()) else "unknown"
             p = (ProposalAccepted(proposal_id=target_id, rule="test") if kind == "accept"
                  else ProposalRejected(proposal_id=target_id, reason="test"))
+            actor = draw(st.sampled_from(["system", "pruner", "curator:ana"]))
+        elif kind == "restore":  # a revert (the events of a real one: tests/test_replay_property.py)
+            block = draw(BLOCK)
+            p = BlockRestored(block=block, reverted_run="r", block_text=draw(st.sampled_from([None, "graph_garden: {}\n"]))
+                              if block is not None else None)
+        elif kind == "lift":
+            p = RejectionLifted(target=draw(st.sampled_from(TARGETS)), link_type=draw(st.sampled_from(TYPES)))
         elif kind == "rescore":
             p = LinkRescored(target=draw(st.sampled_from(TARGETS)), link_type=draw(st.sampled_from(TYPES)),
                              old_confidence=None, new_confidence=draw(SCORE))
@@ -80,7 +91,7 @@ def histories(draw):
         else:
             p = BlockWritten(path=f"{slug}.md", content_hash="w", previous_hash=None,
                              last_pruned=draw(st.dates()).isoformat())
-        e = event(p, slug=slug)
+        e = event(p, slug=slug, actor=actor)
         if kind in ("link", "entity"):
             proposals.append(e.id)
         events.append(e)

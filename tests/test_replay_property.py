@@ -29,14 +29,14 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from conftest import WIDE_REVIEW_POLICY, garden_bin, make_garden
 from events.parse_cache import open_parse_cache
 from events.projection import load_state, save_snapshot
-from events.queries import list_runs
+from events.queries import curator_labels, list_runs
 from events.store import EventStore
-from flows import curate, tending
+from flows import calibration, curate, tending
 from flows.recording import catch_up
 from garden.catalog import load_garden
 from garden.errors import GardenError
@@ -76,16 +76,14 @@ def edit_block(text: str, how: str, other: str) -> str:
                 lines[n] = f"{key}: 0.51"
                 break
     elif how == "drop":
-        items = [n for n in range(start, end) if lines[n].startswith("    - ")]
-        if items:
-            first = items[0]
-            last = next((n for n in items[1:]), end)
-            last = min(last, next((n for n in range(first + 1, end) if not lines[n].startswith("      ")), end))
+        first = next((n for n in range(start, end) if lines[n].startswith("    - ")), None)
+        if first is not None:
+            last = first + 1
+            while last < end and lines[last].startswith("      "):
+                last += 1
             del lines[first:last]
     elif how == "add":
-        at = next((n for n in range(start, end) if lines[n].strip() == "inferred_links:"), None)
-        if at is not None and not lines[at + 1].startswith("    - "):
-            lines[at] = "  inferred_links:"
+        at = next((n for n in range(start, end) if lines[n] == "  inferred_links:"), None)
         if at is not None:
             lines[at + 1:at + 1] = [f"    - target: {other}", "      type: related", "      confidence: 0.9",
                                     '      reason: "a person put it here"']
@@ -159,17 +157,33 @@ class History(RuleBasedStateMachine):
         catch_up(self.store, state)  # the run's end (RunCompleted) is recorded after the command's work
         assert state.to_json() == fresh(self.store), f"{name}: the command's state differs from the log's"
 
-    @rule(accept=st.booleans(), pick=st.integers(0, 50), data=st.data())
-    def curator_decides(self, accept, pick, data):
+    @rule(accept=st.booleans(), pick=st.integers(0, 50), write=st.booleans())
+    def curator_decides(self, accept, pick, write):
         state = load_state(self.store)
         pending = [pid for slug in sorted(state.patterns) for pid in state.patterns[slug].pending]
         pending += sorted(curate.pending_duplicates(state))
         if not pending:
             return
         ids = [pending[pick % len(pending)]]
-        self.command(f"{'accept' if accept else 'reject'} {ids[0]}",
+        self.command(f"{'accept' if accept else 'reject'} {ids[0]}{'' if write else ' --no-write'}",
                      lambda garden, state: curate.decide(self.store, garden, state, ids, None, None, accept, "ana", None,
+                                                  write=write, today=self.day))
+
+    @rule(accept=st.booleans(), which=st.integers(0, PATTERNS - 1))
+    def curator_decides_a_pattern(self, accept, which):
+        """`garden accept --pattern SLUG`: every pending proposal of the pattern at once."""
+        slug = self.slugs[which]
+        self.command(f"{'accept' if accept else 'reject'} --pattern {slug}",
+                     lambda garden, state: curate.decide(self.store, garden, state, None, slug, None, accept, "ana", None,
                                                   today=self.day))
+
+    @rule()
+    def calibrate(self):
+        """`garden calibrate --write`: a fit where the labels suffice (CalibrationFitted)."""
+        labels = curator_labels(self.store)
+        if labels:
+            self.command(f"calibrate --write ({len(labels)} labels)",
+                         lambda garden, state: calibration.write_fits(self.store, labels, 0.6, "ana"))
 
     @rule(accept=st.booleans(), pick=st.integers(0, 200))
     def curator_overrules_or_confirms(self, accept, pick):
@@ -204,12 +218,27 @@ class History(RuleBasedStateMachine):
         self.command(f"lift {slug} {key}", lambda garden, state: curate.lift_rejection(
             self.store, state, slug, target, link_type, entity, "ana", None))
 
-    @rule(pick=st.integers(0, 50), force=st.booleans())
-    def curator_reverts(self, pick, force):
+    @rule(pick=st.integers(0, 50), force=st.booleans(), write=st.booleans())
+    def curator_reverts(self, pick, force, write):
         runs = [r.run_id for r in reversed(list_runs(self.store))]
         run_id = runs[pick % len(runs)]
-        self.command(f"revert {run_id}{' --force' if force else ''}", lambda garden, state: curate.revert(
-            self.store, garden, run_id, "ana", None, force, today=self.day, state=state))
+        self.command(f"revert {run_id}{' --force' if force else ''}{'' if write else ' --no-write'}",
+                     lambda garden, state: curate.revert(self.store, garden, run_id, "ana", None, force, write=write,
+                                                         today=self.day, state=state))
+
+    @rule(which=st.integers(0, PATTERNS - 1))
+    def person_edits_while_a_tend_writes(self, which):
+        """A person saves a file between a tend's decisions and its write: the write is refused
+        for that file (a conflict), and the next observation records the edit."""
+        self.log.append(f"tend, with {self.slugs[which]} edited before its write")
+        tend = tending.start_tend(self.settings, POLICY, self.store, today=self.day)
+        tending.run_steps(tend, stop_before="write")
+        path = self.garden / f"{self.slugs[which]}.md"
+        path.write_text(path.read_text("utf-8") + "\nSaved during the tend.\n", "utf-8")
+        tending.write_step(tend)
+        tending.finish_tend(tend)
+        self.day += dt.timedelta(days=1)
+        assert tend.recorder.state.to_json() == fresh(self.store), "the tend's in-memory state differs from the log's"
 
     @rule()
     def snapshot(self):
@@ -244,9 +273,10 @@ class CheckedHistory(History):
             super().teardown()
 
 
-# REPLAY_EXAMPLES=200 to hunt further (about 3 s an example); 25 by default (about half a minute).
+# REPLAY_EXAMPLES=200 REPLAY_STEPS=25 to hunt further (a few seconds an example); by default 25 histories
+# of up to 10 steps (about half a minute).
 CheckedHistory.TestCase.settings = settings(max_examples=int(os.environ.get("REPLAY_EXAMPLES", 25)),
-                                            stateful_step_count=10, deadline=None,
+                                            stateful_step_count=int(os.environ.get("REPLAY_STEPS", 10)), deadline=None,
                                             suppress_health_check=list(HealthCheck))
 test_replay_equals_the_live_state = CheckedHistory.TestCase
 
@@ -265,3 +295,53 @@ def test_a_tend_after_a_killed_one_counts_the_events_that_close_it(tmp_path):
         tending.finish_tend(tend)
         assert [r.status for r in list_runs(store)] == ["completed", "failed"]
         assert tend.recorder.state.to_json() == fresh(store)
+
+
+def test_a_tend_writes_what_a_revert_recorded_without_writing(tmp_path):
+    """Found by the history above: `garden revert RUN --no-write` of a tend that only stamped
+    last_pruned restores the old date in the log; the next tend ("writes the files") compared
+    blocks without last_pruned, so never wrote them, and `garden verify` failed from then on."""
+    garden = make_garden(tmp_path / "patterns", 3)
+    settings_ = load_settings(garden=garden, db=tmp_path / "events.db")
+    with EventStore(settings_.db) as store:
+        for day in (22, 23):
+            if day == 23:
+                first = list_runs(store)[0].run_id
+                curate.revert(store, load_garden(garden), first, "ana", None, False, write=False,
+                              today=dt.date(2026, 11, 22))
+            tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, day))
+            tending.run_steps(tend)
+            tending.finish_tend(tend)
+            assert tend.recorder.state.to_json() == fresh(store)
+    done = subprocess.run([garden_bin(), "verify", "--garden", str(garden), "--db", str(settings_.db)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_block_left_without_items_is_not_put_into_a_file_that_has_none(tmp_path):
+    """Found by the history above: after a `revert --no-write`, a person deleted the block; the
+    observation kept the revert's unwritten items, the tend pruned them, and the log was left
+    with an empty block. The tend did not write it (an empty block is not put into a file that
+    has none), but `garden verify` and `garden replay` wanted it there. One rule now
+    (`garden.model.block_for_file`) for the tend, a revert, replay and verify."""
+    garden = make_garden(tmp_path / "patterns", 4)
+    settings_ = load_settings(garden=garden, db=tmp_path / "events.db")
+    with EventStore(settings_.db) as store:
+        tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, 22))
+        tending.run_steps(tend)
+        tending.finish_tend(tend)
+        curate.revert(store, load_garden(garden), tend.run_id, "ana", None, False, write=False,
+                      today=dt.date(2026, 11, 22))
+        path = sorted(garden.glob("*.md"))[0]
+        path.write_text(edit_block(path.read_text("utf-8"), "delete", ""), "utf-8")
+        tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, 23))
+        tending.run_steps(tend)
+        tending.finish_tend(tend)
+        assert tend.recorder.state.patterns[path.stem].block == {
+            "last_pruned": None, "entities": [], "communities": [], "inferred_links": []}
+    before = path.read_bytes()
+    for args in (["verify"], ["replay", "--out", str(tmp_path / "out")]):
+        done = subprocess.run([garden_bin(), *args, "--garden", str(garden), "--db", str(settings_.db)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out" / path.name).read_bytes() == before == path.read_bytes()
