@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
+import orjson
 import typer
 from rich.console import Console
 
@@ -38,7 +39,12 @@ def print_json(data) -> None:
     """`--json` output: the text rich's `print_json` gives without a terminal (indent 2, not
     ASCII-escaped), written at once: rich renders a big payload segment by segment, seconds for
     a review of thousands of proposals."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    try:  # orjson writes the same text (2-space indent, ": ", UTF-8) a few times faster
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # a value orjson has no type for (an integer beyond 64 bits, say)
+        text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text)
     sys.stdout.flush()
 
 

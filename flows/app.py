@@ -310,9 +310,13 @@ class GardenApp:
                    and (min_confidence is None or e["confidence"] >= min_confidence)]
         if not entries:
             return []
-        patterns = (load_garden(self.settings.garden, keep_bodies=False, cache=open_parse_cache(self.settings)).patterns
-                    if self.settings.garden.is_dir() else {})
-        titles = {slug: patterns[slug].title for e in entries for slug in e["slugs"] if slug in patterns}
+        # Titles as last observed; a log from before titles were recorded reads them from the files.
+        slugs = {slug for e in entries for slug in e["slugs"] if slug in state.patterns}
+        titles = {slug: state.patterns[slug].title for slug in slugs}
+        if None in titles.values() and self.settings.garden.is_dir():
+            patterns = load_garden(self.settings.garden, keep_bodies=False, cache=open_parse_cache(self.settings)).patterns
+            titles.update({slug: patterns[slug].title for slug in slugs if titles[slug] is None and slug in patterns})
+        titles = {slug: title for slug, title in titles.items() if title is not None}
         return [curate.describe_duplicate(e, titles) for e in entries]
 
     def sample(self, n: int, seed: int | None = None, proposer: str | None = None) -> Sample:

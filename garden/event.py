@@ -45,6 +45,7 @@ class GardenObserved(Payload):
     text_hash: str
     block: dict[str, Any] | None
     block_text: str | None
+    title: str | None = None  # the pattern's title (None: an event from before titles were recorded)
 
 
 class ExternalEditObserved(Payload):
@@ -68,6 +69,7 @@ class ExternalEditObserved(Payload):
     merged: dict[str, Any] | None = None
     kept: list[str] = Field(default_factory=list)
     yielded: list[str] = Field(default_factory=list)
+    title: str | None = None  # as for GardenObserved
 
 
 # --- proposals and decisions ---------------------------------------------------------------

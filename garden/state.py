@@ -147,7 +147,8 @@ class PatternState:
       text, so a block the log has not changed since is written back as it was.
     - `file_block`: the block as the file holds it by the log's account (last observed or
       written): the base of the merge when a person edits a file the log has changed since.
-    - `path`, `content_hash`, `text_hash`: the file as graph-garden last saw or wrote it.
+    - `path`, `content_hash`, `text_hash`: the file as graph-garden last saw or wrote it, and
+      `title` the pattern's title as last observed (None: observed before titles were recorded).
     - `pending`: proposals waiting for a decision, by proposal (event) id.
     - `refreshed`: per link key, when it was last observed, proposed or re-assessed.
     - `declined`: items a curator rejected, with the pattern's text hash then: not proposed
@@ -181,6 +182,7 @@ class PatternState:
     banner_added: bool = False
     owned: dict[str, str] = field(default_factory=dict)
     reassessed: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
 
     def editable_block(self) -> Block:
         """The block, copied before its first change so the observed and file blocks stay as
@@ -201,7 +203,7 @@ class PatternState:
             self.path, self.content_hash, self.text_hash, block, self.observed_block, self.file_block,
             self.observed_text, dict(self.pending), self.tended, dict(self.refreshed), self.write_intent,
             dict(self.declined), dict(self.superseded), self.restored, self.banner_added, dict(self.owned),
-            dict(self.reassessed))
+            dict(self.reassessed), self.title)
 
     def preview(self, slug: str, events: list[Event]) -> PatternState:
         """This pattern as it would be after `events` (about it), which are not recorded: what
@@ -422,7 +424,7 @@ def _observed(state: State, slug: str | None, p: dict, meta: Meta) -> None:
         path=p["path"], content_hash=p["content_hash"], text_hash=p["text_hash"],
         block=p["merged"] if kept else p["block"], observed_block=p["block"], file_block=p["block"],
         observed_text=p["block_text"], pending=old.pending if old else {}, tended=old.tended if old else None,
-        refreshed=refreshed, owned=owned, reassessed=old.reassessed if old else {},
+        refreshed=refreshed, owned=owned, reassessed=old.reassessed if old else {}, title=p["title"],
         # the block, and so its banner, is still there
         banner_added=bool(old and old.banner_added and p["block"] is not None))
 
