@@ -25,6 +25,8 @@ def block_data(block: GardenBlock | None) -> dict | None:
 
 def observe_garden(garden: Garden, state: State, run_id: str | None = None) -> list[Event]:
     """The events that bring the log up to date with the files (empty when nothing changed)."""
+    if garden.as_logged:  # every file as the log last saw or wrote it (see garden_as_logged)
+        return []
     found: list[Event] = []
     for slug in sorted(garden.patterns):
         # a pattern never written (see Garden.read_only) is what its file says, nothing on top

@@ -38,7 +38,7 @@ from flows.recording import observe
 from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
-from garden.catalog import Garden, load_garden
+from garden.catalog import Garden, garden_as_logged, load_garden
 from garden.errors import GardenError, display_path
 from garden.health import garden_health
 from garden.policy import load_policy
@@ -217,8 +217,17 @@ class GardenApp:
         folder is checked before anything is locked or created)."""
         self.require_garden()
         with garden_lock(self.settings.db), self._log(create) as store:
-            garden = self.read_garden()
-            yield store, garden, load_state(store)
+            state = load_state(store)
+            yield store, self._garden_as_logged(state) or self.read_garden(), state
+
+    def _garden_as_logged(self, state: State) -> Garden | None:
+        """The garden without parsing it, when every file is as the log last saw or wrote it
+        (the usual case for a curator's command: nothing to observe, a few blocks to write)."""
+        known = {}
+        for slug in state.patterns:
+            pattern = state.patterns[slug]
+            known[pattern.path] = (slug, pattern.content_hash)
+        return garden_as_logged(self.settings.garden, known, open_parse_cache(self.settings))
 
     # --- the main job -------------------------------------------------------------------------
 

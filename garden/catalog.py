@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +89,9 @@ class Garden:
     #: name a pattern (see `resolve_curated_ids`).
     id_references: int = 0
     id_references_resolved: int = 0
+    #: Every file is exactly as the log last saw or wrote it (see `garden_as_logged`): there is
+    #: nothing to observe, and patterns are read on demand.
+    as_logged: bool = False
 
     @property
     def errors(self) -> list[Problem]:
@@ -335,6 +338,64 @@ def read_files(root: Path, paths: Iterable[Path], cache: ParsedFiles | None = No
         if cache:
             cache.put(key, (slim, problems))
         yield path, pattern if keep_bodies else slim, problems
+
+
+class _OnDemand(Mapping):
+    """Patterns by slug, each read from its file (through the parse cache) when first asked for."""
+
+    def __init__(self, root: Path, paths: dict[str, Path], cache: ParsedFiles | None):
+        self._root, self._paths, self._cache, self._read = root, paths, cache, {}
+
+    def __getitem__(self, slug: str) -> Pattern:
+        if slug not in self._read:
+            path = self._paths[slug]  # KeyError: no such pattern
+            _, pattern, _ = next(read_files(self._root, [path], self._cache, keep_bodies=False))
+            if pattern is None or pattern.slug != slug:  # changed under us: not the file the log knows
+                raise KeyError(slug)
+            self._read[slug] = pattern
+        return self._read[slug]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._paths
+
+
+def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]], cache: ParsedFiles | None = None) -> Garden | None:
+    """The garden without parsing it, when every file is exactly as the log last saw or wrote it.
+
+    `known` maps each path the log knows (as recorded) to its pattern's slug and the file's
+    content hash. When the folder holds exactly those files, none a symlink or under one, each
+    with that hash, the garden is what the log says: nothing to observe, the same patterns (no
+    errors, duplicates or read-only links: files with those are never in the log). Patterns are
+    then read on demand (without bodies; curated `pat_` ids not resolved), for a command that
+    observes and writes a few blocks (an accept, a revert) over a big garden. None otherwise:
+    read it with `load_garden`."""
+    root = Path(root)
+    paths = pattern_files(root)
+    if len(paths) != len(known):
+        return None
+    real_root = os.path.realpath(root)
+    for folder in {p.parent for p in paths}:
+        if os.path.realpath(folder) != os.path.normpath(os.path.join(real_root, folder.relative_to(root))):
+            return None
+    slugs: dict[str, Path] = {}
+    for path in paths:
+        found = known.get(str(path))
+        if found is None or path.is_symlink():
+            return None
+        try:
+            if hash_bytes(path.read_bytes()) != found[1]:
+                return None
+        except OSError:
+            return None
+        slugs[found[0]] = path
+    return Garden(root=root, patterns=_OnDemand(root, slugs, cache), files=len(paths),  # type: ignore[arg-type]
+                  known_slugs=set(slugs), as_logged=True)
 
 
 def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: ParsedFiles | None = None) -> Garden:
