@@ -372,13 +372,6 @@ def apply_event(state: State, e: Event) -> None:
                 Meta(state.seq, e.id, e.run_id, e.actor, e.recorded_at))
 
 
-def fold(rows, state: State | None = None) -> State:
-    state = state or State()
-    for row in rows:
-        apply(state, row)
-    return state
-
-
 # --- handlers: one an event type -----------------------------------------------------------
 
 Handler = Callable[[State, "str | None", dict, Meta], None]
