@@ -226,7 +226,7 @@ class GardenApp:
         known = {}
         for slug in state.patterns:
             pattern = state.patterns[slug]
-            known[pattern.path] = (slug, pattern.content_hash)
+            known[slug] = (pattern.path, pattern.content_hash)
         return garden_as_logged(self.settings.garden, known, open_parse_cache(self.settings))
 
     # --- the main job -------------------------------------------------------------------------

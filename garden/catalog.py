@@ -365,13 +365,15 @@ class _OnDemand(Mapping):
         return slug in self._paths
 
 
-def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]], cache: ParsedFiles | None = None) -> Garden | None:
+def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]],
+                     cache: ParsedFiles | None = None) -> Garden | None:
     """The garden without parsing it, when every file is exactly as the log last saw or wrote it.
 
-    `known` maps each path the log knows (as recorded) to its pattern's slug and the file's
-    content hash. When the folder holds exactly those files, none a symlink or under one, each
-    with that hash, the garden is what the log says: nothing to observe, the same patterns (no
-    errors, duplicates or read-only links: files with those are never in the log). Patterns are
+    `known` maps each slug the log knows to its file's path (as recorded, perhaps from another
+    working directory or before the garden was moved) and content hash. When the folder holds
+    exactly those files (a pattern's file is named after its slug), none a symlink or under one,
+    each with that hash, the garden is what the log says: nothing to observe, the same patterns
+    (no errors, duplicates or read-only links: files with those are never in the log). Patterns are
     then read on demand (without bodies; curated `pat_` ids not resolved), for a command that
     observes and writes a few blocks (an accept, a revert) over a big garden. None otherwise:
     read it with `load_garden`."""
@@ -385,15 +387,16 @@ def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]], cache: Pa
             return None
     slugs: dict[str, Path] = {}
     for path in paths:
-        found = known.get(str(path))
-        if found is None or path.is_symlink():
+        found = known.get(path.stem)
+        relative = path.relative_to(root).as_posix()
+        if found is None or path.is_symlink() or not (found[0] == relative or found[0].endswith("/" + relative)):
             return None
         try:
             if hash_bytes(path.read_bytes()) != found[1]:
                 return None
         except OSError:
             return None
-        slugs[found[0]] = path
+        slugs[path.stem] = path
     return Garden(root=root, patterns=_OnDemand(root, slugs, cache), files=len(paths),  # type: ignore[arg-type]
                   known_slugs=set(slugs), as_logged=True)
 

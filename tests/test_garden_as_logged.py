@@ -26,7 +26,7 @@ def as_logged():
     settings = load_settings()
     with EventStore(settings.db) as store:
         state = load_state(store)
-    known = {state.patterns[s].path: (s, state.patterns[s].content_hash) for s in state.patterns}
+    known = {s: (state.patterns[s].path, state.patterns[s].content_hash) for s in state.patterns}
     return garden_as_logged(settings.garden, known, open_parse_cache(settings))
 
 
@@ -58,6 +58,15 @@ def test_an_unchanged_garden_is_read_on_demand_and_a_changed_one_is_not(tmp_path
     assert as_logged() is None
     files[1].unlink()
     files[1].write_bytes(saved)
+    # The garden copied elsewhere: the log's paths are the old ones, the files the same.
+    import shutil
+
+    settings = load_settings()
+    with EventStore(settings.db) as store:
+        state = load_state(store)
+    known = {s: (state.patterns[s].path, state.patterns[s].content_hash) for s in state.patterns}
+    moved = shutil.copytree(tmp_path / "patterns", tmp_path / "moved" / "patterns")
+    assert garden_as_logged(moved, known) is not None
     # A file gone.
     files[2].unlink()
     assert as_logged() is None
