@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from events.heads import Head, utc_now
 from events.log import snapshots_to_keep
-from events.store import GENESIS, AppendResult, ChainBreak, chain_hash, row_to_event
+from events.store import GENESIS, AppendResult, ChainBreak, chain_hash, first_break, row_to_event
 from garden.event import Event
 
 
@@ -110,16 +110,7 @@ class MemoryEventStore:
     # --- checking --------------------------------------------------------------------------
 
     def verify_chain(self) -> ChainBreak | None:
-        prev = GENESIS
-        for expected, row in enumerate(self._rows, 1):
-            if row[0] != expected:
-                return ChainBreak(row[0], row[1], row[2], f"sequence jumps from {expected - 1}")
-            digest = chain_hash(prev, tuple(row[:9]))
-            if digest != row[9]:
-                return ChainBreak(row[0], row[1], row[2],
-                                  "its content does not match its hash (changed after it was stored)")
-            prev = digest
-        return None
+        return first_break(self._rows)
 
     def verify_macs(self) -> None:
         return None

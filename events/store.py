@@ -88,6 +88,22 @@ def chain_hash(prev: str, row: tuple) -> str:
     return hashlib.sha256(f"{prev}\n{content}".encode()).hexdigest()
 
 
+def first_break(rows: Iterable[tuple]) -> ChainBreak | None:
+    """Where a log's rows, in order, break the chain: a gap in the sequence, or a row whose
+    hash is not its content's. None when the chain is intact."""
+    prev, expected_seq = GENESIS, 0
+    for row in rows:
+        expected_seq += 1
+        if row[0] != expected_seq:
+            return ChainBreak(row[0], row[1], row[2], f"sequence jumps from {expected_seq - 1}")
+        digest = chain_hash(prev, tuple(row[:9]))
+        if digest != row[9]:
+            return ChainBreak(row[0], row[1], row[2],
+                              "its content does not match its hash (changed after it was stored)")
+        prev = digest
+    return None
+
+
 def _opt(value: str | None) -> str:
     return "null" if value is None else _str(value)
 
@@ -409,20 +425,10 @@ class EventStore:
 
     def verify_chain(self) -> ChainBreak | None:
         """Recompute every hash; the first event where the chain breaks, or None."""
-        prev, expected_seq = GENESIS, 0
         try:
-            for row in self.conn.execute(f"SELECT {COLUMNS} FROM events ORDER BY seq"):
-                expected_seq += 1
-                if row[0] != expected_seq:
-                    return ChainBreak(row[0], row[1], row[2], f"sequence jumps from {expected_seq - 1}")
-                digest = chain_hash(prev, tuple(row[:9]))
-                if digest != row[9]:
-                    return ChainBreak(row[0], row[1], row[2],
-                                      "its content does not match its hash (changed after it was stored)")
-                prev = digest
+            return first_break(self.conn.execute(f"SELECT {COLUMNS} FROM events ORDER BY seq"))
         except sqlite3.Error as e:
             raise self.error("cannot read", e) from e
-        return None
 
     def verify_macs(self) -> MacCheck | None:
         """Check every event's MAC against the store's key (None without a key).

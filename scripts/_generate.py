@@ -7,7 +7,7 @@ after the first such line are put in a random order (the text before it stays fi
 else (the rest of the frontmatter, the block, the curated links to the original slugs) is kept.
 The same seed gives the same garden.
 
-    from _generate import generate_patterns, write_garden
+    from _generate import generate_patterns, tend_once, write_garden
     patterns = generate_patterns(load_garden(corpus).patterns.values(), 20_000)  # in memory
     write_garden(corpus, out_dir, 20_000)  # files <slug>.md in out_dir, for load_garden
 
@@ -91,3 +91,23 @@ def write_garden(corpus: Path, out_dir: Path, n: int, seed: int = 0) -> int:
     for slug, text in generated_texts(corpus, n, seed):
         written += (out_dir / f"{slug}.md").write_bytes(text.encode("utf-8"))
     return written
+
+
+def tend_once(root: Path) -> tuple[float, dict]:
+    """Tend `root`/patterns once into `root`/.garden/events.db without Prefect (flows.tending's
+    steps, in this process: the events a nightly run records): its seconds and its summary."""
+    import datetime as dt
+    import time
+
+    from events.store import EventStore
+    from flows import tending
+    from garden.policy import Policy
+    from garden.settings import load_settings
+
+    settings = load_settings(garden=root / "patterns", db=root / ".garden" / "events.db")
+    clock = time.perf_counter()
+    with EventStore(settings.db) as store:
+        run = tending.start_tend(settings, Policy(), store, today=dt.date(2026, 11, 22))
+        tending.run_steps(run)
+        summary = tending.finish_tend(run)
+    return time.perf_counter() - clock, {**summary, "run_id": summary.get("run_id") or run.run_id}

@@ -28,7 +28,6 @@ the corpus.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
@@ -41,12 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _generate import write_garden  # noqa: E402
+from _generate import tend_once, write_garden  # noqa: E402
 
-from events.store import EventStore  # noqa: E402
-from flows import tending  # noqa: E402
-from garden.policy import Policy  # noqa: E402
-from garden.settings import load_settings  # noqa: E402
 
 GARDEN_BIN = str(Path(sys.executable).with_name("garden"))
 TARGET = 1.0  # seconds above the interpreter's start
@@ -57,14 +52,9 @@ def build(corpus: Path, root: Path, n: int) -> dict:
     clock = time.perf_counter()
     write_garden(corpus, root / "patterns", n)
     written = time.perf_counter() - clock
-    settings = load_settings(garden=root / "patterns", db=root / ".garden" / "events.db")
-    clock = time.perf_counter()
-    with EventStore(settings.db) as store:
-        run = tending.start_tend(settings, Policy(), store, today=dt.date(2026, 11, 22))
-        tending.run_steps(run)
-        summary = tending.finish_tend(run)
-    return {"patterns": summary["patterns"], "tend_run": summary.get("run_id") or run.run_id,
-            "generate_seconds": round(written, 1), "tend_seconds": round(time.perf_counter() - clock, 1)}
+    seconds, summary = tend_once(root)
+    return {"patterns": summary["patterns"], "tend_run": summary["run_id"],
+            "generate_seconds": round(written, 1), "tend_seconds": round(seconds, 1)}
 
 
 def timed(args: list[str], root: Path, repeat: int = 1) -> tuple[float, str]:

@@ -15,7 +15,6 @@ diff, so it is the heaviest form of review. Nothing is written into the corpus.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
@@ -28,25 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _generate import write_garden  # noqa: E402
+from _generate import tend_once, write_garden  # noqa: E402
 
-from events.store import EventStore  # noqa: E402
-from flows import tending  # noqa: E402
-from garden.policy import Policy  # noqa: E402
-from garden.settings import load_settings  # noqa: E402
 
 GARDEN_BIN = str(Path(sys.executable).with_name("garden"))
 COMMANDS = (["review", "--json"], ["diff", "--json"], ["health", "--json"])
-
-
-def tend(root: Path) -> tuple[float, dict]:
-    settings = load_settings(garden=root / "patterns", db=root / ".garden" / "events.db")
-    clock = time.perf_counter()
-    with EventStore(settings.db) as store:
-        run = tending.start_tend(settings, Policy(), store, today=dt.date(2026, 11, 22))
-        tending.run_steps(run)
-        summary = tending.finish_tend(run)
-    return time.perf_counter() - clock, summary
 
 
 def time_commands(root: Path) -> dict[str, dict]:
@@ -69,7 +54,7 @@ def time_commands(root: Path) -> dict[str, dict]:
 
 
 def bench(name: str, root: Path) -> dict:
-    tend_seconds, summary = tend(root)
+    tend_seconds, summary = tend_once(root)
     return {"garden": name, "patterns": summary["patterns"], "tend_seconds": round(tend_seconds, 1),
             "commands": time_commands(root)}
 
