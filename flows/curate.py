@@ -345,16 +345,15 @@ def pending_of(state: State, slug: str) -> dict[str, dict]:
 
 def decide_proposals(store: EventStore, garden: Garden, chosen: list[tuple[str, str]], accept: bool,
                      by: str, note: str | None, write: bool = True,
-                     today: dt.date | None = None, state: State | None = None) -> CuratorResult:
+                     today: dt.date | None = None, *, state: State) -> CuratorResult:
     """Record a curator's decision on each chosen proposal, then write the changed blocks.
 
     A proposal the policy decided (a sampled review) is decided too: overruling the policy
     changes the block (an accept adds the item, a reject prunes it), confirming it does not.
-    `state`: the log's state, kept current here (loaded when not given)."""
+    `state`: the log's state, kept current here."""
     actor = f"curator:{by}"
     today = today or dt.date.today()
     command = "accept" if accept else "reject"
-    state = load_state(store) if state is None else state
     record = recorder(store, state)
     with recorded_run(store, "curator", None, options={"command": command, "by": by, "note": note}) as run:
         observe(store, garden, state, run.run_id)
@@ -777,13 +776,12 @@ def _decisions_to_redo(store: EventStore, changes: RunChanges, now: State,
 
 
 def revert(store: EventStore, garden: Garden, run_id: str, by: str, note: str | None, force: bool,
-           write: bool = True, today: dt.date | None = None,
-           state: State | None = None) -> tuple[RevertPlan, CuratorResult]:
+           write: bool = True, today: dt.date | None = None, *,
+           state: State) -> tuple[RevertPlan, CuratorResult]:
     """Observe the files, plan the revert of `run_id`, and carry it out (see `revert_run`).
 
     Called holding the garden's lock: a run without an end is one whose process was killed.
-    `state`: the log's state, kept current here (loaded when not given)."""
-    state = load_state(store) if state is None else state
+    `state`: the log's state, kept current here."""
     settle(store, garden, state)
     unfinished = _finish_revert(store, garden, state, run_id.upper(), by, write, today)
     if unfinished is not None:

@@ -170,7 +170,7 @@ def test_a_revert_of_a_clean_up_run_restores_every_pruned_item(garden):
     assert (garden / "garden-compost.md").read_text("utf-8") != before
     with EventStore(Path(".garden/events.db")) as store:
         plan, result = curate.revert(store, load_garden(garden, cache=None), run_id, "ann", None, False,
-                                     today=TODAY)
+                                     today=TODAY, state=load_state(store))
     assert not result.errors
     restored = set(plan.restores["garden-compost"][1])
     assert {"link absent-pattern/complementary", "link team-meetings/complementary",
@@ -184,7 +184,7 @@ def accept_pending_link(garden: Path, slug: str) -> dict:
         state = load_state(store)
         pid, proposal = next((pid, p) for pid, p in state.patterns[slug].pending.items() if p["kind"] == "link")
         curate.decide_proposals(store, load_garden(garden, cache=None), [(slug, pid)], True, "ann", None,
-                                today=TODAY)
+                                today=TODAY, state=state)
     return proposal
 
 
@@ -214,7 +214,7 @@ def test_a_curator_accepted_link_is_never_pruned_automatically(garden):
     # The curator keeps it: it stays, and is not proposed again while the text is unchanged.
     with EventStore(Path(".garden/events.db")) as store:
         curate.decide_proposals(store, load_garden(garden, cache=None), [("team-agenda", pid)], False, "ann",
-                                "keep it", today=TODAY)
+                                "keep it", today=TODAY, state=load_state(store))
     assert tend(strict, today=TODAY + dt.timedelta(days=3))["prunes_proposed"] == 0
     assert any(l["target"] == target for l in block_of("team-agenda")["inferred_links"])
     assert verified(garden), json.dumps(_debug_verify(garden))[:3000]
@@ -239,7 +239,7 @@ def test_a_link_written_by_hand_is_proposed_for_pruning_and_accepting_prunes_it(
     assert (prune["target"], prune["owner"]) == ("team-decisions", "hand")
     with EventStore(Path(".garden/events.db")) as store:
         curate.decide_proposals(store, load_garden(garden, cache=None), [("garden-worms", pid)], True, "ann",
-                                None, today=TODAY)
+                                None, today=TODAY, state=load_state(store))
     assert "team-decisions" not in path.read_text("utf-8")
     assert verified(garden)
 

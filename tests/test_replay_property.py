@@ -308,7 +308,7 @@ def test_a_tend_writes_what_a_revert_recorded_without_writing(tmp_path):
             if day == 23:
                 first = list_runs(store)[0].run_id
                 curate.revert(store, load_garden(garden), first, "ana", None, False, write=False,
-                              today=dt.date(2026, 11, 22))
+                              today=dt.date(2026, 11, 22), state=load_state(store))
             tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, day))
             tending.run_steps(tend)
             tending.finish_tend(tend)
@@ -331,7 +331,7 @@ def test_a_block_left_without_items_is_not_put_into_a_file_that_has_none(tmp_pat
         tending.run_steps(tend)
         tending.finish_tend(tend)
         curate.revert(store, load_garden(garden), tend.run_id, "ana", None, False, write=False,
-                      today=dt.date(2026, 11, 22))
+                      today=dt.date(2026, 11, 22), state=load_state(store))
         path = sorted(garden.glob("*.md"))[0]
         path.write_text(edit_block(path.read_text("utf-8"), "delete", ""), "utf-8")
         tend = tending.start_tend(settings_, POLICY, store, today=dt.date(2026, 11, 23))
