@@ -45,6 +45,7 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, m
         payload = GardenObserved(
             path=pattern.path, format=pattern.format, content_hash=pattern.content_hash,
             text_hash=pattern.text_hash, block=block, block_text=pattern.block_text, title=pattern.title,
+            domain=pattern.domain, curated=sorted(pattern.curated_targets()),
         )
     elif known.write_intent is not None and known.write_intent.content_hash == pattern.content_hash:
         intent = known.write_intent  # our own write, whose confirmation a crash cut off
@@ -60,7 +61,8 @@ def observe_pattern(pattern: Pattern, state: State, run_id: str | None = None, m
             previous_hash=known.content_hash, text_hash=pattern.text_hash, block=block,
             block_text=pattern.block_text, block_changed=pattern.block != base,
             merged=block_data(merged.block) if merged.kept else None, kept=list(merged.kept),
-            yielded=list(merged.yielded), title=pattern.title,
+            yielded=list(merged.yielded), title=pattern.title, domain=pattern.domain,
+            curated=sorted(pattern.curated_targets()),
         )
     return event(payload, slug=pattern.slug, run_id=run_id, actor="system")
 

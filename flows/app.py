@@ -40,7 +40,7 @@ from flows.run import recorded_run
 from garden import precision
 from garden.catalog import Garden, garden_as_logged, load_garden
 from garden.errors import GardenError, display_path
-from garden.health import garden_health
+from garden.health import KnownLibrary, KnownPattern, garden_health
 from garden.policy import load_policy
 from garden.settings import Settings
 
@@ -220,6 +220,20 @@ class GardenApp:
             state = load_state(store)
             yield store, self._garden_as_logged(state) or self.read_garden(), state
 
+    def _library_as_logged(self, state: State) -> KnownLibrary | None:
+        """What health needs of every pattern, from the state, when every file is as the log last
+        saw it and the log recorded those facts (observations from before they were: None)."""
+        self.require_garden()
+        if self._garden_as_logged(state) is None:
+            return None
+        patterns = {}
+        for slug in state.patterns:
+            known = state.patterns[slug]
+            if known.title is None or known.curated is None:
+                return None
+            patterns[slug] = KnownPattern(known.title, known.domain, frozenset(known.curated))
+        return KnownLibrary(patterns, set(patterns))
+
     def _garden_as_logged(self, state: State) -> Garden | None:
         """The garden without parsing it, when every file is as the log last saw or wrote it
         (the usual case for a curator's command: nothing to observe, a few blocks to write)."""
@@ -389,16 +403,17 @@ class GardenApp:
     # --- the garden's shape and the log ---------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        garden = self.read_garden()
         blocks: dict = {}
         tended: dict = {}
         reassessed: dict = {}
         labels: list = []
         duplicates: dict = {}
+        garden: Garden | KnownLibrary
         if self.settings.db.exists():
             with self._log() as store:
                 labels = curator_labels(store)
                 state = load_state(store)
+                garden = self._library_as_logged(state) or self.read_garden()
                 duplicates = state.duplicates
                 for slug in garden.patterns:
                     known = state.patterns.get(slug)
@@ -406,6 +421,7 @@ class GardenApp:
                         blocks[slug], tended[slug] = known.block, known.tended
                         reassessed[slug] = known.reassessed
         else:  # no log yet: the files are all there is
+            garden = self.read_garden()
             blocks = {s: p.block.model_dump(mode="json") if p.block else None for s, p in garden.patterns.items()}
         report = garden_health(garden, blocks, tended, reassessed, duplicates)
         report["measured_precision"] = precision.measured(labels, load_policy())

@@ -45,7 +45,11 @@ class GardenObserved(Payload):
     text_hash: str
     block: dict[str, Any] | None
     block_text: str | None
-    title: str | None = None  # the pattern's title (None: an event from before titles were recorded)
+    # What the file says of the pattern besides its block (None: an event from before these were
+    # recorded): its title and domain, and the slugs its curated relationships link to.
+    title: str | None = None
+    domain: str | None = None
+    curated: list[str] | None = None
 
 
 class ExternalEditObserved(Payload):
@@ -70,6 +74,8 @@ class ExternalEditObserved(Payload):
     kept: list[str] = Field(default_factory=list)
     yielded: list[str] = Field(default_factory=list)
     title: str | None = None  # as for GardenObserved
+    domain: str | None = None
+    curated: list[str] | None = None
 
 
 # --- proposals and decisions ---------------------------------------------------------------

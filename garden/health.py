@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from garden.state import Tended, entity_of, item_keys
@@ -57,7 +58,28 @@ def inherited_unreassessed(blocks: dict[str, dict | None], reassessed: dict[str,
     return {"links": links, "entities": entities, "count": links + entities}
 
 
-def garden_health(garden: Garden, blocks: dict[str, dict | None], tended: dict[str, Tended | None],
+@dataclass(frozen=True)
+class KnownPattern:
+    """What health needs of a pattern, as the log last observed it (see `KnownLibrary`)."""
+
+    title: str
+    domain: str | None
+    curated: frozenset[str]
+
+    def curated_targets(self) -> set[str]:
+        return set(self.curated)
+
+
+@dataclass
+class KnownLibrary:
+    """The garden as the log knows it, for health when every file is as the log last saw it:
+    no file read."""
+
+    patterns: dict[str, KnownPattern]
+    known_slugs: set[str]
+
+
+def garden_health(garden: Garden | KnownLibrary, blocks: dict[str, dict | None], tended: dict[str, Tended | None],
                   reassessed: dict[str, dict | None] | None = None,
                   duplicates: dict[str, dict] | None = None) -> dict[str, Any]:
     """`blocks` and `tended` map each slug to its projected block and tend record (or None);

@@ -148,7 +148,8 @@ class PatternState:
     - `file_block`: the block as the file holds it by the log's account (last observed or
       written): the base of the merge when a person edits a file the log has changed since.
     - `path`, `content_hash`, `text_hash`: the file as graph-garden last saw or wrote it, and
-      `title` the pattern's title as last observed (None: observed before titles were recorded).
+      as last observed the pattern's `title`, `domain` and the slugs its curated relationships
+      link to (`curated`; None: observed before these were recorded).
     - `pending`: proposals waiting for a decision, by proposal (event) id.
     - `refreshed`: per link key, when it was last observed, proposed or re-assessed.
     - `declined`: items a curator rejected, with the pattern's text hash then: not proposed
@@ -183,6 +184,8 @@ class PatternState:
     owned: dict[str, str] = field(default_factory=dict)
     reassessed: dict[str, str] = field(default_factory=dict)
     title: str | None = None
+    domain: str | None = None
+    curated: list[str] | None = None
 
     def editable_block(self) -> Block:
         """The block, copied before its first change so the observed and file blocks stay as
@@ -203,7 +206,7 @@ class PatternState:
             self.path, self.content_hash, self.text_hash, block, self.observed_block, self.file_block,
             self.observed_text, dict(self.pending), self.tended, dict(self.refreshed), self.write_intent,
             dict(self.declined), dict(self.superseded), self.restored, self.banner_added, dict(self.owned),
-            dict(self.reassessed), self.title)
+            dict(self.reassessed), self.title, self.domain, self.curated)
 
     def preview(self, slug: str, events: list[Event]) -> PatternState:
         """This pattern as it would be after `events` (about it), which are not recorded: what
@@ -418,6 +421,7 @@ def _observed(state: State, slug: str | None, p: dict, meta: Meta) -> None:
         block=p["merged"] if kept else p["block"], observed_block=p["block"], file_block=p["block"],
         observed_text=p["block_text"], pending=old.pending if old else {}, tended=old.tended if old else None,
         refreshed=refreshed, owned=owned, reassessed=old.reassessed if old else {}, title=p["title"],
+        domain=p["domain"], curated=p["curated"],
         # the block, and so its banner, is still there
         banner_added=bool(old and old.banner_added and p["block"] is not None))
 

@@ -95,3 +95,31 @@ def test_an_accept_over_either_reads_the_same_and_verify_agrees(tmp_path, monkey
     assert "ExternalEditObserved" in history.stdout
     assert "A sentence added by hand." in edited.read_text("utf-8")
     assert garden_cmd("verify").exit_code == 0
+
+
+def test_health_from_the_log_equals_health_from_the_files(tmp_path, monkeypatch):
+    """Health of a garden as the log knows it reads no file; it says what reading them says."""
+    from flows.app import GardenApp
+    from garden.catalog import load_garden
+    from garden.health import garden_health
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 12)
+    tend_in_process(WIDE_REVIEW_POLICY)
+    settings = load_settings()
+    app = GardenApp(settings)
+    with EventStore(settings.db) as store:
+        state = load_state(store)
+    library = app._library_as_logged(state)
+    assert library is not None and sum(len(p.curated) for p in library.patterns.values()) > 0
+    garden = load_garden(settings.garden, cache=None)
+    known = {slug: state.patterns[slug] for slug in garden.patterns}
+    from_files = garden_health(garden, {s: k.block for s, k in known.items()}, {s: k.tended for s, k in known.items()},
+                               {s: k.reassessed for s, k in known.items()}, state.duplicates)
+    from_log = app.health()
+    assert {k: v for k, v in from_log.items() if k != "measured_precision"} == from_files
+    # An edit the log has not seen: health reads the files, and sees it.
+    path = sorted((tmp_path / "patterns").glob("*.md"))[0]
+    path.write_text(path.read_text("utf-8").replace('title: "', 'title: "Renamed ', 1), "utf-8")
+    assert app._library_as_logged(state) is None
+    assert app.health()["patterns"] == 12
