@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import orjson
 from pydantic import ValidationError
@@ -229,20 +229,22 @@ def curator_labels(store: EventStore, proposer: str | None = None) -> list[Label
     version, kind and confidence (an entity's relevance) as the proposer said it (the raw value of
     a calibrated proposal, so a refit fits raw values), and whether the curator kept it. A later
     decision on the same proposal (a lifted rejection, then an accept) replaces the earlier one."""
+    # Stored rows, their payloads read as JSON, and only those of curators' decisions and of the
+    # proposals they decided: a big log holds tens of thousands of the policy's.
+    kept: dict[str, bool] = {}  # proposal id -> the newest curator decision, in first-decided order
+    for _, _, kind, _, _, actor, _, version, payload, _ in store.rows(types=["ProposalAccepted", "ProposalRejected"]):
+        if actor.startswith("curator:"):
+            p = upcast(kind, version, orjson.loads(payload))
+            if p["proposal_id"]:
+                kept[p["proposal_id"]] = kind == "ProposalAccepted"
     proposals: dict[str, Label] = {}
-    decided: dict[str, Label] = {}
-    # Stored rows, their payloads read as JSON: validating tens of thousands of events to read
-    # five fields each cost more than the rest of `garden health`.
-    for _, event_id, kind, _, _, actor, _, version, payload, _ in store.rows(
-            types=["LinkProposed", "EntityProposed", "ProposalAccepted", "ProposalRejected"]):
-        p = upcast(kind, version, orjson.loads(payload))
-        if kind in ("LinkProposed", "EntityProposed"):
+    for _, event_id, kind, _, _, _, _, version, payload, _ in store.rows(types=["LinkProposed", "EntityProposed"]):
+        if event_id in kept:
+            p = upcast(kind, version, orjson.loads(payload))
             link = kind == "LinkProposed"
             raw = p["raw_confidence"]
             said = raw if raw is not None else p["confidence"] if link else p["relevance"]
-            proposals[event_id] = Label(p["proposer"], p["model"], "link" if link else "entity", said, True,
-                                        prompt_version=p["prompt_version"], proposal_id=event_id)
-        elif actor.startswith("curator:") and p["proposal_id"] in proposals:
-            made = proposals[p["proposal_id"]]
-            decided[p["proposal_id"]] = replace(made, kept=kind == "ProposalAccepted")
+            proposals[event_id] = Label(p["proposer"], p["model"], "link" if link else "entity", said,
+                                        kept[event_id], prompt_version=p["prompt_version"], proposal_id=event_id)
+    decided = {pid: proposals[pid] for pid in kept if pid in proposals}
     return [label for label in decided.values() if proposer is None or label.proposer == proposer]

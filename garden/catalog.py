@@ -127,12 +127,15 @@ class Garden:
 
 
 def pattern_files(root: Path) -> list[Path]:
-    """The Markdown files under `root`, in a stable order, skipping hidden folders."""
-    return sorted(
-        p
-        for p in root.rglob("*.md")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    """The Markdown files under `root`, in a stable order (as paths sort), skipping hidden files
+    and folders; a symlink to a file counts, one to a folder is not followed (as `rglob`)."""
+    found = []
+    for folder, folders, names in os.walk(root):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            if name.endswith(".md") and not name.startswith(".") and os.path.isfile(os.path.join(folder, name)):
+                found.append(Path(folder, name))
+    return sorted(found)
 
 
 def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
