@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from events.heads import Head, utc_now
 from events.log import snapshots_to_keep
-from events.store import GENESIS, AppendResult, ChainBreak, chain_hash, first_break, row_to_event
+from events.store import GENESIS, AppendResult, ChainBreak, chained_rows, first_break, row_to_event
 from garden.event import Event
 
 
@@ -46,18 +46,7 @@ class MemoryEventStore:
 
         Every row is made before any is stored, so an event that cannot be stored stores none."""
         batch = list(events)
-        seq, prev = self._head()
-        rows: list[tuple] = []
-        seen: set[str] = set()
-        for event in batch:
-            if event.id in self._by_id or event.id in seen:
-                continue
-            seen.add(event.id)
-            seq += 1
-            row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
-                   event.recorded_at, event.schema_version, event.payload.model_dump_json())
-            prev = chain_hash(prev, row)
-            rows.append((*row, prev))
+        rows = chained_rows(batch, *self._head(), self._by_id)
         for row in rows:
             self._by_id[row[1]] = len(self._rows)
             self._rows.append(row)

@@ -29,7 +29,7 @@ import os
 import sqlite3
 import time
 from json.encoder import encode_basestring as _str
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +86,24 @@ def chain_hash(prev: str, row: tuple) -> str:
     content = (f"[{int(seq)},{_str(event_id)},{_str(kind)},{_opt(slug)},{_opt(run_id)},"
                f"{_str(actor)},{_str(recorded_at)},{int(version)},{_str(payload)}]")
     return hashlib.sha256(f"{prev}\n{content}".encode()).hexdigest()
+
+
+def chained_rows(batch: Iterable[Event], seq: int, prev: str, present: Container[str]) -> list[tuple]:
+    """The rows a batch adds after the head (`seq`, `prev` its hash), each ending with its
+    chained hash: an event whose id is `present` (stored already) or repeated in the batch is
+    left out (appending is idempotent by id)."""
+    rows: list[tuple] = []
+    seen: set[str] = set()
+    for event in batch:
+        if event.id in present or event.id in seen:
+            continue
+        seen.add(event.id)
+        seq += 1
+        row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
+               event.recorded_at, event.schema_version, event.payload.model_dump_json())
+        prev = chain_hash(prev, row)
+        rows.append((*row, prev))
+    return rows
 
 
 def first_break(rows: Iterable[tuple]) -> ChainBreak | None:
@@ -267,18 +285,8 @@ class EventStore:
             raise self.error("cannot append", e) from e
         try:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
-            seq, prev = self._head()
-            mac, rows = self.mac, []
-            seen: set[str] = set()
-            for event in batch:
-                if event.id in present or event.id in seen:
-                    continue
-                seen.add(event.id)
-                seq += 1
-                row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
-                       event.recorded_at, event.schema_version, event.payload.model_dump_json())
-                prev = chain_hash(prev, row)
-                rows.append((*row, prev, mac(prev) if mac else None))
+            mac = self.mac
+            rows = [(*row, mac(row[9]) if mac else None) for row in chained_rows(batch, *self._head(), present)]
             try:
                 conn.executemany(f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                  rows)

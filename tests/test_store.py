@@ -11,18 +11,9 @@ import pytest
 
 from events.migrations import LATEST, SchemaError
 from events.store import EventStore, StoreError
-from garden.event import GardenObserved, LinkProposed, event
+from test_store_contract import observed, proposed
 
 
-def observed(slug: str):
-    return event(GardenObserved(path=f"{slug}.md", format="v7.1", content_hash="h", text_hash="t",
-                                block=None, block_text=None), slug=slug)
-
-
-def proposed(slug: str, target: str, run: str | None = None, confidence: float = 0.8):
-    return event(LinkProposed(target=target, link_type="enables", confidence=confidence,
-                              reason="r", proposer="offline"), slug=slug, run_id=run,
-                 actor="proposer:offline/tfidf")
 
 
 def _append_many(path: str, tag: str, batches: int, size: int) -> None:
