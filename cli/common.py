@@ -42,7 +42,8 @@ def print_json(data) -> None:
     try:  # orjson writes the same text (2-space indent, ": ", UTF-8) a few times faster
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # a value orjson has no type for (an integer beyond 64 bits, say)
-        text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+        # (a file name decoded with surrogateescape goes back to its own bytes)
+        text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
     sys.stdout.flush()
     sys.stdout.buffer.write(text)
     sys.stdout.flush()

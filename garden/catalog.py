@@ -385,14 +385,18 @@ def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]],
     if len(paths) != len(known):
         return None
     real_root = os.path.realpath(root)
+    name = os.path.basename(real_root)
     for folder in {p.parent for p in paths}:
         if os.path.realpath(folder) != os.path.normpath(os.path.join(real_root, folder.relative_to(root))):
             return None
     slugs: dict[str, Path] = {}
     for path in paths:
         found = known.get(path.stem)
-        relative = path.relative_to(root).as_posix()
-        if found is None or path.is_symlink() or not (found[0] == relative or found[0].endswith("/" + relative)):
+        # The recorded path is this file's: the same, or the same below a folder of the garden's
+        # name (the log written from another working directory, or before the garden was copied).
+        tail = f"/{name}/{path.relative_to(root).as_posix()}"
+        if found is None or path.stem in slugs or path.is_symlink() \
+                or not (found[0] == str(path) or f"/{found[0]}".endswith(tail)):
             return None
         try:
             if hash_bytes(path.read_bytes()) != found[1]:
@@ -400,6 +404,8 @@ def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]],
         except OSError:
             return None
         slugs[path.stem] = path
+    if slugs.keys() != known.keys():
+        return None
     return Garden(root=root, patterns=_OnDemand(root, slugs, cache), files=len(paths),  # type: ignore[arg-type]
                   known_slugs=set(slugs), as_logged=True)
 

@@ -123,3 +123,19 @@ def test_health_from_the_log_equals_health_from_the_files(tmp_path, monkeypatch)
     path.write_text(path.read_text("utf-8").replace('title: "', 'title: "Renamed ', 1), "utf-8")
     assert app._library_as_logged(state) is None
     assert app.health()["patterns"] == 12
+
+
+def test_a_file_deleted_and_another_copied_is_not_the_garden_the_log_knows(tmp_path, monkeypatch):
+    """Same count of files, each with a hash the log knows: but one is gone and one is a copy of
+    another elsewhere (a duplicate slug), so the garden is read whole and health says so."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns" / "sub", 3)
+    tend_in_process(WIDE_REVIEW_POLICY)
+    files = sorted((tmp_path / "patterns" / "sub").glob("*.md"))
+    files[1].unlink()
+    shutil.copy(files[0], tmp_path / "patterns" / files[0].name)
+    assert as_logged() is None
+    health = json.loads(garden_cmd("health", "--json").stdout)
+    assert health["patterns"] == 1
