@@ -17,17 +17,11 @@ from garden.precision import Label
 from garden.upcast import upcast
 
 from events.heads import GivenHead, check_given, check_published, read_heads
-from events.observe import observe_garden
 from events.projection import load_state
 from events.replay import Difference, compare
-from events.store import AppendResult, EventStore, MacCheck, row_to_event
+from events.store import EventStore, MacCheck, row_to_event
 
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
-
-
-def record_observation(store: EventStore, garden: Garden, run_id: str | None = None) -> AppendResult:
-    """Append what the files hold that the log does not know yet."""
-    return store.append(observe_garden(garden, load_state(store), run_id))
 
 
 @dataclass

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import make_garden
 from events.projection import load_state
-from events.queries import record_observation, verify
+from events.queries import verify
+from flows.recording import observe
 from events.store import EventStore
 from flows import tending
 from flows.writing import needs_write
@@ -48,7 +49,7 @@ def test_a_file_edited_during_the_run_is_not_clobbered(setup):
     assert victim.read_text("utf-8") == edited
     assert any("changed on disk since it was read" in e for e in tend.errors)
     # The next observation records the edit; the person wins; the log and files agree again.
-    record_observation(store, load_garden(settings.garden))
+    observe(store, load_garden(settings.garden), load_state(store))
     assert load_state(store).patterns[targets[0]].content_hash
     report = verify(store, load_garden(settings.garden))
     assert report.chain is None
@@ -68,7 +69,7 @@ def test_a_write_cut_off_before_its_confirmation_is_settled_by_the_next_observat
     with pytest.raises(KeyboardInterrupt):
         tending.write_step(tend)
     garden = load_garden(settings.garden)
-    events = record_observation(store, garden)
+    events = observe(store, garden, load_state(store))
     kinds = [row[2] for row in store.rows(after=events.first_seq - 1)] if events.appended else []
     assert kinds and set(kinds) == {"BlockWritten"}  # recovered, not mistaken for external edits
     assert verify(store, garden).ok
