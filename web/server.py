@@ -110,7 +110,15 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     # --- pages --------------------------------------------------------------------------------
 
     async def review_page(request: Request) -> Response:
-        return TEMPLATES.TemplateResponse(request, "review.html", {"garden": str(garden_app.settings.garden)})
+        """The first pending item is in the page itself (escaped by the template); the script
+        then takes the queue from the API."""
+        review = await call(garden_app.review)
+        if isinstance(review, Response):
+            return review
+        first = next(((slug, pid, p) for slug, ps in review.found.items() for pid, p in ps.items()), None)
+        item = first and _pending_item(first[0], first[1], first[2], "\n".join(review.diffs[first[0]]))
+        return TEMPLATES.TemplateResponse(request, "review.html", {
+            "garden": str(garden_app.settings.garden), "item": item, "left": review.count})
 
     async def login_page(request: Request) -> Response:
         return TEMPLATES.TemplateResponse(request, "login.html", {"failed": False}, status_code=401 if token else 200)
@@ -235,8 +243,9 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
             if not ok:
                 if api:
                     return _error(401, "a token is needed: send Authorization: Bearer TOKEN")
-                return RedirectResponse("/login", status_code=303) if request.method == "GET" else \
-                    _error(401, "a token is needed: log in at /login")
+                if request.method == "GET":
+                    return TEMPLATES.TemplateResponse(request, "login.html", {"failed": False}, status_code=401)
+                return _error(401, "a token is needed: log in at /login")
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/login":
             ctype = request.headers.get("content-type", "").split(";")[0].strip()
             if request.headers.get(WRITE_HEADER) != "1" or ctype != "application/json":
