@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import traceback
+from urllib.parse import parse_qs
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,9 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         return TEMPLATES.TemplateResponse(request, "login.html", {"failed": False}, status_code=401 if token else 200)
 
     async def login(request: Request) -> Response:
-        form = await request.form()
-        given = str(form.get("token", ""))
+        # The form is urlencoded: parsed here rather than with python-multipart, one dependency fewer.
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        given = (form.get("token") or [""])[0]
         if not token or not hmac.compare_digest(given.encode(), token.encode()):
             return TEMPLATES.TemplateResponse(request, "login.html", {"failed": True}, status_code=401)
         response = RedirectResponse("/", status_code=303)
