@@ -173,3 +173,22 @@ def test_revert_with_later_changes_is_409_with_the_conflict_list(tended):
         assert body["error"].startswith(f"later events changed what run {tend} changed; nothing was reverted")
         assert event_count(tended) == before
     assert verified(tended)
+
+
+def test_two_decisions_at_once_both_go_through_one_after_the_other(tended):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with served(tended) as base, client(base) as http:
+        items = [i for i in http.get("/api/pending").json()["items"] if i["kind"] == "link"][:2]
+        assert len(items) == 2
+
+        def decide(item):
+            with client(base) as own:
+                return own.post("/api/decisions", json={"id": item["id"], "decision": "reject"}, headers=WRITE)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(decide, items))
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        left = [i["id"] for i in http.get("/api/pending").json()["items"]]
+        assert not {i["id"] for i in items} & set(left)
+    assert verified(tended)

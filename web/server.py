@@ -42,6 +42,7 @@ The JSON API (README: "garden serve"):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import traceback
@@ -100,6 +101,10 @@ def _garden_error(e: GardenError) -> JSONResponse:
 
 def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     """The web application over one garden. `token`: required of every request when given."""
+
+    # One change at a time from this server: a second decision waits for the first rather than
+    # meeting its lock (which would read as "another tend is running").
+    writes = asyncio.Lock()
 
     async def call(fn, *args, **kwargs):
         """One GardenApp call off the event loop; its expected failure as a JSON error."""
@@ -177,7 +182,8 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         if not all(v is None or isinstance(v, str) for v in (note, by)):
             return _error(400, "note and by must be strings")
         method = garden_app.accept if decision == "accept" else garden_app.reject
-        result = await call(method, [pid], by=by, note=note)
+        async with writes:
+            result = await call(method, [pid], by=by, note=note)
         if isinstance(result, Response):
             return result
         data = result.to_dict()
@@ -200,8 +206,9 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        done = await call(garden_app.revert, request.path_params["run_id"], by=body.get("by") or None,
-                          note=body.get("note") or None)
+        async with writes:
+            done = await call(garden_app.revert, request.path_params["run_id"], by=body.get("by") or None,
+                              note=body.get("note") or None)
         if isinstance(done, Response):
             return done
         data = done.to_dict()
