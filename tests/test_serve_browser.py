@@ -7,19 +7,19 @@ agrees. The server is a real `garden serve` subprocess; the truth is read with t
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from browser import run_server
+from playwright.sync_api import expect
 
 from conftest import ROOT, WIDE_REVIEW_POLICY, garden_bin, make_garden, tend_in_process
 
-pytestmark = pytest.mark.skip(reason=(
-    "the review page of `garden serve` is not on this branch yet (i16-serve had no commit by 09:35 "
-    "UTC); steps: open /review, accept with a key, reject with a note, undo, open the run, revert it, "
-    "with the file and `garden verify` agreeing after each"))
-
+# The README's picture: refreshed by this test when GARDEN_SCREENSHOTS=1 (not on every run, so a
+# test run leaves the checkout as it was).
 SCREENSHOT = ROOT / "docs" / "review-page.png"
 
 
@@ -60,49 +60,63 @@ def verified(root: Path) -> bool:
     return True
 
 
-def test_a_curator_reviews_undoes_and_reverts_in_the_browser(page, served, tended):
+def status(page):
+    return expect(page.locator("#status"))
+
+
+def test_a_curator_accepts_rejects_with_a_note_and_undoes_in_the_browser(page, served, tended, tmp_path):
     root = tended["root"]
     tended_files, waiting = files_now(root), pending_ids(root)
 
-    # 1. Open review: one proposal shown, its id on the page, the counter says how many are left.
-    page.goto(served.url + "/review")
-    first = page.get_attribute("[data-proposal-id]", "data-proposal-id")
+    # 1. Open review: one proposal, its id on the page, the counter.
+    page.goto(served.url + "/", wait_until="networkidle")  # the page has loaded /api/pending
+    first = page.get_attribute("#item", "data-id")
+    first_slug = page.get_attribute("#item", "data-slug")
     assert first in waiting
-    page.screenshot(path=str(SCREENSHOT))
+    expect(page.locator("#counter")).to_have_text(f"0 decided, {len(waiting)} left")
+    shot = tmp_path / "review-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("GARDEN_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, SCREENSHOT)
 
-    # 2. Accept with a key: the proposal is decided and written at once.
+    # 2. Accept with a key: recorded and written at once, the next proposal shown.
     page.keyboard.press("a")
-    page.wait_for_function(f"document.querySelector('[data-proposal-id]')?.dataset.proposalId !== '{first}'")
+    status(page).to_have_text(f"accepted {first}; written: {first_slug}")
+    expect(page.locator("#counter")).to_have_text(f"1 decided, {len(waiting) - 1} left")
     assert first not in pending_ids(root)
-    assert files_now(root) != tended_files
-    assert verified(root)
     accepted_files = files_now(root)
+    changed = {name for name in accepted_files if accepted_files[name] != tended_files[name]}
+    assert changed == {f"{first_slug}.md"}
+    assert verified(root)
 
-    # 3. Reject the next one with a note: decided, no file changes.
-    second = page.get_attribute("[data-proposal-id]", "data-proposal-id")
-    page.keyboard.press("r")
-    page.fill("[name=note]", "<b>not</b> the same idea")
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('[data-proposal-id]')?.dataset.proposalId !== '{second}'")
+    # 3. Reject the next one with a note (Enter in the note rejects): recorded, no file changes.
+    second = page.get_attribute("#item", "data-id")
+    second_slug = page.get_attribute("#item", "data-slug")
+    assert second != first and second in waiting
+    page.fill("#note", "<b>not</b> the same idea")
+    page.press("#note", "Enter")
+    status(page).to_have_text(f"rejected {second}; written: nothing")
+    expect(page.locator("#note")).to_have_value("")
     assert second not in pending_ids(root)
     assert files_now(root) == accepted_files
+    history = json.loads(garden(root, "history", second_slug, "--json").stdout)
+    assert any(e.get("payload", {}).get("note") == "<b>not</b> the same idea" for e in history), history
     assert verified(root)
 
-    # 4. Undo the last decision: the rejection is gone, the proposal pending again.
+    # 4. Undo the last decision: the rejection reverted, the proposal pending again.
+    page.locator("body").click(position={"x": 5, "y": 5})  # the key goes to the page, not the note
     page.keyboard.press("u")
-    page.wait_for_function(f"document.querySelector('[data-proposal-id]')?.dataset.proposalId === '{second}'")
+    status(page).to_contain_text("undone: run ")
+    expect(page.locator("#counter")).to_have_text(f"1 decided, {len(waiting) - 1} left")
     assert second in pending_ids(root)
+    assert first not in pending_ids(root)
     assert files_now(root) == accepted_files
     assert verified(root)
 
-    # 5. Open the tend's run: its summary and diff.
-    page.goto(served.url + "/runs")
-    page.click(f"a[href$='{tended['run_id']}']")
-    assert tended["run_id"] in page.text_content("body")
 
-    # 6. Revert it: the tend's proposals withdrawn, its writes undone; the CLI agrees.
-    page.click("button:has-text('Revert')")
-    page.wait_for_selector("text=reverted")
-    runs = {r["run_id"]: r["status"] for r in json.loads(garden(root, "runs", "--json").stdout)}
-    assert runs[tended["run_id"]] == "reverted"
-    assert verified(root)
+@pytest.mark.skip(reason="no runs page yet: i16-serve (ce6ebcb) has the review page and /api/runs only")
+def test_a_curator_opens_the_run_and_reverts_it_in_the_browser(page, served, tended):
+    """To write when the runs page exists: open /runs, click the tend's run (its summary and diff
+    block by block), press its Revert button; then `garden runs --json` says reverted, the files
+    are the originals (tended["originals"]), no proposal is pending, and `garden verify` agrees."""
