@@ -57,6 +57,10 @@ def test_pending_has_the_shapes_scripts_rely_on_and_the_review_s_items(tended):
         assert [i["id"] for i in only] == [i["id"] for i in items if (i["slug"], i["kind"]) == (link["slug"], "link")]
         uncertain = http.get("/api/pending", params={"order": "uncertain"}).json()["items"]
         assert [abs(i["confidence"] - 0.5) for i in uncertain] == sorted(abs(i["confidence"] - 0.5) for i in items)
+        first = http.get("/api/pending", params={"limit": 3}).json()
+        assert first == {"items": items[:3], "count": len(items)}
+        assert http.get("/api/pending", params={"limit": "0"}).json() == {
+            "error": "limit must be a positive whole number, not '0'"}
         assert http.get("/api/pending", params={"order": "x"}).json() == {
             "error": "order must be pattern or uncertain, not 'x'"}
 
