@@ -52,10 +52,15 @@ def test_pending_has_the_shapes_scripts_rely_on_and_the_review_s_items(tended):
             assert isinstance(item["confidence"], float)
         slug = items[0]["slug"]
         assert items[0]["diff"] == next(g["diff"] for g in listed if g["slug"] == slug)
-        only = http.get("/api/pending", params={"pattern": slug, "kind": "link"}).json()["items"]
-        assert only and {(i["slug"], i["kind"]) for i in only} == {(slug, "link")} or not only
+        link = next(i for i in items if i["kind"] == "link")
+        only = http.get("/api/pending", params={"pattern": link["slug"], "kind": "link"}).json()["items"]
+        assert [i["id"] for i in only] == [i["id"] for i in items if (i["slug"], i["kind"]) == (link["slug"], "link")]
         uncertain = http.get("/api/pending", params={"order": "uncertain"}).json()["items"]
         assert [abs(i["confidence"] - 0.5) for i in uncertain] == sorted(abs(i["confidence"] - 0.5) for i in items)
+        first = http.get("/api/pending", params={"limit": 3}).json()
+        assert first == {"items": items[:3], "count": len(items)}
+        assert http.get("/api/pending", params={"limit": "0"}).json() == {
+            "error": "limit must be a positive whole number, not '0'"}
         assert http.get("/api/pending", params={"order": "x"}).json() == {
             "error": "order must be pattern or uncertain, not 'x'"}
 

@@ -30,8 +30,8 @@ browser tests:
 Undo reverts the run the last decision made (`POST /api/runs/{id}/revert`).
 
 The JSON API (README: "garden serve"):
-- `GET /api/pending[?pattern=&run=&min_confidence=&kind=&proposer=&order=pattern|uncertain]`:
-  `{"items": [...], "count": N}`, each item with id, slug, kind, target or entity, confidence,
+- `GET /api/pending[?pattern=&run=&min_confidence=&kind=&proposer=&order=pattern|uncertain&limit=N]`:
+  `{"items": [...], "count": N}` (count: all that the filters keep; items: the first `limit`), each item with id, slug, kind, target or entity, confidence,
   link_type, reason, proposer, model, run_id, diff (its pattern's block as accepting every
   pending proposal of that pattern would leave it).
 - `POST /api/decisions` `{"id", "decision": "accept"|"reject", "note", "by"}`: 200 with
@@ -118,7 +118,7 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     async def review_page(request: Request) -> Response:
         """The first pending item is in the page itself (escaped by the template); the script
         then takes the queue from the API."""
-        review = await call(garden_app.review)
+        review = await call(garden_app.review, diff_limit=1)
         if isinstance(review, Response):
             return review
         first = next(((slug, pid, p) for slug, ps in review.found.items() for pid, p in ps.items()), None)
@@ -150,12 +150,19 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         order = q.get("order", "pattern")
         if order not in ("pattern", "uncertain"):
             return _error(400, f"order must be pattern or uncertain, not {order!r}")
-        review = await call(garden_app.review, q.get("pattern") or None, q.get("run") or None, min_confidence)
+        limit = q.get("limit")
+        if limit is not None and not (limit.isdigit() and int(limit) > 0):
+            return _error(400, f"limit must be a positive whole number, not {limit!r}")
+        limit = int(limit) if limit else None
+        # In pattern order the first N items lie in the first N patterns: only their diffs are made.
+        diff_limit = limit if order == "pattern" and not (q.get("kind") or q.get("proposer")) else None
+        review = await call(garden_app.review, q.get("pattern") or None, q.get("run") or None, min_confidence,
+                            diff_limit)
         if isinstance(review, Response):
             return review
         items = []
         for slug, proposals in review.found.items():
-            diff = "\n".join(review.diffs[slug])
+            diff = "\n".join(review.diffs.get(slug, []))
             for pid, p in proposals.items():
                 if q.get("kind") and p["kind"] != q["kind"]:
                     continue
@@ -164,7 +171,8 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
                 items.append(_pending_item(slug, pid, p, diff))
         if order == "uncertain":  # the scores nearest the middle of the scale first
             items.sort(key=lambda item: abs((item["confidence"] or 0.0) - 0.5))
-        return JSONResponse({"items": items, "count": len(items)})
+        # count: every pending item the filters keep; items: the first `limit` of them
+        return JSONResponse({"items": items[:limit], "count": len(items)})
 
     async def decisions(request: Request) -> Response:
         try:
