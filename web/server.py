@@ -195,8 +195,10 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         if isinstance(result, Response):
             return result
         data = result.to_dict()
-        status = 200 if not data["errors"] else 500  # recorded, but a file could not be written
-        return JSONResponse({"decision": decision, "id": pid, "result": data}, status_code=status)
+        if data["errors"]:  # recorded, but a file could not be written: the page says which
+            return _error(500, "recorded, but not written: " + "; ".join(data["errors"]), decision=decision,
+                          id=pid, result=data)
+        return JSONResponse({"decision": decision, "id": pid, "result": data})
 
     async def runs(request: Request) -> Response:
         found = await call(garden_app.runs)
@@ -220,7 +222,9 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         if isinstance(done, Response):
             return done
         data = done.to_dict()
-        return JSONResponse(data, status_code=200 if not data["errors"] else 500)
+        if data["errors"]:
+            return _error(500, "reverted in the log, but not written: " + "; ".join(data["errors"]), **data)
+        return JSONResponse(data)
 
     async def pattern(request: Request) -> Response:
         slug = request.path_params["slug"]
