@@ -115,7 +115,7 @@ def test_a_curator_accepts_rejects_with_a_note_and_undoes_in_the_browser(page, s
     assert verified(root)
 
 
-@pytest.mark.skip(reason="no runs page yet: i16-serve (ce6ebcb) has the review page and /api/runs only")
+@pytest.mark.skip(reason="no runs page yet: garden serve has the review page and /api/runs, no page for runs")
 def test_a_curator_opens_the_run_and_reverts_it_in_the_browser(page, served, tended):
     """To write when the runs page exists: open /runs, click the tend's run (its summary and diff
     block by block), press its Revert button; then `garden runs --json` says reverted, the files
