@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from cli import check, curate, health, log, propose, tend
+from cli import check, curate, health, log, propose, serve, tend
 from garden.errors import GardenError
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ app.command("reject")(curate.reject)
 app.command("lift")(curate.lift)
 app.command("diff")(curate.diff)
 app.command("revert")(curate.revert)
+app.command("serve")(serve.serve)
 app.command("runs")(log.runs)
 app.command("history")(log.history)
 app.command("health")(health.health)

@@ -314,7 +314,9 @@ class GardenApp:
     # --- curators -----------------------------------------------------------------------------
 
     def review(self, pattern: str | None = None, run: str | None = None,
-               min_confidence: float | None = None) -> Review:
+               min_confidence: float | None = None, diff_limit: int | None = None) -> Review:
+        """`diff_limit`: the diffs of the first N patterns only (a page showing a few items need not
+        emit thousands of blocks: 90% of the time on 3,600 patterns)."""
         with self._log() as store:
             state = load_state(store)
             if pattern:
@@ -322,7 +324,7 @@ class GardenApp:
             if run:
                 run = curate.require_run(store, run)
             found = curate.pending_by_pattern(state, pattern, run, min_confidence)
-            diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in found.items()}
+            diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in list(found.items())[:diff_limit]}
         return Review(found, diffs, self._merge_candidates(state, pattern, run, min_confidence))
 
     def _merge_candidates(self, state: State, pattern: str | None, run: str | None,

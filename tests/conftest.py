@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import browser, page  # noqa: F401  (fixtures: headless chromium; see tests/browser.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "patterns"

@@ -14,7 +14,7 @@ from conftest import WIDE_REVIEW_POLICY, make_garden, tend_in_process
 runner = CliRunner()
 
 COMMANDS = ("tend", "check", "propose", "review", "accept", "reject", "lift", "diff", "revert", "runs",
-            "history", "health", "report", "calibrate", "observe", "replay", "verify")
+            "history", "health", "report", "calibrate", "observe", "replay", "verify", "serve")
 
 
 def test_every_command_is_in_the_table():

@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Per package: the top-level modules none of its modules may import.
 FORBIDDEN = {
-    "garden": {"events", "flows", "cli", "proposers", "sqlite3", "sqlite_utils", "pickle", "prefect", "openai"},
-    "events": {"flows", "cli"},
-    "proposers": {"flows", "cli"},
-    "flows": {"cli"},
+    "garden": {"events", "flows", "cli", "proposers", "web", "sqlite3", "sqlite_utils", "pickle", "prefect", "openai"},
+    "events": {"flows", "cli", "web"},
+    "proposers": {"flows", "cli", "web"},
+    "flows": {"cli", "web"},
+    "web": {"cli", "events"},
 }
 
 

@@ -1,0 +1,122 @@
+"""`garden serve`'s review page in a real browser (headless Debian chromium, tests/browser.py):
+a curator opens review, accepts with a key, rejects with a note, undoes, opens the run and
+reverts it; after each step the files are what the CLI would have left and `garden verify`
+agrees. The server is a real `garden serve` subprocess; the truth is read with the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from browser import run_server
+from playwright.sync_api import expect
+
+from conftest import ROOT, WIDE_REVIEW_POLICY, garden_bin, make_garden, tend_in_process
+
+# The README's picture: refreshed by this test when GARDEN_SCREENSHOTS=1 (not on every run, so a
+# test run leaves the checkout as it was).
+SCREENSHOT = ROOT / "docs" / "review-page.png"
+
+
+@pytest.fixture
+def tended(tmp_path, monkeypatch) -> dict:
+    """40 patterns tended with a wide review band: accepted links written, proposals pending."""
+    monkeypatch.chdir(tmp_path)
+    make_garden(tmp_path / "patterns", 40)
+    originals = files_now(tmp_path)
+    result = tend_in_process(WIDE_REVIEW_POLICY)
+    assert result["pending"] > 1
+    return {**result, "root": tmp_path, "originals": originals}
+
+
+@pytest.fixture
+def served(tended):
+    with run_server([garden_bin(), "serve", "--port", "{port}"], cwd=tended["root"], ready="/api/pending") as server:
+        yield server
+
+
+def garden(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([garden_bin(), *args], cwd=root, capture_output=True, text=True, timeout=120)
+
+
+def files_now(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "patterns").glob("*.md"))}
+
+
+def pending_ids(root: Path) -> set[str]:
+    done = garden(root, "review", "--json")
+    assert done.returncode == 0, done.stderr
+    return {p["id"] for group in json.loads(done.stdout) for p in group["proposals"]}
+
+
+def verified(root: Path) -> bool:
+    done = garden(root, "verify")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return True
+
+
+def status(page):
+    return expect(page.locator("#status"))
+
+
+def test_a_curator_accepts_rejects_with_a_note_and_undoes_in_the_browser(page, served, tended, tmp_path):
+    root = tended["root"]
+    tended_files, waiting = files_now(root), pending_ids(root)
+
+    # 1. Open review: one proposal, its id on the page, the counter.
+    page.goto(served.url + "/", wait_until="networkidle")  # the page has loaded /api/pending
+    first = page.get_attribute("#item", "data-id")
+    first_slug = page.get_attribute("#item", "data-slug")
+    assert first in waiting
+    expect(page.locator("#counter")).to_have_text(f"0 decided, {len(waiting)} left")
+    shot = tmp_path / "review-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("GARDEN_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, SCREENSHOT)
+
+    # 2. Accept with a key: recorded and written at once, the next proposal shown.
+    page.keyboard.press("a")
+    status(page).to_have_text(f"accepted {first}; written: {first_slug}")
+    expect(page.locator("#counter")).to_have_text(f"1 decided, {len(waiting) - 1} left")
+    assert first not in pending_ids(root)
+    accepted_files = files_now(root)
+    changed = {name for name in accepted_files if accepted_files[name] != tended_files[name]}
+    assert changed == {f"{first_slug}.md"}
+    assert verified(root)
+
+    # 3. Reject the next one with a note (Enter in the note rejects): recorded, no file changes.
+    second = page.get_attribute("#item", "data-id")
+    second_slug = page.get_attribute("#item", "data-slug")
+    assert second != first and second in waiting
+    page.fill("#note", "<b>not</b> the same idea")
+    page.press("#note", "Enter")
+    status(page).to_have_text(f"rejected {second}; written: nothing")
+    expect(page.locator("#note")).to_have_value("")
+    assert second not in pending_ids(root)
+    assert files_now(root) == accepted_files
+    history = json.loads(garden(root, "history", second_slug, "--json").stdout)
+    assert any(e.get("payload", {}).get("note") == "<b>not</b> the same idea" for e in history), history
+    assert verified(root)
+
+    # 4. Undo the last decision: the rejection reverted, the proposal pending again.
+    page.locator("body").click(position={"x": 5, "y": 5})  # the key goes to the page, not the note
+    page.keyboard.press("u")
+    status(page).to_contain_text("undone: run ")
+    expect(page.locator("#counter")).to_have_text(f"1 decided, {len(waiting) - 1} left")
+    assert second in pending_ids(root)
+    assert first not in pending_ids(root)
+    assert files_now(root) == accepted_files
+    assert verified(root)
+
+
+@pytest.mark.skip(reason="no runs page yet: garden serve has the review page and /api/runs, no page for runs")
+def test_a_curator_opens_the_run_and_reverts_it_in_the_browser(page, served, tended):
+    """To write when the runs page exists: open /runs, click the tend's run (its summary and diff
+    block by block), press its Revert button; then `garden runs --json` says reverted, the files
+    are the originals (tended["originals"]), no proposal is pending, and `garden verify` agrees."""
