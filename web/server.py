@@ -42,76 +42,26 @@ The JSON API (README: "garden serve"):
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import hmac
 import traceback
 from urllib.parse import parse_qs
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from flows.app import GardenApp
-from garden.errors import GardenError
-
-# Autoescape everywhere (not only for .html): a value from a file or a model is text.
-TEMPLATES = Jinja2Templates(env=jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True))
-COOKIE = "garden_session"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-WRITE_HEADER = "x-garden"
-
-
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
-
-
-def _session_value(token: str) -> str:
-    """The cookie's value: derived from the token, so the token itself never sits in a cookie."""
-    return hmac.new(token.encode(), b"garden-session", hashlib.sha256).hexdigest()
-
-
-def _host_name(header: str) -> str:
-    """The name in a Host header, without its port (`[::1]:8765` -> `[::1]`)."""
-    if header.startswith("["):
-        return header.split("]")[0] + "]"
-    return header.rsplit(":", 1)[0]
-
-
-def _error(status: int, message: str, **details: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **details}, status_code=status)
-
-
-def _garden_error(e: GardenError) -> JSONResponse:
-    """The project's error as JSON: 409 for a held lock (exit status 2) or a revert's conflicts,
-    else 400 (the request named something that cannot be done)."""
-    details = getattr(e, "details", {}) or {}
-    status = 409 if getattr(e, "exit_code", 1) == 2 or "conflicts" in details else 400
-    return _error(status, str(e), **details)
-
+from web.common import COOKIE, WRITE_HEADER, Web, error, host_name, is_loopback, page, session_value
 
 def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     """The web application over one garden. `token`: required of every request when given."""
 
-    # One change at a time from this server: a second decision waits for the first rather than
-    # meeting its lock (which would read as "another tend is running").
-    writes = asyncio.Lock()
-
-    async def call(fn, *args, **kwargs):
-        """One GardenApp call off the event loop; its expected failure as a JSON error."""
-        try:
-            return await run_in_threadpool(fn, *args, **kwargs)
-        except GardenError as e:
-            return _garden_error(e)
+    web = Web(garden_app)
+    call = web.call
 
     # --- pages --------------------------------------------------------------------------------
 
@@ -123,20 +73,20 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
             return review
         first = next(((slug, pid, p) for slug, ps in review.found.items() for pid, p in ps.items()), None)
         item = first and _pending_item(first[0], first[1], first[2], "\n".join(review.diffs[first[0]]))
-        return TEMPLATES.TemplateResponse(request, "review.html", {
+        return page(request, "review.html", {
             "garden": str(garden_app.settings.garden), "item": item, "left": review.count})
 
     async def login_page(request: Request) -> Response:
-        return TEMPLATES.TemplateResponse(request, "login.html", {"failed": False}, status_code=401 if token else 200)
+        return page(request, "login.html", {"failed": False}, status_code=401 if token else 200)
 
     async def login(request: Request) -> Response:
         # The form is urlencoded: parsed here rather than with python-multipart, one dependency fewer.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         given = (form.get("token") or [""])[0]
         if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            return TEMPLATES.TemplateResponse(request, "login.html", {"failed": True}, status_code=401)
+            return page(request, "login.html", {"failed": True}, status_code=401)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, _session_value(token), httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, session_value(token), httponly=True, samesite="strict")
         return response
 
     # --- the API ------------------------------------------------------------------------------
@@ -146,13 +96,13 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         try:
             min_confidence = float(q["min_confidence"]) if q.get("min_confidence") else None
         except ValueError:
-            return _error(400, f"min_confidence must be a number, not {q['min_confidence']!r}")
+            return error(400, f"min_confidence must be a number, not {q['min_confidence']!r}")
         order = q.get("order", "pattern")
         if order not in ("pattern", "uncertain"):
-            return _error(400, f"order must be pattern or uncertain, not {order!r}")
+            return error(400, f"order must be pattern or uncertain, not {order!r}")
         limit = q.get("limit")
         if limit is not None and not (limit.isdigit() and int(limit) > 0):
-            return _error(400, f"limit must be a positive whole number, not {limit!r}")
+            return error(400, f"limit must be a positive whole number, not {limit!r}")
         limit = int(limit) if limit else None
         # In pattern order the first N items lie in the first N patterns: only their diffs are made.
         diff_limit = limit if order == "pattern" and not (q.get("kind") or q.get("proposer")) else None
@@ -178,25 +128,24 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         try:
             body = await request.json()
         except ValueError:
-            return _error(400, "the body is not JSON: send {\"id\", \"decision\": \"accept\"|\"reject\", \"note\", \"by\"}")
+            return error(400, "the body is not JSON: send {\"id\", \"decision\": \"accept\"|\"reject\", \"note\", \"by\"}")
         if not isinstance(body, dict):
-            return _error(400, "the body must be a JSON object with id and decision")
+            return error(400, "the body must be a JSON object with id and decision")
         pid, decision = body.get("id"), body.get("decision")
         note, by = body.get("note") or None, body.get("by") or None
         if not isinstance(pid, str) or not pid:
-            return _error(400, "give the proposal's id (\"id\": a string)")
+            return error(400, "give the proposal's id (\"id\": a string)")
         if decision not in ("accept", "reject"):
-            return _error(400, f"decision must be \"accept\" or \"reject\", not {decision!r}")
+            return error(400, f"decision must be \"accept\" or \"reject\", not {decision!r}")
         if not all(v is None or isinstance(v, str) for v in (note, by)):
-            return _error(400, "note and by must be strings")
+            return error(400, "note and by must be strings")
         method = garden_app.accept if decision == "accept" else garden_app.reject
-        async with writes:
-            result = await call(method, [pid], by=by, note=note)
+        result = await web.change(method, [pid], by=by, note=note)
         if isinstance(result, Response):
             return result
         data = result.to_dict()
         if data["errors"]:  # recorded, but a file could not be written: the page says which
-            return _error(500, "recorded, but not written: " + "; ".join(data["errors"]), decision=decision,
+            return error(500, "recorded, but not written: " + "; ".join(data["errors"]), decision=decision,
                           id=pid, result=data)
         return JSONResponse({"decision": decision, "id": pid, "result": data})
 
@@ -216,14 +165,13 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        async with writes:
-            done = await call(garden_app.revert, request.path_params["run_id"], by=body.get("by") or None,
+        done = await web.change(garden_app.revert, request.path_params["run_id"], by=body.get("by") or None,
                               note=body.get("note") or None)
         if isinstance(done, Response):
             return done
         data = done.to_dict()
         if data["errors"]:
-            return _error(500, "reverted in the log, but not written: " + "; ".join(data["errors"]), **data)
+            return error(500, "reverted in the log, but not written: " + "; ".join(data["errors"]), **data)
         return JSONResponse(data)
 
     async def pattern(request: Request) -> Response:
@@ -251,32 +199,32 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     ]
     async def guard(request: Request, call_next):
         """The security rules of the module docstring, before any route runs."""
-        host = _host_name(request.headers.get("host") or "")
+        host = host_name(request.headers.get("host") or "")
         api = request.url.path.startswith("/api/")
         if token is None and not is_loopback(host):
-            return _error(403, f"this server answers loopback names only (the Host was {host!r}); "
+            return error(403, f"this server answers loopback names only (the Host was {host!r}); "
                                "serve with --token to be reached by another name")
         if token is not None and request.url.path != "/login":
             bearer = request.headers.get("authorization", "")
             cookie = request.cookies.get(COOKIE, "")
             ok = (hmac.compare_digest(bearer.encode(), f"Bearer {token}".encode())
-                  or hmac.compare_digest(cookie.encode(), _session_value(token).encode()))
+                  or hmac.compare_digest(cookie.encode(), session_value(token).encode()))
             if not ok:
                 if api:
-                    return _error(401, "a token is needed: send Authorization: Bearer TOKEN")
+                    return error(401, "a token is needed: send Authorization: Bearer TOKEN")
                 if request.method == "GET":
-                    return TEMPLATES.TemplateResponse(request, "login.html", {"failed": False}, status_code=401)
-                return _error(401, "a token is needed: log in at /login")
+                    return page(request, "login.html", {"failed": False}, status_code=401)
+                return error(401, "a token is needed: log in at /login")
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/login":
             ctype = request.headers.get("content-type", "").split(";")[0].strip()
             if request.headers.get(WRITE_HEADER) != "1" or ctype != "application/json":
-                return _error(403, "a change must be JSON (Content-Type: application/json) with the "
+                return error(403, "a change must be JSON (Content-Type: application/json) with the "
                                    "header X-Garden: 1")
         try:
             return await call_next(request)
         except Exception:  # a bug: said as JSON, the traceback in the server's log
             traceback.print_exc()
-            return _error(500, "internal error: graph-garden hit a bug (the traceback is in the server's log)")
+            return error(500, "internal error: graph-garden hit a bug (the traceback is in the server's log)")
 
     return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
 
