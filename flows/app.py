@@ -211,13 +211,17 @@ class GardenApp:
         with EventStore(self.settings.db, create=create) as store:
             yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
 
+    def _state(self, store: EventStore) -> State:
+        """The log's current state."""
+        return load_state(store)
+
     @contextmanager
     def _locked(self, create: bool = False) -> Iterator[tuple[EventStore, Garden, State]]:
         """The lock, the log, the garden read holding the lock, and the state loaded once (the
         folder is checked before anything is locked or created)."""
         self.require_garden()
         with garden_lock(self.settings.db), self._log(create) as store:
-            state = load_state(store)
+            state = self._state(store)
             yield store, self._garden_as_logged(state) or self.read_garden(), state
 
     def _library_as_logged(self, state: State) -> KnownLibrary | None:
@@ -318,7 +322,7 @@ class GardenApp:
         """`diff_limit`: the diffs of the first N patterns only (a page showing a few items need not
         emit thousands of blocks: 90% of the time on 3,600 patterns)."""
         with self._log() as store:
-            state = load_state(store)
+            state = self._state(store)
             if pattern:
                 curate.require_pattern(state, pattern)
             if run:
@@ -348,7 +352,7 @@ class GardenApp:
         """A stratified sample of `n` of the machine's items (a new seed when none is given)."""
         seed = random.SystemRandom().randrange(10_000) if seed is None else seed
         with self._log() as store:
-            state = load_state(store)
+            state = self._state(store)
             items, total, strata = curate.sample_review(store, state, n, seed, proposer)
             patterns = {item.slug: state.patterns[item.slug] for item in items}
         return Sample(items, total, strata, seed, patterns)
@@ -414,7 +418,7 @@ class GardenApp:
         if self.settings.db.exists():
             with self._log() as store:
                 labels = curator_labels(store)
-                state = load_state(store)
+                state = self._state(store)
                 garden = self._library_as_logged(state) or self.read_garden()
                 duplicates = state.duplicates
                 for slug in garden.patterns:
@@ -436,7 +440,7 @@ class GardenApp:
             chosen = curate.resolve_run(store, run) if run else curate.last_tend(store)
             changes = curate.run_changes(store, chosen)
             diffs = curate.run_diff(changes)
-            state = load_state(store)
+            state = self._state(store)
             pending = curate.pending_by_pattern(state)
             pending_diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in pending.items()}
             about = curate.describe_run(store, changes.run_id)
@@ -494,7 +498,7 @@ class GardenApp:
         with self._log() as store:
             seq = resolve_until(store, until)
             state = load_state(store, seq)
-            now = load_state(store) if until and not check else state
+            now = self._state(store) if until and not check else state
         if check:
             return Replayed(state.seq, differences=compare(state, garden))
         # The files' blocks that came with a banner of ours: a replay to before them takes it out.
