@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from events.store import EventStore
 from flows import calibration, curate
 from flows.lock import garden_lock
 from flows.propose import ProposeTally, make_proposer, propose_garden
-from flows.recording import observe
+from flows.recording import catch_up, observe
 from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
@@ -185,10 +186,17 @@ class GardenApp:
     """One garden (the folder and its event log, as `settings` name them) and what can be done
     with it. Cheap to make; each method opens and closes what it needs."""
 
-    def __init__(self, settings: Settings, on_note: Callable[[str], None] | None = None):
+    def __init__(self, settings: Settings, on_note: Callable[[str], None] | None = None, *,
+                 keep_state: bool = False):
         self.settings = settings
         self.on_note = on_note or (lambda text: None)  # said on the way, e.g. files left out
         self.state_loads: list[int | None] = []
+        # With keep_state (a server answering many requests), the current state is loaded once and
+        # kept: each call folds in only what was appended since, by this object or anyone else.
+        self.keep_state = keep_state
+        self._kept: State | None = None
+        self._mark: tuple[int, str | None] | None = None  # (seq, hash) of the last event kept
+        self._one_at_a_time = threading.RLock()  # a kept state is read and changed by one call at a time
 
     # --- resources ----------------------------------------------------------------------------
 
@@ -208,12 +216,31 @@ class GardenApp:
 
     @contextmanager
     def _log(self, create: bool = False) -> Iterator[EventStore]:
-        with EventStore(self.settings.db, create=create) as store:
-            yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
+        if not self.keep_state:
+            with EventStore(self.settings.db, create=create) as store:
+                yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
+            return
+        with self._one_at_a_time, EventStore(self.settings.db, create=create) as store:
+            try:
+                yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
+            except BaseException:
+                self._kept = self._mark = None  # a call that failed may have left it half changed
+                raise
+            if self._kept is not None:
+                self._mark = (self._kept.seq, store.hash_at(self._kept.seq))
 
     def _state(self, store: EventStore) -> State:
-        """The log's current state."""
-        return load_state(store)
+        """The log's current state: loaded (from the nearest snapshot), or with `keep_state` the
+        one kept, caught up with what was appended since. A kept state is used only while the
+        log still holds the event it was last folded to, with the same hash (the chain makes the
+        whole prefix the same): a log replaced or rebuilt meanwhile is loaded afresh."""
+        if not self.keep_state:
+            return load_state(store)
+        if self._kept is not None and self._mark is not None and store.hash_at(self._mark[0]) == self._mark[1]:
+            return catch_up(store, self._kept)
+        self._kept = load_state(store)
+        self._mark = (self._kept.seq, store.hash_at(self._kept.seq))
+        return self._kept
 
     @contextmanager
     def _locked(self, create: bool = False) -> Iterator[tuple[EventStore, Garden, State]]:

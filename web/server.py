@@ -1,9 +1,10 @@
 """`garden serve`: a review page and a JSON API over the application (`flows.app.GardenApp`).
 
 Every operation is one GardenApp call, the same the CLI makes, so a decision here is the same
-event a CLI decision is (`curator:<by>`), written to the file at once. GardenApp loads the log's
-state per call (first version: see the README's figures), so a tend or a command that changed
-the log meanwhile is seen on the next request.
+event a CLI decision is (`curator:<by>`), written to the file at once. The server's GardenApp
+keeps one state (`keep_state`): loaded at the first request, then each request folds in only
+what was appended since, by this server or by a tend or command meanwhile (a log replaced
+meanwhile is loaded afresh).
 
 Security (the rules are tested in tests/test_serve_security.py):
 - `garden serve` binds 127.0.0.1 unless told otherwise, and refuses another address without a
