@@ -39,7 +39,7 @@ from flows.recording import catch_up, observe
 from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
-from garden.catalog import Garden, garden_as_logged, load_garden
+from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
 from garden.policy import load_policy
@@ -108,6 +108,17 @@ class Sample:
 
     def to_json(self) -> list[dict]:
         return [item.to_dict(self.patterns[item.slug]) for item in self.items]
+
+
+@dataclass
+class Queue:
+    """Pending proposals one by one: (slug, id, proposal) of those shown, how many the filters
+    keep in all, each shown one's diff by id, and the titles and summaries of the patterns named."""
+
+    items: list[tuple[str, str, dict]]
+    count: int
+    diffs: dict[str, list[str]]
+    about: dict[str, dict]
 
 
 @dataclass
@@ -357,6 +368,43 @@ class GardenApp:
             found = curate.pending_by_pattern(state, pattern, run, min_confidence)
             diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in list(found.items())[:diff_limit]}
         return Review(found, diffs, self._merge_candidates(state, pattern, run, min_confidence))
+
+    def queue(self, *, pattern: str | None = None, run: str | None = None, min_confidence: float | None = None,
+              max_confidence: float | None = None, kind: str | None = None, proposer: str | None = None,
+              order: str = "pattern", limit: int | None = None) -> Queue:
+        """The pending proposals one by one (`curate.review_queue`), the first `limit` of them
+        with the diff accepting that one alone would make, and their patterns' and targets'
+        titles and summaries; `count`: all the filters keep."""
+        with self._log() as store:
+            state = self._state(store)
+            if pattern:
+                curate.require_pattern(state, pattern)
+            if run:
+                run = curate.require_run(store, run)
+            queue = curate.review_queue(state, pattern, run, min_confidence, max_confidence, kind, proposer, order)
+            shown = queue[:limit]
+            diffs = {pid: curate.review_diff(state, slug, {pid: p}) for slug, pid, p in shown}
+            slugs = {slug for slug, _, _ in shown} | {p["target"] for _, _, p in shown if p.get("target")}
+            about = self._about(state, slugs)
+        return Queue(shown, len(queue), diffs, about)
+
+    def about(self, slugs) -> dict[str, dict]:
+        """Title, summary and domain of each of `slugs` the garden has (from its file, through
+        the parse cache; the title as last observed when the file cannot be read)."""
+        with self._log() as store:
+            return self._about(self._state(store), set(slugs))
+
+    def _about(self, state: State, slugs: set[str]) -> dict[str, dict]:
+        slugs = {slug for slug in slugs if slug in state.patterns}
+        if not slugs:
+            return {}
+        paths = [path for path in pattern_files(self.settings.garden) if path.stem in slugs]
+        found = {slug: {"title": state.patterns[slug].title, "summary": "", "domain": state.patterns[slug].domain}
+                 for slug in slugs}
+        for _, read, _ in read_files(self.settings.garden, paths, open_parse_cache(self.settings), keep_bodies=False):
+            if read is not None and read.slug in found:
+                found[read.slug] = {"title": read.title, "summary": read.summary, "domain": read.domain}
+        return found
 
     def _merge_candidates(self, state: State, pattern: str | None, run: str | None,
                           min_confidence: float | None) -> list[dict]:
