@@ -211,3 +211,16 @@ def test_two_decisions_at_once_both_go_through_one_after_the_other(tended):
         left = [i["id"] for i in http.get("/api/pending").json()["items"]]
         assert not {i["id"] for i in items} & set(left)
     assert verified(tended)
+
+
+def test_sample_is_the_cli_s_stratified_sample_with_titles(tended):
+    listed = json.loads(garden(tended, "review", "--sample", "6", "--seed", "2", "--json").stdout)
+    with served(tended) as base, client(base) as http:
+        drawn = http.get("/api/sample", params={"n": 6, "seed": 2}).json()
+        assert drawn["seed"] == 2 and drawn["count"] == len(listed) == 6
+        assert [i["id"] for i in drawn["items"]] == [i["id"] for i in listed]
+        assert [i["policy"] for i in drawn["items"]] == [i["policy"] for i in listed]
+        assert [i["diff"] for i in drawn["items"]] == [i["diff"] for i in listed]
+        assert all(i["title"] for i in drawn["items"])
+        assert http.get("/api/sample", params={"n": "0"}).json() == {
+            "error": "n (how many) and seed must be whole numbers, n above 0"}
