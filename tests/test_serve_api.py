@@ -71,6 +71,8 @@ def test_pending_has_the_shapes_scripts_rely_on_and_the_review_s_items(tended):
         ranged = http.get("/api/pending", params={"min_confidence": low, "max_confidence": high - 1e-9}).json()
         assert [i["id"] for i in ranged["items"]] == [i["id"] for i in items if low <= i["confidence"] < high]
         assert ranged["count"] == len(ranged["items"])
+        bare = http.get("/api/pending", params={"diff": "0"}).json()["items"]
+        assert bare == [{**i, "diff": None} for i in items]
         first = http.get("/api/pending", params={"limit": 3}).json()
         assert first == {"items": items[:3], "count": len(items)}
         assert http.get("/api/pending", params={"limit": "0"}).json() == {

@@ -114,7 +114,8 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         queue = await call(garden_app.queue, **filters)
         if isinstance(queue, Response):
             return queue
-        items = [_pending_item(slug, pid, p, "\n".join(queue.diffs[pid]), queue.about) for slug, pid, p in queue.items]
+        items = [_pending_item(slug, pid, p, "\n".join(queue.diffs[pid]) if pid in queue.diffs else None, queue.about)
+                 for slug, pid, p in queue.items]
         return JSONResponse({"items": items, "count": queue.count})
 
     async def sample(request: Request) -> Response:
@@ -261,12 +262,14 @@ def _queue_filters(q, default_order: str = "pattern") -> dict | Response:
     limit = q.get("limit")
     if limit is not None and not (limit.isdigit() and int(limit) > 0):
         return error(400, f"limit must be a positive whole number, not {limit!r}")
-    return {"pattern": q.get("pattern") or None, "run": q.get("run") or None, "kind": kind,
+    if q.get("diff", "1") not in ("0", "1"):
+        return error(400, f"diff must be 0 (leave the diffs out) or 1, not {q['diff']!r}")
+    return {"diffs": q.get("diff", "1") == "1", "pattern": q.get("pattern") or None, "run": q.get("run") or None, "kind": kind,
             "proposer": q.get("proposer") or None, "order": order, "limit": int(limit) if limit else None,
             "min_confidence": numbers.get("min_confidence"), "max_confidence": numbers.get("max_confidence")}
 
 
-def _pending_item(slug: str, pid: str, p: dict, diff: str, about: dict[str, dict] | None = None) -> dict:
+def _pending_item(slug: str, pid: str, p: dict, diff: str | None, about: dict[str, dict] | None = None) -> dict:
     """A pending proposal as the API shows it (the shapes scripts rely on: README), with its
     pattern's title and summary (and a link target's)."""
     kind = p["kind"]
