@@ -1,8 +1,8 @@
 """Writing the projection back into the files, for every step that changes blocks.
 
 Files go in groups: every write in a group is announced in one batch (BlockWriteStarted), made
-(temporary file, fsync, rename), the folders fsynced once, then confirmed in one batch
-(BlockWritten). A crash between the two is settled by the next observation. A file that changed
+(temporary files, one sync of the file system, exchanges), the folders fsynced once, then
+confirmed in one batch (BlockWritten). A crash between the two is settled by the next observation. A file that changed
 since it was read, or while it was being written (`garden.writer`), is not written: the conflict
 is an error of the run, and the next observation records the edit and puts the log's unwritten
 changes that it left alone on top of it (`garden.merge`). A pattern read through a symlink to
@@ -21,7 +21,7 @@ from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
 from garden.model import GardenBlock, block_for_file
-from garden.writer import commit_write, prepare_write, sync_directory
+from garden.writer import commit_writes, prepare_write, sync_directory
 
 WRITE_GROUP = 200
 
@@ -98,16 +98,15 @@ def _write_group(record, group, run_id, dry_run, written, errors) -> None:
 
     record([event(payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=run_id) for item in prepared])
     done, folders = [], set()
-    for item in prepared:
-        try:
-            folders.add(commit_write(item[2], sync_dir=False))
-        except WriteConflictError as e:
-            errors.append(str(e))
-            continue
-        except OSError as e:
-            errors.append(f"{display_path(Path(item[1].path))}: cannot write it ({e.strerror or e}); not written")
-            continue
-        done.append(item)
+    for item, outcome in zip(prepared, commit_writes([item[2] for item in prepared])):
+        if isinstance(outcome, WriteConflictError):
+            errors.append(str(outcome))
+        elif isinstance(outcome, OSError):
+            errors.append(f"{display_path(Path(item[1].path))}: cannot write it ({outcome.strerror or outcome}); "
+                          "not written")
+        else:
+            folders.add(outcome)
+            done.append(item)
     for directory in folders:
         sync_directory(directory)
     record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])

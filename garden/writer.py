@@ -101,6 +101,48 @@ def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> Path:
     return path.parent
 
 
+def commit_writes(prepared: list[PreparedWrite]) -> list[Path | WriteConflictError | OSError]:
+    """Write many prepared files, each as `commit_write` does, for the cost of one sync: every
+    new version goes to its temporary file first, all of them reach the disk together (one
+    `syncfs` of the file system; an fsync each where there is none), and only then is each
+    swapped in, after its last check. Per file, in order: the folder it was written in (fsync it
+    with `sync_directory` before relying on the write), or the error that left it unwritten.
+    A crash leaves each file old or new, never half, and at worst temporary files that the next
+    run removes."""
+    results: list[Path | WriteConflictError | OSError] = []
+    staged: list[tuple[PreparedWrite, Path, Path] | None] = []
+    for ready in prepared:
+        try:
+            path = write_target(ready.path)
+            staged.append((ready, path, _temp_file(path, ready.data, sync=_syncfs is None)))
+        except OSError as e:
+            staged.append(None)
+            results.append(e)
+            continue
+        results.append(path.parent)
+    try:
+        if _syncfs is not None:  # one sync per folder's file system (a garden has one, as a rule)
+            for folder in {entry[1].parent for entry in staged if entry is not None}:
+                _sync_file_system(folder)
+    except OSError as e:  # nothing is swapped in that may not be on disk
+        for i, entry in enumerate(staged):
+            if entry is not None:
+                _discard(entry[2])
+                results[i] = e
+        return results
+    for i, entry in enumerate(staged):
+        if entry is None:
+            continue
+        ready, path, tmp = entry
+        try:
+            _swap_in(ready, path, tmp)
+        except (WriteConflictError, OSError) as e:
+            results[i] = e
+        finally:
+            _discard(tmp)
+    return results
+
+
 def write_target(path: Path) -> Path:
     """The file a write to `path` replaces: `path` itself, or the file a symlink points to."""
     path = Path(path)
@@ -166,16 +208,18 @@ def _hash_file(path: Path) -> str:
     return hash_bytes(path.read_bytes())
 
 
-def _temp_file(path: Path, data: bytes) -> Path:
-    """`data` in a new file beside `path`, on disk (fsynced), with `path`'s mode."""
+def _temp_file(path: Path, data: bytes, sync: bool = True) -> Path:
+    """`data` in a new file beside `path`, with `path`'s mode; on disk (fsynced) unless the
+    caller syncs it (`sync` False)."""
     mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
     except BaseException:
         _discard(tmp)
@@ -209,6 +253,32 @@ def _load_renameat2():
 
 
 _renameat2 = _load_renameat2()
+
+
+def _load_syncfs():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    return func
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_file_system(folder: Path) -> None:
+    """Everything written to the file system `folder` is on, on disk (syncfs, Linux)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(folder))
+    finally:
+        os.close(fd)
 
 
 def exchange(a: Path, b: Path) -> bool:
