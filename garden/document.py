@@ -346,10 +346,11 @@ def replace_block(doc: Document, block: GardenBlock, current: GardenBlock | None
             except PatternError:
                 pass  # not provably the same block: the fresh emission below
         return _splice(doc, _with_newline(emit_block(block, indentless=indentless), doc.newline), block)
-    text = emit_block(block, indentless=indentless)
+    text = _with_newline(emit_block(block, indentless=indentless), doc.newline)
     at, prefix = _insertion_point(doc)
-    new_text = doc.text[:at] + _with_newline(prefix + text, doc.newline) + doc.text[at:]
-    _verify(doc, new_text, block)
+    inserted = _with_newline(prefix, doc.newline) + text
+    new_text = doc.text[:at] + inserted + doc.text[at:]
+    _verify(doc, new_text, block, (at, at + len(inserted)))
     return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
 
 
@@ -375,7 +376,7 @@ def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | N
             return doc.raw
         at, _ = _insertion_point(doc)
         new_text = doc.text[:at] + block_text + doc.text[at:]
-        _verify(doc, new_text, block)
+        _verify(doc, new_text, block, (at, at + len(block_text)))
         return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
     if block_text is None and drop_banner:
         start, end = doc.block_span
@@ -385,6 +386,68 @@ def put_block_text(doc: Document, block_text: str | None, block: GardenBlock | N
             _verify(doc, new_text, None)
             return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
     return _splice(doc, block_text or "", block)
+
+
+def _spliced_alone_reads_right(doc: Document, new_text: str, block: GardenBlock | None,
+                               region: tuple[int, int]) -> bool:
+    """Whether the spliced text provably reads as `doc` with `block` as its block, from the
+    composed nodes, without constructing anything but the block: the frontmatter still ends
+    where it did (so the body is the same text), its top-level keys are the old ones in the same
+    order with graph_garden where the splice put it, and every other key, key and value, lies
+    wholly outside the splice (the same text in the same place reads the same; an alias that
+    could reach into the block makes it unprovable). False means "parse it all to know"."""
+    start, end = region
+    delta = len(new_text) - len(doc.text)
+    if not doc.fm_start <= start <= end <= doc.fm_end + delta:
+        return False
+    if _find_closing(new_text, doc.fm_start) != doc.fm_end + delta:
+        return False
+    spliced = new_text[start:end]
+    outside = new_text[doc.fm_start:start] + new_text[end:doc.fm_end + delta]
+    if "&" in spliced and "*" in outside:  # an anchor in the block, perhaps an alias to it
+        return False
+    fm = new_text[doc.fm_start:doc.fm_end + delta]
+    try:
+        root = yaml.compose(fm, Loader=_LOADER)
+    except yaml.YAMLError:
+        return False
+    if not isinstance(root, yaml.MappingNode):
+        return False
+    start, end = start - doc.fm_start, end - doc.fm_start
+    keys, found = [], None
+    for key, value in root.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
+            return False
+        until = _content_end(value)
+        if key.value == "graph_garden":
+            if not start <= key.start_mark.index <= until <= end or found is not None:
+                return False
+            found = value
+        elif not (until <= start or key.start_mark.index >= end):
+            return False
+        else:
+            keys.append(key.value)
+    if keys != [k for k in doc.data if k != "graph_garden"]:
+        return False
+    if found is None:
+        return block is None
+    loader = _LOADER("")
+    try:
+        data = loader.construct_document(found)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, AttributeError):
+        return False
+    finally:
+        loader.dispose()
+    return block is not None and read_block(data)[0] == block
+
+
+def _content_end(node: yaml.Node) -> int:
+    """Where a node's own text ends: its last scalar's end (a collection's end mark lies at the
+    next token, past any comment lines that follow it)."""
+    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, yaml.MappingNode) else last
+    return node.end_mark.index
 
 
 _OWN_BANNER_ABOVE = re.compile(
@@ -408,7 +471,7 @@ def put_block(doc: Document, block: GardenBlock | None, text: str | None = None,
 def _splice(doc: Document, block_text: str, block: GardenBlock | None) -> bytes:
     start, end = doc.block_span
     new_text = doc.text[:start] + block_text + doc.text[end:]
-    _verify(doc, new_text, block)
+    _verify(doc, new_text, block, (start, start + len(block_text)))
     return ((_BOM if doc.bom else "") + new_text).encode("utf-8")
 
 
@@ -435,10 +498,17 @@ def _insertion_point(doc: Document) -> tuple[int, str]:
     return doc.fm_end, ""
 
 
-def _verify(doc: Document, new_text: str, block: GardenBlock | None) -> None:
+def _verify(doc: Document, new_text: str, block: GardenBlock | None,
+            region: tuple[int, int] | None = None) -> None:
     """Parse the spliced text again: the block must read as `block`, every other key and the
-    body as before. Costs one parse per written file, and catches a block whose extent the line
-    scan misread (say, a comment at column 0 inside it): the file is then left as it is."""
+    body as before. Catches a block whose extent the line scan misread (say, a comment at
+    column 0 inside it): the file is then left as it is.
+
+    Given the `region` of `new_text` the splice put in, the YAML is composed (libyaml's nodes
+    with their positions) and only the block is constructed, when that settles it
+    (`_spliced_alone_reads_right`); the whole file is parsed again otherwise."""
+    if region is not None and _spliced_alone_reads_right(doc, new_text, block, region):
+        return
     problem = "it did not parse"
     try:
         new_doc = parse_document(doc.path, new_text.encode("utf-8"), doc.display)
