@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from garden.state import State
@@ -21,7 +22,7 @@ from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
 from garden.model import GardenBlock, block_for_file
-from garden.writer import commit_writes, prepare_write, sync_directory
+from garden.writer import commit_writes, discard_file, prepare_write, sync_directory
 
 WRITE_GROUP = 200
 
@@ -64,8 +65,12 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             todo.append((slug, pattern, known.content_hash, projected, text if projected == block else None,
                          known.banner_added))
     written: list[str] = []
-    for start in range(0, len(todo), WRITE_GROUP):
-        _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors)
+    # The versions replaced are deleted by a thread while the next group is prepared; all of
+    # them before this returns (a crash leaves temporary files, which the next tend removes).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
+        for start in range(0, len(todo), WRITE_GROUP):
+            _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors,
+                         lambda path: deleting.submit(discard_file, path))
     return written, errors
 
 
@@ -75,7 +80,7 @@ def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> b
     return block_for_file(projected, in_file is not None) != in_file
 
 
-def _write_group(record, group, run_id, dry_run, written, errors) -> None:
+def _write_group(record, group, run_id, dry_run, written, errors, discard) -> None:
     prepared = []
     for slug, pattern, expected, block, text, drop_banner in group:
         try:
@@ -98,7 +103,7 @@ def _write_group(record, group, run_id, dry_run, written, errors) -> None:
 
     record([event(payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=run_id) for item in prepared])
     done, folders = [], set()
-    for item, outcome in zip(prepared, commit_writes([item[2] for item in prepared])):
+    for item, outcome in zip(prepared, commit_writes([item[2] for item in prepared], discard)):
         if isinstance(outcome, WriteConflictError):
             errors.append(str(outcome))
         elif isinstance(outcome, OSError):

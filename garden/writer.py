@@ -30,6 +30,7 @@ import os
 import secrets
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,14 +102,17 @@ def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> Path:
     return path.parent
 
 
-def commit_writes(prepared: list[PreparedWrite]) -> list[Path | WriteConflictError | OSError]:
+def commit_writes(prepared: list[PreparedWrite],
+                  discard: Callable[[Path], None] | None = None) -> list[Path | WriteConflictError | OSError]:
     """Write many prepared files, each as `commit_write` does, for the cost of one sync: every
     new version goes to its temporary file first, all of them reach the disk together (one
     `syncfs` of the file system; an fsync each where there is none), and only then is each
     swapped in, after its last check. Per file, in order: the folder it was written in (fsync it
     with `sync_directory` before relying on the write), or the error that left it unwritten.
     A crash leaves each file old or new, never half, and at worst temporary files that the next
-    run removes."""
+    run removes. `discard(path)` deletes each replaced version once it is known to be the one
+    the block was prepared from (default: at once; a caller may hand the deletions to a thread:
+    where the file system discards freed blocks synchronously, a deletion costs milliseconds)."""
     results: list[Path | WriteConflictError | OSError] = []
     staged: list[tuple[PreparedWrite, Path, Path] | None] = []
     for ready in prepared:
@@ -138,8 +142,9 @@ def commit_writes(prepared: list[PreparedWrite]) -> list[Path | WriteConflictErr
             _swap_in(ready, path, tmp)
         except (WriteConflictError, OSError) as e:
             results[i] = e
-        finally:
-            _discard(tmp)
+            _discard(tmp)  # what is left at the temporary name is ours: the new version, unused
+        else:
+            (discard or _discard)(tmp)
     return results
 
 
@@ -231,6 +236,15 @@ def _discard(tmp: Path) -> None:
     try:
         os.unlink(tmp)
     except FileNotFoundError:
+        pass
+
+
+def discard_file(tmp: Path) -> None:
+    """Delete a replaced version left at a temporary name; one that cannot be deleted now is
+    left for the next run's `remove_stale_temp_files`."""
+    try:
+        _discard(tmp)
+    except OSError:
         pass
 
 

@@ -67,3 +67,17 @@ def test_a_file_moved_away_before_the_write_is_its_own_error(tmp_path):
     assert not paths[0].exists() and moved.read_bytes() != prepared[0].data
     assert [p.read_bytes() for p in paths[1:]] == [r.data for r in prepared[1:]]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in paths[1:]] + ["elsewhere"])
+
+
+def test_a_tend_s_writes_leave_no_replaced_version_behind(tmp_path, monkeypatch):
+    """The replaced versions are deleted by a thread while the next group is prepared; all of
+    them by the time the write step returns."""
+    from conftest import make_garden, tend_in_process
+    from flows import writing
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(writing, "WRITE_GROUP", 7)  # several groups in a small garden
+    make_garden(tmp_path / "patterns", 30)
+    before = sorted(p.name for p in (tmp_path / "patterns").iterdir())
+    assert tend_in_process()["files_written"] > 14
+    assert sorted(p.name for p in (tmp_path / "patterns").iterdir()) == before
