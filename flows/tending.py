@@ -235,7 +235,8 @@ def _asked_prunes(known: PatternState, text_hash: str) -> set[str]:
 def write_step(tend: Tend) -> list[str]:
     """Write every block whose content the log changed; stamp last_pruned with the run's date."""
     written, errors = write_changed_blocks(tend.record, tend.garden, tend.state, tend.today,
-                                           tend.run_id, dry_run=tend.recorder.dry_run)
+                                           tend.run_id, dry_run=tend.recorder.dry_run,
+                                           cache=open_parse_cache(tend.settings))
     tend.written.extend(written)
     tend.errors.extend(errors)
     return tend.written

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from garden.state import State
 from events.replay import projected_block
-from garden.catalog import Garden
+from garden.catalog import Garden, ParsedFiles
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
-from garden.model import GardenBlock, block_for_file
+from garden.model import GardenBlock, Pattern, block_for_file
 from garden.writer import commit_writes, discard_file, prepare_write, sync_directory
 
 WRITE_GROUP = 200
@@ -29,13 +29,18 @@ WRITE_GROUP = 200
 
 def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, state: State,
                          today: dt.date, run_id: str | None, *, dry_run: bool = False,
-                         only: Iterable[str] | None = None, stamp: bool = True) -> tuple[list[str], list[str]]:
+                         only: Iterable[str] | None = None, stamp: bool = True,
+                         cache: ParsedFiles | None = None) -> tuple[list[str], list[str]]:
     """Write each block (of `only`, or of the whole garden) whose content the log changed,
     stamping last_pruned with `today`. Returns the slugs written and the errors.
 
     With `stamp` False (a revert), each block goes back exactly as the log has it: its own
     last_pruned, no block where it has none, and the text it was first seen with when it is
     that block again.
+
+    With a parse `cache`, each file written goes into it as the pattern it now reads as (when that
+    is known without parsing it: `garden.writer.pattern_after_write`), so the next command does
+    not parse the files this one wrote.
     """
     todo = []
     errors: list[str] = []
@@ -65,12 +70,20 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             todo.append((slug, pattern, known.content_hash, projected, text if projected == block else None,
                          known.banner_added))
     written: list[str] = []
+    parsed: list[tuple[Path, Pattern]] = []  # each file written, as it now reads
     # The versions replaced are deleted by a thread while the next group is prepared; all of
     # them before this returns (a crash leaves temporary files, which the next tend removes).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
         for start in range(0, len(todo), WRITE_GROUP):
             _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors,
-                         lambda path: deleting.submit(discard_file, path))
+                         lambda path: deleting.submit(discard_file, path), parsed)
+    if cache is not None:
+        with_problems = {problem.path for problem in garden.problems}
+        for path, pattern in parsed:
+            shown = display_path(path)
+            if shown not in with_problems:
+                cache.put(cache.key(pattern.content_hash, path, shown), (pattern, []))
+        cache.save()
     return written, errors
 
 
@@ -80,7 +93,7 @@ def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> b
     return block_for_file(projected, in_file is not None) != in_file
 
 
-def _write_group(record, group, run_id, dry_run, written, errors, discard) -> None:
+def _write_group(record, group, run_id, dry_run, written, errors, discard, parsed) -> None:
     prepared = []
     for slug, pattern, expected, block, text, drop_banner in group:
         try:
@@ -112,6 +125,8 @@ def _write_group(record, group, run_id, dry_run, written, errors, discard) -> No
         else:
             folders.add(outcome)
             done.append(item)
+            if item[2].parsed is not None:
+                parsed.append((Path(item[1].path), item[2].parsed))
     for directory in folders:
         sync_directory(directory)
     record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])

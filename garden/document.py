@@ -233,6 +233,15 @@ def read_body(path: str, content_hash: str, layout: tuple) -> str:
         return ""
 
 
+def block_layout(text: str, fm_start: int) -> tuple[int, tuple[int, int] | None] | None:
+    """Where the frontmatter opened at `fm_start` ends and where its block sits, by the same line
+    scans `parse_document` uses (no YAML): (fm_end, block span or None), or None unclosed."""
+    fm_end = _find_closing(text, fm_start)
+    if fm_end is None:
+        return None
+    return fm_end, _find_block(text, fm_start, fm_end)
+
+
 def _find_closing(text: str, start: int) -> int | None:
     found = _CLOSING.search(text, start)
     return found.start() if found else None

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import hash_bytes, parse_document, put_block, rebuild_document
+from garden.document import Document, block_layout, hash_bytes, parse_document, put_block, rebuild_document
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
 
@@ -49,6 +49,9 @@ class PreparedWrite:
     old_hash: str
     new_hash: str
     banner_added: bool = False  # a GROUP 6 banner goes in with the block
+    #: The pattern a parse of `data` would give (without its body), when that is known without
+    #: parsing it: for the parse cache, so the next command does not parse a file we wrote.
+    parsed: Pattern | None = None
 
 
 def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | None = None,
@@ -81,7 +84,53 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
     if current == block:
         return None
     new, banner = put_block(doc, block, text, drop_banner, current)
-    return PreparedWrite(path, new, old_hash, hash_bytes(new), banner)
+    new_hash = hash_bytes(new)
+    parsed = pattern_after_write(pattern, doc, new, new_hash, block) if pattern is not None and text is None else None
+    return PreparedWrite(path, new, old_hash, new_hash, banner, parsed)
+
+
+def pattern_after_write(pattern: Pattern, doc: Document, new: bytes, new_hash: str,
+                        block: GardenBlock | None) -> Pattern | None:
+    """What `read_pattern` would make of `new`, the bytes of `doc` (which read as `pattern`) with
+    `block` freshly emitted into it, without parsing the YAML: the write check read the block
+    back (`document._verify`) and nothing else of the frontmatter changed, so only the block, its
+    text and place, and the hashes differ. None when a position the pattern keeps (its slug's
+    line, a curated id's) lies after the first changed character, or the new text's layout is
+    not what the block says."""
+    if pattern.curated_ids:  # the garden may have put slugs for its ids: not what a parse gives
+        return None
+    text = new.decode("utf-8")
+    if doc.bom:
+        text = text[1:]
+    layout = block_layout(text, doc.fm_start)
+    if layout is None:
+        return None
+    fm_end, span = layout
+    if (span is None) != (block is None):
+        return None
+    changed = _first_difference(doc.text, text)
+    first_changed_line = text.count("\n", 0, changed) + 1
+    if any(line >= first_changed_line for line in (pattern.slug_line, *(c.line for c in pattern.curated_ids))):
+        return None
+    outside = text if span is None else text[: span[0]] + text[span[1]:]
+    return pattern.model_copy(update={
+        "block": block, "block_text": None if span is None else text[span[0]:span[1]], "body_utf8": None,
+        "content_hash": new_hash, "text_hash": hash_bytes(outside.encode("utf-8")),
+        "layout": (doc.fm_start, fm_end, *(span or (None, None)))})
+
+
+def _first_difference(a: str, b: str) -> int:
+    """The index of the first character where `a` and `b` differ (by halving: C-speed compares)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while low < high:  # a[:low] == b[:low], and they differ somewhere before `high`
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> Path:
