@@ -207,17 +207,18 @@ class ParseCache:
         except (TypeError, ValueError, RecursionError):  # a value it cannot hold: not cached
             pass
 
-    def save(self) -> None:
+    def save(self, forget: bool = True) -> None:
         """Store the new parses, forget the old ones of files that were not read this time
-        (when they have come to outnumber the live ones: a cache of one garden stays small),
-        and close."""
+        (when they have come to outnumber the live ones: a cache of one garden stays small;
+        not with `forget` False, for a cache that read nothing but was given files just
+        written), and close."""
         if self.conn is None:
             return
         try:
             with self.conn:
                 self.conn.executemany("INSERT OR REPLACE INTO parsed (key, data) VALUES (?, ?)", self.new)
                 total = self.conn.execute("SELECT count(*) FROM parsed").fetchone()[0]
-                if total > 2 * len(self.seen) + 100:
+                if forget and total > 2 * len(self.seen) + 100:
                     self.conn.execute("CREATE TEMP TABLE live (key TEXT PRIMARY KEY)")
                     self.conn.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((k,) for k in self.seen))
                     self.conn.execute("DELETE FROM parsed WHERE key NOT IN (SELECT key FROM live)")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from garden.state import State
 from events.replay import projected_block
-from garden.catalog import Garden, ParsedFiles
+from events.parse_cache import ParseCache
+from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
 from garden.model import GardenBlock, Pattern, block_for_file
@@ -30,7 +31,7 @@ WRITE_GROUP = 200
 def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, state: State,
                          today: dt.date, run_id: str | None, *, dry_run: bool = False,
                          only: Iterable[str] | None = None, stamp: bool = True,
-                         cache: ParsedFiles | None = None) -> tuple[list[str], list[str]]:
+                         cache: ParseCache | None = None) -> tuple[list[str], list[str]]:
     """Write each block (of `only`, or of the whole garden) whose content the log changed,
     stamping last_pruned with `today`. Returns the slugs written and the errors.
 
@@ -83,7 +84,7 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             shown = display_path(path)
             if shown not in with_problems:
                 cache.put(cache.key(pattern.content_hash, path, shown), (pattern, []))
-        cache.save()
+        cache.save(forget=False)  # it read nothing: every other file's entry stays
     return written, errors
 
 

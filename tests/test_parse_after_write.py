@@ -82,3 +82,27 @@ def test_the_tend_after_a_tend_parses_no_file(tmp_path, monkeypatch):
     second = tend_in_process()
     assert second["files_written"] == 0
     assert parses == []
+
+
+def test_a_cache_given_files_just_written_keeps_every_other_file_s_entry(tmp_path):
+    """A full read forgets the entries of files it did not read (once they outnumber the live
+    ones); a write step reads nothing, so its save must forget nothing."""
+    from events.parse_cache import ParseCache
+
+    make_garden(tmp_path / "patterns", 3)
+    _, pattern, _ = next(read_files(tmp_path / "patterns", pattern_files(tmp_path / "patterns")[:1]))
+    slim = pattern.model_copy(update={"body_utf8": None})
+    def key(name):
+        return ParseCache.key(f"hash-{name}", Path(f"/g/{name}.md"), f"{name}.md")
+
+    cache = ParseCache(tmp_path / "cache.db")
+    for i in range(300):
+        cache.put(key(f"old{i}"), (slim, []))
+    cache.save(forget=False)  # entries of a read of 300 files
+    written = ParseCache(tmp_path / "cache.db")
+    written.put(key("new1"), (slim, []))
+    written.save(forget=False)
+    later = ParseCache(tmp_path / "cache.db")
+    assert later.get(key("old7")) is not None and later.get(key("new1")) is not None
+    later.save()  # a read that saw two entries: now the rest are forgotten
+    assert ParseCache(tmp_path / "cache.db").get(key("old8")) is None
