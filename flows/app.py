@@ -39,6 +39,7 @@ from flows.recording import catch_up, observe
 from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
+from garden.candidates import warm_ranking_imports
 from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
@@ -298,6 +299,8 @@ class GardenApp:
         make_proposer(self.settings)  # a missing key or model
         for key, value in PREFECT_QUIET.items():
             os.environ.setdefault(key, value)
+        # Ranking's libraries take a second or two to import: imported while Prefect's server starts.
+        threading.Thread(target=warm_ranking_imports, name="garden-warm-imports", daemon=True).start()
         from flows.server import prefect_server
 
         with prefect_server():  # the configured server, checked; or a temporary one, ours alone

@@ -110,6 +110,16 @@ class Ranking:
         return float(weight.sum()), [str(self.terms[common[k]]) for k in order]
 
 
+def warm_ranking_imports() -> None:
+    """Import what `rank_patterns` imports (numpy, scipy, scikit-learn: seconds), so that a
+    caller with time to spare, such as a tend waiting for Prefect's server, can do it early
+    (in a thread: a later import of the same modules waits for it, never repeats it)."""
+    from importlib import import_module
+
+    for name in ("numpy", "scipy.sparse", "sklearn.feature_extraction.text", "sklearn.preprocessing"):
+        import_module(name)
+
+
 def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> Ranking:
     """Rank every pattern's neighbours. Keeps k + extra per pattern, so that callers can skip
     curated targets and existing links and still have k candidates."""
