@@ -167,3 +167,35 @@ def test_a_revert_that_cannot_write_a_file_is_500_with_the_error_and_a_second_re
         assert again.status_code == 200, again.text
         assert again.json()["written"] == [tended["scripted"]] and again.json()["finishing"] == body["run_id"]
     assert verified(root)
+
+
+def test_in_the_browser_a_conflicting_revert_lists_the_conflicts_in_words_then_reverts_anyway(page, tended):
+    from playwright.sync_api import expect
+
+    root, tend = tended["root"], tended["run_id"]
+    slug = sorted(json.loads(garden(root, "diff", tend, "--json").stdout)["patterns"])[0]
+    path = root / "patterns" / f"{slug}.md"
+    head, _, rest = path.read_text("utf-8").partition("  inferred_links:\n")
+    tail = rest[rest.index("\n# "):] if "\n# " in rest else rest[rest.index("\ncontributors"):]
+    path.write_text(head + "  inferred_links: []" + tail, "utf-8")  # a person's later change
+    assert garden(root, "observe").returncode == 0
+    with served(root) as base:
+        with client(base) as http:  # a 409 changes nothing
+            keys = http.post(f"/api/runs/{tend}/revert", json={}, headers=WRITE).json()["conflicts"][slug]
+        page.goto(f"{base}/runs/{tend}")
+        page.click("#revert")
+        expect(page.locator("#revert-status")).to_have_text("not reverted: later changes conflict (listed below)")
+        expect(page.locator("#revert-status")).to_have_attribute("data-state", "error")
+        conflicts = page.locator("#conflicts li")
+        expect(conflicts).to_have_count(len(keys))
+        first = conflicts.first.text_content()
+        assert re.fullmatch(rf"{re.escape(slug)}: the link to \S+ \(\w+\) was changed again after this run", first), first
+        expect(page.locator("#run")).to_have_attribute("data-status", "completed")
+        page.click("#revert-force")
+        expect(page.locator("#revert-status")).to_contain_text(f"reverted run {tend} (run ")
+        expect(page.locator("#revert-status")).to_have_attribute("data-state", "ok")
+        expect(page.locator("#conflicts")).to_be_hidden()
+        expect(page.locator("#run")).to_have_attribute("data-status", "reverted")
+    runs = {r["run_id"]: r["status"] for r in json.loads(garden(root, "runs", "--json").stdout)}
+    assert runs[tend] == "reverted"
+    assert verified(root)
