@@ -75,7 +75,16 @@ def test_a_run_s_page_shows_each_changed_pattern_s_diff_line_by_line(tended):
     assert len(diff["patterns"]) > 1
     with served(root) as base, client(base) as http:
         answer = http.get(f"/runs/{tend.lower()}")  # the id as typed: any case
-    assert answer.status_code == 200
+        paged = http.get(f"/runs/{tend}", params={"start": 10, "limit": 5})
+        wrong = http.get(f"/runs/{tend}", params={"start": "x"})
+    # A page of a run's patterns (a first tend on a large garden changes thousands)
+    assert re.findall(r'data-slug="([^"]+)"', paged.text) == list(diff["patterns"])[10:15]
+    assert f'Patterns 11 to 15 of {len(diff["patterns"])}.' in paged.text
+    assert '<a id="prev-page" href="?start=5&amp;limit=5">' in paged.text
+    assert '<a id="next-page" href="?start=15&amp;limit=5">' in paged.text
+    assert wrong.status_code == 400
+    assert "start must be a whole number and limit a positive one, not &#39;x&#39; and &#39;100&#39;" in wrong.text
+    assert answer.status_code == 200 and 'id="diff-pages"' not in answer.text
     page = answer.text
     assert f'id="run" data-run="{tend}" data-status="completed"' in page
     sections = re.findall(r'<section class="pattern-diff" data-slug="([^"]+)">', page)

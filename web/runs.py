@@ -3,7 +3,8 @@
 `GET /runs` is a table of the runs, newest first (what `garden runs --json` gives, so the page
 costs one scan of the run events, not a load of the state). `GET /runs/{id}` rebuilds what the
 run changed from the log (`garden diff RUN`) and shows each changed pattern's block diff as its
-own section; its Revert button posts to the JSON API (`POST /api/runs/{id}/revert`), as the
+own section, a hundred to a page (`?start=N&limit=M`: M from the
+Nth); its Revert button posts to the JSON API (`POST /api/runs/{id}/revert`), as the
 review page's Undo does. An unknown run is a 404 page saying so.
 
 Stable ids, for scripts and browser tests:
@@ -12,7 +13,8 @@ Stable ids, for scripts and browser tests:
 - `/runs/{id}`: `#run` (`data-run`, `data-status`), `#run-what`, `#run-who`, `#run-when`,
   `#run-status` (completed, failed, reverted by RUN, ...), `#counts`, `#diffs` (one
   `section.pattern-diff` per changed pattern, `data-slug`, a link to /patterns/{slug} and a
-  `pre.diff` whose lines are `span.add`, `span.del` or `span.ctx`), `#no-changes`;
+  `pre.diff` whose lines are `span.add`, `span.del` or `span.ctx`), `#no-changes`, `#changed`
+  (how many patterns), `#diff-pages` with `#prev-page` and `#next-page` when there are more;
   `#by` (who reverts), `#revert-note`, `#revert`, `#revert-status` (data-state = ok | error),
   `#conflicts` (one `li` per conflict, in words) and `#revert-force` ("revert anyway") after a
   409; `#missing` on the 404 page.
@@ -27,6 +29,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from web.common import Web, page
+
+PAGE = 100  # patterns' diffs on one page: a first tend changes thousands (11 MB of HTML on 3,600)
 
 
 def routes(web: Web) -> list[Route]:
@@ -49,12 +53,18 @@ def routes(web: Web) -> list[Route]:
         summary = next((r for r in found if r.run_id == run_id), None)
         if summary is None:
             return page(request, "run.html", context, status_code=404)
-        diff = await web.call(web.app.diff, run_id)
+        context["run"] = _row(summary.to_dict())
+        q = request.query_params
+        start, limit = q.get("start", "0"), q.get("limit", str(PAGE))
+        if not (start.isdigit() and limit.isdigit() and int(limit) > 0):
+            return page(request, "run.html", {**context, "error": "start must be a whole number and limit a "
+                                              f"positive one, not {start!r} and {limit!r}"}, status_code=400)
+        start, limit = int(start), int(limit)
+        diff = await web.call(web.app.diff, run_id, offset=start, limit=limit)
         if isinstance(diff, Response):
-            return page(request, "run.html", {**context, "run": _row(summary.to_dict()), "error": _message(diff)},
-                        status_code=diff.status_code)
+            return page(request, "run.html", {**context, "error": _message(diff)}, status_code=diff.status_code)
         return page(request, "run.html", {
-            **context, "run": _row(summary.to_dict()), "counts": diff.counts,
+            **context, "counts": diff.counts, "changed": diff.changed, "start": start, "limit": limit,
             "diffs": [(slug, [_line(text) for text in lines]) for slug, lines in diff.diffs.items()]})
 
     return [Route("/runs", runs_page), Route("/runs/{run_id}", run_page)]
