@@ -119,6 +119,7 @@ class Queue:
     count: int
     diffs: dict[str, list[str]]
     about: dict[str, dict]
+    seq: int = 0  # the log's event the queue was read at
 
 
 @dataclass
@@ -388,7 +389,12 @@ class GardenApp:
             made = {pid: curate.review_diff(state, slug, {pid: p}) for slug, pid, p in shown} if diffs else {}
             slugs = {slug for slug, _, _ in shown} | {p["target"] for _, _, p in shown if p.get("target")}
             about = self._about(state, slugs)
-        return Queue(shown, len(queue), made, about)
+        return Queue(shown, len(queue), made, about, state.seq)
+
+    def head(self) -> int:
+        """The newest event of the log the state has folded (a page polls it to notice changes)."""
+        with self._log() as store:
+            return self._state(store).seq
 
     def about(self, slugs) -> dict[str, dict]:
         """Title, summary and domain of each of `slugs` the garden has (from its file, through

@@ -211,3 +211,19 @@ def test_filters_and_the_sampled_mode_in_the_browser(page, served, tended):
     assert any(e["payload"]["type"] == "ProposalAccepted" and e["actor"] == "curator:web"
                and e["payload"]["proposal_id"] == sampled[0]["id"] for e in history)
     assert verified(root)
+
+
+def test_the_page_notices_a_decision_made_elsewhere_meanwhile(page, served, tended):
+    """Another curator (here the CLI) decides the item on screen: within a few seconds the page
+    reads the queue again, says why, and shows the next item; nothing is decided twice."""
+    root = tended["root"]
+    waiting = pending_ids(root)
+    page.goto(served.url + "/", wait_until="networkidle")
+    shown = page.get_attribute("#item", "data-id")
+    done = garden(root, "reject", shown, "--by", "bo", "--note", "decided in a terminal")
+    assert done.returncode == 0, done.stderr
+    status(page).to_have_text("the log changed meanwhile (a tend or another command): the queue is current again",
+                              timeout=15_000)
+    assert page.get_attribute("#item", "data-id") != shown
+    expect(page.locator("#counter")).to_have_text(f"0 decided, {len(waiting) - 1} left")
+    assert verified(root)

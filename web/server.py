@@ -117,7 +117,11 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
             return queue
         items = [_pending_item(slug, pid, p, "\n".join(queue.diffs[pid]) if pid in queue.diffs else None, queue.about)
                  for slug, pid, p in queue.items]
-        return JSONResponse({"items": items, "count": queue.count})
+        return JSONResponse({"items": items, "count": queue.count, "seq": queue.seq})
+
+    async def head(request: Request) -> Response:
+        seq = await call(garden_app.head)
+        return seq if isinstance(seq, Response) else JSONResponse({"seq": seq})
 
     async def sample(request: Request) -> Response:
         q = request.query_params
@@ -206,6 +210,7 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         Route("/login", login, methods=["POST"]),
         Route("/api/pending", pending),
         Route("/api/sample", sample),
+        Route("/api/head", head),
         Route("/api/decisions", decisions, methods=["POST"]),
         Route("/api/runs", runs),
         Route("/api/runs/{run_id}", run_diff),
