@@ -55,6 +55,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from flows.app import GardenApp
+from web import pages
 from web.common import COOKIE, WRITE_HEADER, Web, error, host_name, is_loopback, page, session_value
 
 def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
@@ -175,11 +176,8 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         return JSONResponse(data)
 
     async def pattern(request: Request) -> Response:
-        slug = request.path_params["slug"]
-        events = await call(garden_app.history, slug)
-        if isinstance(events, Response):
-            return events
-        return JSONResponse({"slug": slug, "history": [e.model_dump(mode="json") for e in events]})
+        found = await call(garden_app.pattern, request.path_params["slug"])
+        return found if isinstance(found, Response) else JSONResponse(found.to_dict())
 
     async def health(request: Request) -> Response:
         report = await call(garden_app.health)
@@ -196,6 +194,7 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         Route("/api/runs/{run_id}/revert", revert, methods=["POST"]),
         Route("/api/patterns/{slug}", pattern),
         Route("/api/health", health),
+        *pages.routes(web),
     ]
     async def guard(request: Request, call_next):
         """The security rules of the module docstring, before any route runs."""
