@@ -64,7 +64,8 @@ def routes(web: Web) -> list[Route]:
             return failed(request, report, "health")
         return page(request, "health.html", context("health", report=report, charts=health_charts(report)))
 
-    return [Route("/patterns/{slug}", pattern_page), Route("/health", health_page)]
+    # {slug:path}: any text after /patterns/ is a slug to look up (a "/" in it too: a 404 page).
+    return [Route("/patterns/{slug:path}", pattern_page), Route("/health", health_page)]
 
 
 def shown_block(block: dict | None) -> str:
