@@ -37,7 +37,8 @@ The JSON API (README: "garden serve"):
 - `POST /api/decisions` `{"id", "decision": "accept"|"reject", "note", "by"}`: 200 with
   `{"decision", "id", "result"}` (result: the CLI's `--json`), 4xx `{"error"}` (409: lock held).
 - `GET /api/runs`, `GET /api/runs/{id}` (its diff), `POST /api/runs/{id}/revert` (409 with
-  `conflicts`), `GET /api/patterns/{slug}` (history), `GET /api/health`.
+  `conflicts`), `GET /api/patterns/{slug}` (its history, block and neighbours: `garden.neighbours`),
+  `GET /api/health`. The pattern and health pages are web/pages.py.
 """
 
 from __future__ import annotations
