@@ -49,11 +49,13 @@ def print_json(data) -> None:
     sys.stdout.flush()
 
 
-def open_app(garden: Path | None, db: Path | None, proposer: str | None = None) -> GardenApp:
+def open_app(garden: Path | None, db: Path | None, proposer: str | None = None, *,
+             keep_state: bool = False) -> GardenApp:
     """The application over the garden and log the options (or the environment) name; what it
-    says on the way is printed on stderr."""
+    says on the way is printed on stderr. `keep_state`: for a server (see GardenApp)."""
     settings = load_settings(garden=garden, db=db, proposer=proposer)
-    return GardenApp(settings, on_note=lambda text: err.print(f"[yellow]note:[/yellow] {text}"))
+    return GardenApp(settings, on_note=lambda text: err.print(f"[yellow]note:[/yellow] {text}"),
+                     keep_state=keep_state)
 
 
 def handle_errors(func):

@@ -39,7 +39,7 @@ def serve(
     if not is_loopback_host(host) and not token:
         raise GardenError(f"--host {host} is not a loopback address: a token is needed, give --token TOKEN "
                           "(every request must then carry it)")
-    app = open_app(garden, db)
+    app = open_app(garden, db, keep_state=True)  # loaded once, caught up per request
     app.require_garden()
     import uvicorn
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,11 +35,11 @@ from events.store import EventStore
 from flows import calibration, curate
 from flows.lock import garden_lock
 from flows.propose import ProposeTally, make_proposer, propose_garden
-from flows.recording import observe
+from flows.recording import catch_up, observe
 from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
-from garden.catalog import Garden, garden_as_logged, load_garden
+from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
 from garden.neighbours import Neighbourhood, neighbourhood
@@ -108,6 +109,17 @@ class Sample:
 
     def to_json(self) -> list[dict]:
         return [item.to_dict(self.patterns[item.slug]) for item in self.items]
+
+
+@dataclass
+class Queue:
+    """Pending proposals one by one: (slug, id, proposal) of those shown, how many the filters
+    keep in all, each shown one's diff by id, and the titles and summaries of the patterns named."""
+
+    items: list[tuple[str, str, dict]]
+    count: int
+    diffs: dict[str, list[str]]
+    about: dict[str, dict]
 
 
 @dataclass
@@ -186,10 +198,17 @@ class GardenApp:
     """One garden (the folder and its event log, as `settings` name them) and what can be done
     with it. Cheap to make; each method opens and closes what it needs."""
 
-    def __init__(self, settings: Settings, on_note: Callable[[str], None] | None = None):
+    def __init__(self, settings: Settings, on_note: Callable[[str], None] | None = None, *,
+                 keep_state: bool = False):
         self.settings = settings
         self.on_note = on_note or (lambda text: None)  # said on the way, e.g. files left out
         self.state_loads: list[int | None] = []
+        # With keep_state (a server answering many requests), the current state is loaded once and
+        # kept: each call folds in only what was appended since, by this object or anyone else.
+        self.keep_state = keep_state
+        self._kept: State | None = None
+        self._mark: tuple[int, str | None] | None = None  # (seq, hash) of the last event kept
+        self._one_at_a_time = threading.RLock()  # a kept state is read and changed by one call at a time
 
     # --- resources ----------------------------------------------------------------------------
 
@@ -209,12 +228,31 @@ class GardenApp:
 
     @contextmanager
     def _log(self, create: bool = False) -> Iterator[EventStore]:
-        with EventStore(self.settings.db, create=create) as store:
-            yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
+        if not self.keep_state:
+            with EventStore(self.settings.db, create=create) as store:
+                yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
+            return
+        with self._one_at_a_time, EventStore(self.settings.db, create=create) as store:
+            try:
+                yield _CountedStore(store, self.state_loads)  # type: ignore[misc]
+            except BaseException:
+                self._kept = self._mark = None  # a call that failed may have left it half changed
+                raise
+            if self._kept is not None:
+                self._mark = (self._kept.seq, store.hash_at(self._kept.seq))
 
     def _state(self, store: EventStore) -> State:
-        """The log's current state."""
-        return load_state(store)
+        """The log's current state: loaded (from the nearest snapshot), or with `keep_state` the
+        one kept, caught up with what was appended since. A kept state is used only while the
+        log still holds the event it was last folded to, with the same hash (the chain makes the
+        whole prefix the same): a log replaced or rebuilt meanwhile is loaded afresh."""
+        if not self.keep_state:
+            return load_state(store)
+        if self._kept is not None and self._mark is not None and store.hash_at(self._mark[0]) == self._mark[1]:
+            return catch_up(store, self._kept)
+        self._kept = load_state(store)
+        self._mark = (self._kept.seq, store.hash_at(self._kept.seq))
+        return self._kept
 
     @contextmanager
     def _locked(self, create: bool = False) -> Iterator[tuple[EventStore, Garden, State]]:
@@ -331,6 +369,44 @@ class GardenApp:
             found = curate.pending_by_pattern(state, pattern, run, min_confidence)
             diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in list(found.items())[:diff_limit]}
         return Review(found, diffs, self._merge_candidates(state, pattern, run, min_confidence))
+
+    def queue(self, *, pattern: str | None = None, run: str | None = None, min_confidence: float | None = None,
+              max_confidence: float | None = None, kind: str | None = None, proposer: str | None = None,
+              order: str = "pattern", limit: int | None = None, diffs: bool = True) -> Queue:
+        """The pending proposals one by one (`curate.review_queue`), the first `limit` of them
+        with the diff accepting that one alone would make (unless `diffs` is False: a diff costs
+        about 0.4 ms), and their patterns' and targets' titles and summaries; `count`: all the
+        filters keep."""
+        with self._log() as store:
+            state = self._state(store)
+            if pattern:
+                curate.require_pattern(state, pattern)
+            if run:
+                run = curate.require_run(store, run)
+            queue = curate.review_queue(state, pattern, run, min_confidence, max_confidence, kind, proposer, order)
+            shown = queue[:limit]
+            made = {pid: curate.review_diff(state, slug, {pid: p}) for slug, pid, p in shown} if diffs else {}
+            slugs = {slug for slug, _, _ in shown} | {p["target"] for _, _, p in shown if p.get("target")}
+            about = self._about(state, slugs)
+        return Queue(shown, len(queue), made, about)
+
+    def about(self, slugs) -> dict[str, dict]:
+        """Title, summary and domain of each of `slugs` the garden has (from its file, through
+        the parse cache; the title as last observed when the file cannot be read)."""
+        with self._log() as store:
+            return self._about(self._state(store), set(slugs))
+
+    def _about(self, state: State, slugs: set[str]) -> dict[str, dict]:
+        slugs = {slug for slug in slugs if slug in state.patterns}
+        if not slugs:
+            return {}
+        paths = [path for path in pattern_files(self.settings.garden) if path.stem in slugs]
+        found = {slug: {"title": state.patterns[slug].title, "summary": "", "domain": state.patterns[slug].domain}
+                 for slug in slugs}
+        for _, read, _ in read_files(self.settings.garden, paths, open_parse_cache(self.settings), keep_bodies=False):
+            if read is not None and read.slug in found:
+                found[read.slug] = {"title": read.title, "summary": read.summary, "domain": read.domain}
+        return found
 
     def _merge_candidates(self, state: State, pattern: str | None, run: str | None,
                           min_confidence: float | None) -> list[dict]:

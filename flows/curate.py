@@ -62,6 +62,30 @@ def pending_by_pattern(state: State, pattern: str | None = None, run: str | None
     return found
 
 
+QUEUE_ORDERS = ("uncertain", "pattern", "confidence")
+
+
+def review_queue(state: State, pattern: str | None = None, run: str | None = None,
+                 min_confidence: float | None = None, max_confidence: float | None = None,
+                 kind: str | None = None, proposer: str | None = None,
+                 order: str = "pattern") -> list[tuple[str, str, dict]]:
+    """Pending proposals one by one, as (slug, id, proposal), filtered and ordered for a curator:
+    "pattern" (by pattern, each pattern's in the order proposed), "uncertain" (the score nearest
+    one in two first: link confidences are calibrated keep rates, so these are the decisions the
+    machine knows least about; ties by pattern) or "confidence" (highest first)."""
+    if order not in QUEUE_ORDERS:
+        raise GardenError(f"order must be one of {', '.join(QUEUE_ORDERS)}, not {order!r}")
+    queue = [(slug, pid, p) for slug, ps in pending_by_pattern(state, pattern, run, min_confidence).items()
+             for pid, p in ps.items()
+             if (kind is None or p["kind"] == kind) and (proposer is None or p.get("proposer") == proposer)
+             and (max_confidence is None or proposal_score(p) <= max_confidence)]
+    if order == "uncertain":
+        queue.sort(key=lambda item: abs(proposal_score(item[2]) - 0.5))  # stable: pattern order in ties
+    elif order == "confidence":
+        queue.sort(key=lambda item: -proposal_score(item[2]))
+    return queue
+
+
 def proposal_score(p: dict) -> float:
     """A proposal's score: a link's confidence, an entity's relevance, a proposed prune's item's
     re-assessed score (0 when it has none)."""

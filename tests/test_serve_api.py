@@ -50,19 +50,35 @@ def test_pending_has_the_shapes_scripts_rely_on_and_the_review_s_items(tended):
             assert {"id", "slug", "kind", "confidence", "diff", "reason", "proposer", "run_id"} <= set(item)
             assert ("target" in item) if item["kind"] == "link" else ("entity" in item)
             assert isinstance(item["confidence"], float)
-        slug = items[0]["slug"]
-        assert items[0]["diff"] == next(g["diff"] for g in listed if g["slug"] == slug)
+        # Each item's diff is what accepting it alone would make: for a pattern with one pending
+        # proposal, the review's diff of that pattern.
+        alone = next(g for g in listed if len(g["proposals"]) == 1)
+        assert next(i["diff"] for i in items if i["slug"] == alone["slug"]) == alone["diff"]
+        # Both sides' titles and summaries, from the files.
+        some = next(i for i in items if i["kind"] == "link")
+        text = {slug: (tended / "patterns" / f"{slug}.md").read_text() for slug in (some["slug"], some["target"])}
+        for slug, title, summary in [(some["slug"], some["title"], some["summary"]),
+                                     (some["target"], some["target_title"], some["target_summary"])]:
+            assert title and summary and title in text[slug] and summary[:40] in text[slug]
         link = next(i for i in items if i["kind"] == "link")
         only = http.get("/api/pending", params={"pattern": link["slug"], "kind": "link"}).json()["items"]
         assert [i["id"] for i in only] == [i["id"] for i in items if (i["slug"], i["kind"]) == (link["slug"], "link")]
         uncertain = http.get("/api/pending", params={"order": "uncertain"}).json()["items"]
         assert [abs(i["confidence"] - 0.5) for i in uncertain] == sorted(abs(i["confidence"] - 0.5) for i in items)
+        highest = http.get("/api/pending", params={"order": "confidence"}).json()["items"]
+        assert [i["confidence"] for i in highest] == sorted((i["confidence"] for i in items), reverse=True)
+        low, high = sorted(i["confidence"] for i in items)[len(items) // 4], max(i["confidence"] for i in items)
+        ranged = http.get("/api/pending", params={"min_confidence": low, "max_confidence": high - 1e-9}).json()
+        assert [i["id"] for i in ranged["items"]] == [i["id"] for i in items if low <= i["confidence"] < high]
+        assert ranged["count"] == len(ranged["items"])
+        bare = http.get("/api/pending", params={"diff": "0"}).json()["items"]
+        assert bare == [{**i, "diff": None} for i in items]
         first = http.get("/api/pending", params={"limit": 3}).json()
         assert first == {"items": items[:3], "count": len(items)}
         assert http.get("/api/pending", params={"limit": "0"}).json() == {
             "error": "limit must be a positive whole number, not '0'"}
         assert http.get("/api/pending", params={"order": "x"}).json() == {
-            "error": "order must be pattern or uncertain, not 'x'"}
+            "error": "order must be one of uncertain, pattern, confidence, not 'x'"}
 
 
 def test_accept_records_the_curator_s_decision_writes_the_file_and_verify_agrees(tended):
@@ -197,3 +213,16 @@ def test_two_decisions_at_once_both_go_through_one_after_the_other(tended):
         left = [i["id"] for i in http.get("/api/pending").json()["items"]]
         assert not {i["id"] for i in items} & set(left)
     assert verified(tended)
+
+
+def test_sample_is_the_cli_s_stratified_sample_with_titles(tended):
+    listed = json.loads(garden(tended, "review", "--sample", "6", "--seed", "2", "--json").stdout)
+    with served(tended) as base, client(base) as http:
+        drawn = http.get("/api/sample", params={"n": 6, "seed": 2}).json()
+        assert drawn["seed"] == 2 and drawn["count"] == len(listed) == 6
+        assert [i["id"] for i in drawn["items"]] == [i["id"] for i in listed]
+        assert [i["policy"] for i in drawn["items"]] == [i["policy"] for i in listed]
+        assert [i["diff"] for i in drawn["items"]] == [i["diff"] for i in listed]
+        assert all(i["title"] for i in drawn["items"])
+        assert http.get("/api/sample", params={"n": "0"}).json() == {
+            "error": "n (how many) and seed must be whole numbers, n above 0"}

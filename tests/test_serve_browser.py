@@ -60,6 +60,13 @@ def verified(root: Path) -> bool:
     return True
 
 
+def changes(diff: str) -> set[str]:
+    """A diff's changed lines (last_pruned's by its key alone)."""
+    lines = {line.strip() for line in diff.splitlines()
+             if line[:1] in "+-" and not line.startswith(("+++", "---"))}
+    return {line[0] + "last_pruned" if "last_pruned:" in line else line for line in lines}
+
+
 def status(page):
     return expect(page.locator("#status"))
 
@@ -80,9 +87,21 @@ def test_a_curator_accepts_rejects_with_a_note_and_undoes_in_the_browser(page, s
     if os.environ.get("GARDEN_SCREENSHOTS") == "1":
         shutil.copyfile(shot, SCREENSHOT)
 
+    # The pattern and the target side by side, from their files; the diff this one accept makes.
+    title, summary = page.text_content("#title"), page.text_content("#summary")
+    assert title and summary and title in (root / "patterns" / f"{first_slug}.md").read_text()
+    target = page.text_content("#target")
+    if page.text_content("#kind").startswith("link"):
+        assert page.text_content("#target-title") in (root / "patterns" / f"{target}.md").read_text()
+    shown_diff = page.text_content("#diff").rstrip("\n")
+
     # 2. Accept with a key: recorded and written at once, the next proposal shown.
     page.keyboard.press("a")
     status(page).to_have_text(f"accepted {first}; written: {first_slug}")
+    made = json.loads(garden(root, "diff", "--json").stdout)  # the last run: this accept
+    # What was shown is what was done (the write also stamps last_pruned with today's date).
+    assert list(made["patterns"]) == [first_slug]
+    assert changes(made["patterns"][first_slug]) - {"-last_pruned", "+last_pruned"} == changes(shown_diff)
     expect(page.locator("#counter")).to_have_text(f"1 decided, {len(waiting) - 1} left")
     assert first not in pending_ids(root)
     accepted_files = files_now(root)
@@ -120,3 +139,42 @@ def test_a_curator_opens_the_run_and_reverts_it_in_the_browser(page, served, ten
     """To write when the runs page exists: open /runs, click the tend's run (its summary and diff
     block by block), press its Revert button; then `garden runs --json` says reverted, the files
     are the originals (tended["originals"]), no proposal is pending, and `garden verify` agrees."""
+
+
+def test_filters_and_the_sampled_mode_in_the_browser(page, served, tended):
+    root = tended["root"]
+    listed = json.loads(garden(root, "review", "--json").stdout)
+    links = [p for g in listed for p in g["proposals"] if p["kind"] == "link"]
+
+    # Filters: a form of the page (a GET: nothing changes); the queue then holds links only,
+    # highest score first.
+    page.goto(served.url + "/", wait_until="networkidle")
+    page.select_option("#f-kind", "link")
+    page.select_option("#f-order", "confidence")
+    page.click("#f-apply")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#counter")).to_have_text(f"0 decided, {len(links)} left")
+    best = max(links, key=lambda p: p["confidence"])
+    assert page.text_content("#score") == f"{best['confidence']:.2f}"
+    assert page.text_content("#kind").startswith("link")
+    page.keyboard.press("n")
+    assert page.get_attribute("#item", "data-id") != best["id"]
+    page.keyboard.press("p")
+    assert page.get_attribute("#item", "data-id") == best["id"]
+
+    # The sampled mode (calibration): items the policy decided too; deciding one confirms or
+    # overrules the policy, recorded and written as a CLI decision is.
+    page.goto(served.url + "/?sample=6&seed=3", wait_until="networkidle")
+    status(page).to_contain_text("sampled (seed 3) of ")
+    expect(page.locator("#counter")).to_have_text("0 decided, 6 left")
+    sampled = json.loads(garden(root, "review", "--sample", "6", "--seed", "3", "--json").stdout)
+    assert page.get_attribute("#item", "data-id") == sampled[0]["id"]
+    expect(page.locator("#policy")).to_contain_text(sampled[0]["policy"])
+    page.keyboard.press("a")
+    status(page).to_contain_text(f"accepted {sampled[0]['id']}")
+    expect(page.locator("#counter")).to_have_text("1 decided, 5 left")
+    assert page.get_attribute("#item", "data-id") == sampled[1]["id"]
+    history = json.loads(garden(root, "history", sampled[0]["slug"], "--json").stdout)
+    assert any(e["payload"]["type"] == "ProposalAccepted" and e["actor"] == "curator:web"
+               and e["payload"]["proposal_id"] == sampled[0]["id"] for e in history)
+    assert verified(root)

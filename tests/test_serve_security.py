@@ -123,9 +123,9 @@ def test_a_reason_with_a_script_tag_shows_as_text(seed_garden, monkeypatch):
         assert done.returncode == 0, done.stderr
     with served(root) as base, client(base) as http:
         [item] = [i for i in http.get("/api/pending").json()["items"] if i["reason"] == reason]
-        page = http.get("/").text
+        page = http.get("/", params={"pattern": me}).text
     assert f'data-id="{item["id"]}"' in page
-    assert ('<dd id="reason">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</dd>'
+    assert ('<p id="reason">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</p>'
             in page)
     assert "<script>alert" not in page and "<b>bold" not in page
     assert verified(root)

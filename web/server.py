@@ -1,9 +1,10 @@
 """`garden serve`: a review page and a JSON API over the application (`flows.app.GardenApp`).
 
 Every operation is one GardenApp call, the same the CLI makes, so a decision here is the same
-event a CLI decision is (`curator:<by>`), written to the file at once. GardenApp loads the log's
-state per call (first version: see the README's figures), so a tend or a command that changed
-the log meanwhile is seen on the next request.
+event a CLI decision is (`curator:<by>`), written to the file at once. The server's GardenApp
+keeps one state (`keep_state`): loaded at the first request, then each request folds in only
+what was appended since, by this server or by a tend or command meanwhile (a log replaced
+meanwhile is loaded afresh).
 
 Security (the rules are tested in tests/test_serve_security.py):
 - `garden serve` binds 127.0.0.1 unless told otherwise, and refuses another address without a
@@ -56,6 +57,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from flows.app import GardenApp
+from flows.curate import QUEUE_ORDERS
 from web import pages
 from web.common import COOKIE, WRITE_HEADER, Web, error, host_name, is_loopback, page, session_value
 
@@ -68,15 +70,29 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     # --- pages --------------------------------------------------------------------------------
 
     async def review_page(request: Request) -> Response:
-        """The first pending item is in the page itself (escaped by the template); the script
-        then takes the queue from the API."""
-        review = await call(garden_app.review, diff_limit=1)
-        if isinstance(review, Response):
-            return review
-        first = next(((slug, pid, p) for slug, ps in review.found.items() for pid, p in ps.items()), None)
-        item = first and _pending_item(first[0], first[1], first[2], "\n".join(review.diffs[first[0]]))
+        """The first item of the queue the page's filters choose is in the page itself (escaped by
+        the template); the script then takes the queue from the API. `?sample=N[&seed=S]`: the
+        sampled mode (the script draws the sample)."""
+        q = request.query_params
+        filters = _queue_filters(q, default_order="uncertain")
+        if isinstance(filters, Response):
+            return filters
+        sample = q.get("sample") or None
+        if sample is not None and not (sample.isdigit() and int(sample) > 0):
+            return error(400, f"sample must be a positive whole number, not {sample!r}")
+        item, left = None, 0
+        if sample is None:
+            queue = await call(garden_app.queue, **{**filters, "limit": 1})
+            if isinstance(queue, Response):
+                return queue
+            left = queue.count
+            if queue.items:
+                slug, pid, p = queue.items[0]
+                item = _pending_item(slug, pid, p, "\n".join(queue.diffs[pid]), queue.about)
         return page(request, "review.html", {
-            "garden": str(garden_app.settings.garden), "item": item, "left": review.count})
+            "garden": str(garden_app.settings.garden), "item": item, "left": left, "section": "review",
+            "filters": {k: q.get(k, "") for k in FILTERS if k != "order"}, "order": filters["order"],
+            "sample": sample})
 
     async def login_page(request: Request) -> Response:
         return page(request, "login.html", {"failed": False}, status_code=401 if token else 200)
@@ -94,37 +110,32 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     # --- the API ------------------------------------------------------------------------------
 
     async def pending(request: Request) -> Response:
+        filters = _queue_filters(request.query_params)
+        if isinstance(filters, Response):
+            return filters
+        queue = await call(garden_app.queue, **filters)
+        if isinstance(queue, Response):
+            return queue
+        items = [_pending_item(slug, pid, p, "\n".join(queue.diffs[pid]) if pid in queue.diffs else None, queue.about)
+                 for slug, pid, p in queue.items]
+        return JSONResponse({"items": items, "count": queue.count})
+
+    async def sample(request: Request) -> Response:
         q = request.query_params
-        try:
-            min_confidence = float(q["min_confidence"]) if q.get("min_confidence") else None
-        except ValueError:
-            return error(400, f"min_confidence must be a number, not {q['min_confidence']!r}")
-        order = q.get("order", "pattern")
-        if order not in ("pattern", "uncertain"):
-            return error(400, f"order must be pattern or uncertain, not {order!r}")
-        limit = q.get("limit")
-        if limit is not None and not (limit.isdigit() and int(limit) > 0):
-            return error(400, f"limit must be a positive whole number, not {limit!r}")
-        limit = int(limit) if limit else None
-        # In pattern order the first N items lie in the first N patterns: only their diffs are made.
-        diff_limit = limit if order == "pattern" and not (q.get("kind") or q.get("proposer")) else None
-        review = await call(garden_app.review, q.get("pattern") or None, q.get("run") or None, min_confidence,
-                            diff_limit)
-        if isinstance(review, Response):
-            return review
+        n, seed = q.get("n", "20"), q.get("seed")
+        if not (n.isdigit() and int(n) > 0) or (seed is not None and not seed.isdigit()):
+            return error(400, "n (how many) and seed must be whole numbers, n above 0")
+        drawn = await call(garden_app.sample, int(n), int(seed) if seed else None, q.get("proposer") or None)
+        if isinstance(drawn, Response):
+            return drawn
+        slugs = {i.slug for i in drawn.items} | {i.proposal.get("target") for i in drawn.items if i.proposal.get("target")}
+        about = await call(garden_app.about, slugs)
         items = []
-        for slug, proposals in review.found.items():
-            diff = "\n".join(review.diffs.get(slug, []))
-            for pid, p in proposals.items():
-                if q.get("kind") and p["kind"] != q["kind"]:
-                    continue
-                if q.get("proposer") and p.get("proposer") != q["proposer"]:
-                    continue
-                items.append(_pending_item(slug, pid, p, diff))
-        if order == "uncertain":  # the scores nearest the middle of the scale first
-            items.sort(key=lambda item: abs((item["confidence"] or 0.0) - 0.5))
-        # count: every pending item the filters keep; items: the first `limit` of them
-        return JSONResponse({"items": items[:limit], "count": len(items)})
+        for item, shown in zip(drawn.items, drawn.to_json()):
+            items.append({**_pending_item(item.slug, item.id, item.proposal, shown["diff"], about),
+                          "policy": item.policy, "rule": item.rule})
+        return JSONResponse({"items": items, "count": len(items), "total": drawn.total, "strata": drawn.strata,
+                             "seed": drawn.seed})
 
     async def decisions(request: Request) -> Response:
         try:
@@ -189,6 +200,7 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/api/pending", pending),
+        Route("/api/sample", sample),
         Route("/api/decisions", decisions, methods=["POST"]),
         Route("/api/runs", runs),
         Route("/api/runs/{run_id}", run_diff),
@@ -229,14 +241,47 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
     return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
 
 
-def _pending_item(slug: str, pid: str, p: dict, diff: str) -> dict:
-    """A pending proposal as the API shows it (the shapes scripts rely on: README)."""
+FILTERS = ("pattern", "run", "kind", "proposer", "min_confidence", "max_confidence", "order")
+
+
+def _queue_filters(q, default_order: str = "pattern") -> dict | Response:
+    """The review queue's filters from a query string (`GardenApp.queue`'s keywords), or a 400."""
+    numbers = {}
+    for name in ("min_confidence", "max_confidence"):
+        if q.get(name):
+            try:
+                numbers[name] = float(q[name])
+            except ValueError:
+                return error(400, f"{name} must be a number, not {q[name]!r}")
+    order = q.get("order") or default_order
+    if order not in QUEUE_ORDERS:
+        return error(400, f"order must be one of {', '.join(QUEUE_ORDERS)}, not {order!r}")
+    kind = q.get("kind") or None
+    if kind not in (None, "link", "entity", "prune"):
+        return error(400, f"kind must be link, entity or prune, not {kind!r}")
+    limit = q.get("limit")
+    if limit is not None and not (limit.isdigit() and int(limit) > 0):
+        return error(400, f"limit must be a positive whole number, not {limit!r}")
+    if q.get("diff", "1") not in ("0", "1"):
+        return error(400, f"diff must be 0 (leave the diffs out) or 1, not {q['diff']!r}")
+    return {"diffs": q.get("diff", "1") == "1", "pattern": q.get("pattern") or None, "run": q.get("run") or None, "kind": kind,
+            "proposer": q.get("proposer") or None, "order": order, "limit": int(limit) if limit else None,
+            "min_confidence": numbers.get("min_confidence"), "max_confidence": numbers.get("max_confidence")}
+
+
+def _pending_item(slug: str, pid: str, p: dict, diff: str | None, about: dict[str, dict] | None = None) -> dict:
+    """A pending proposal as the API shows it (the shapes scripts rely on: README), with its
+    pattern's title and summary (and a link target's)."""
     kind = p["kind"]
+    about = about or {}
     item: dict[str, Any] = {"id": pid, "slug": slug, "kind": kind, "run_id": p.get("run_id"),
                             "proposer": p.get("proposer"), "model": p.get("model"), "reason": p.get("reason"),
-                            "diff": diff}
+                            "diff": diff, "title": about.get(slug, {}).get("title"),
+                            "summary": about.get(slug, {}).get("summary")}
     if kind == "link":
-        item.update(target=p["target"], link_type=p.get("link_type"), confidence=p["confidence"])
+        item.update(target=p["target"], link_type=p.get("link_type"), confidence=p["confidence"],
+                    target_title=about.get(p["target"], {}).get("title"),
+                    target_summary=about.get(p["target"], {}).get("summary"))
     elif kind == "entity":
         item.update(entity=p.get("entity_id"), entity_type=p.get("entity_type"), label=p.get("label"),
                     confidence=p["relevance"])
