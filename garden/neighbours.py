@@ -10,6 +10,7 @@ stays fast on a garden of thousands of patterns.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -64,7 +65,8 @@ class Neighbourhood:
 
 def neighbourhood(patterns: Mapping[str, PatternState], slug: str,
                   history: list[Event] | None = None) -> Neighbourhood:
-    """The neighbourhood of `slug` (which `patterns` must hold)."""
+    """The neighbourhood of `slug` (which `patterns` must hold). Its block is a copy: a server's
+    kept state changes under a page being drawn."""
     me = patterns[slug]
 
     def title(other: str) -> str | None:
@@ -87,4 +89,4 @@ def neighbourhood(patterns: Mapping[str, PatternState], slug: str,
         if slug in (known.curated or ()):
             incoming.append(Neighbour(other, known.title, "curated", "in"))
     incoming.sort(key=lambda n: (n.via != "inferred", n.slug, n.link_type or ""))
-    return Neighbourhood(slug, me.title, me.domain, me.block, curated, outgoing, incoming, history or [])
+    return Neighbourhood(slug, me.title, me.domain, copy.deepcopy(me.block), curated, outgoing, incoming, history or [])
