@@ -21,7 +21,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,7 @@ class RunDiff:
     run_id: str
     counts: dict[str, int]
     diffs: dict[str, list[str]]  # slug -> unified diff lines
+    changed: int = 0  # patterns whose block the run changed (`diffs` may hold a page of them)
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "counts": self.counts,
@@ -469,11 +470,15 @@ class GardenApp:
             run_id = curate.lift_rejection(store, state, slug, target, link_type, entity, by, note)
         return Lifted(run_id, finished)
 
-    def diff(self, run: str | None = None) -> RunDiff:
-        """What a run (default: the last) changed in every block, rebuilt from the log."""
+    def diff(self, run: str | None = None, *, offset: int = 0, limit: int | None = None) -> RunDiff:
+        """What a run (default: the last) changed in every block, rebuilt from the log. With
+        `offset` and `limit`, the diffs of those of its patterns only (a page showing a hundred
+        need not emit the thousands a first tend changes: 1 s of 2.5 on 3,600 patterns)."""
         with self._log() as store:
             changes = curate.run_changes(store, run)
-            return RunDiff(changes.run_id, changes.counts, curate.run_diff(changes))
+            shown = changes.slugs[offset:None if limit is None else offset + limit]
+            return RunDiff(changes.run_id, changes.counts, curate.run_diff(replace(changes, slugs=shown)),
+                           len(changes.slugs))
 
     def revert(self, run: str, *, by: str | None = None, note: str | None = None, force: bool = False,
                write: bool = True) -> Reverted:

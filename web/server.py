@@ -59,6 +59,7 @@ from starlette.routing import Route
 from flows.app import GardenApp
 from flows.curate import QUEUE_ORDERS
 from web import pages
+from web import runs as runs_pages  # the name `runs` is the API route below
 from web.common import COOKIE, WRITE_HEADER, Web, error, host_name, is_loopback, page, session_value
 
 def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
@@ -178,8 +179,11 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            return error(400, "force must be true or false")
         done = await web.change(garden_app.revert, request.path_params["run_id"], by=body.get("by") or None,
-                              note=body.get("note") or None)
+                              note=body.get("note") or None, force=force)
         if isinstance(done, Response):
             return done
         data = done.to_dict()
@@ -207,6 +211,7 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         Route("/api/runs/{run_id}/revert", revert, methods=["POST"]),
         Route("/api/patterns/{slug}", pattern),
         Route("/api/health", health),
+        *runs_pages.routes(web),
         *pages.routes(web),
     ]
     async def guard(request: Request, call_next):
