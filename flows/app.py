@@ -42,6 +42,7 @@ from garden import precision
 from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
+from garden.neighbours import Neighbourhood, neighbourhood
 from garden.policy import load_policy
 from garden.settings import Settings
 
@@ -569,6 +570,17 @@ class GardenApp:
             raise GardenError("give --target or --entity, not both")
         with self._log() as store:
             return read_history(store, slug, target, entity)
+
+    def pattern(self, slug: str, target: str | None = None, entity: str | None = None) -> Neighbourhood:
+        """A pattern as its page shows it: its block, its neighbours both ways (the machine's links
+        and the curators', from the state: see `garden.neighbours`), and its history (narrowed
+        to one link target or entity when asked)."""
+        with self._log() as store:
+            state = self._state(store)
+            curate.require_pattern(state, slug)
+            found = neighbourhood(state.patterns, slug)
+        found.history = self.history(slug, target, entity)
+        return found
 
     def verify(self, heads: list | None = None):
         """The log's chain, schemas, integrity, heads and MACs, and the files against it."""

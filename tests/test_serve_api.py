@@ -170,7 +170,7 @@ def test_runs_a_run_s_diff_a_pattern_s_history_and_health(tended):
         assert pattern["slug"] == slug
         assert pattern["history"] == json.loads(garden(tended, "history", slug, "--json").stdout)
         missing = http.get("/api/patterns/no-such-pattern")
-        assert missing.status_code == 400 and "no-such-pattern" in missing.json()["error"]
+        assert missing.status_code == 404 and "no-such-pattern" in missing.json()["error"]
         health = http.get("/api/health")
         assert health.status_code == 200
         assert health.json() == json.loads(garden(tended, "health", "--json").stdout)

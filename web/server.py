@@ -38,7 +38,8 @@ The JSON API (README: "garden serve"):
 - `POST /api/decisions` `{"id", "decision": "accept"|"reject", "note", "by"}`: 200 with
   `{"decision", "id", "result"}` (result: the CLI's `--json`), 4xx `{"error"}` (409: lock held).
 - `GET /api/runs`, `GET /api/runs/{id}` (its diff), `POST /api/runs/{id}/revert` (409 with
-  `conflicts`), `GET /api/patterns/{slug}` (history), `GET /api/health`.
+  `conflicts`), `GET /api/patterns/{slug}` (its history, block and neighbours: `garden.neighbours`),
+  `GET /api/health`. The pattern and health pages are web/pages.py.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from starlette.routing import Route
 
 from flows.app import GardenApp
 from flows.curate import QUEUE_ORDERS
+from web import pages
 from web import runs as runs_pages  # the name `runs` is the API route below
 from web.common import COOKIE, WRITE_HEADER, Web, error, host_name, is_loopback, page, session_value
 
@@ -194,11 +196,8 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         return JSONResponse(data)
 
     async def pattern(request: Request) -> Response:
-        slug = request.path_params["slug"]
-        events = await call(garden_app.history, slug)
-        if isinstance(events, Response):
-            return events
-        return JSONResponse({"slug": slug, "history": [e.model_dump(mode="json") for e in events]})
+        found = await call(garden_app.pattern, request.path_params["slug"])
+        return found if isinstance(found, Response) else JSONResponse(found.to_dict())
 
     async def health(request: Request) -> Response:
         report = await call(garden_app.health)
@@ -218,6 +217,7 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         Route("/api/patterns/{slug}", pattern),
         Route("/api/health", health),
         *runs_pages.routes(web),
+        *pages.routes(web),
     ]
     async def guard(request: Request, call_next):
         """The security rules of the module docstring, before any route runs."""
