@@ -74,7 +74,7 @@ def test_pending_has_the_shapes_scripts_rely_on_and_the_review_s_items(tended):
         bare = http.get("/api/pending", params={"diff": "0"}).json()["items"]
         assert bare == [{**i, "diff": None} for i in items]
         first = http.get("/api/pending", params={"limit": 3}).json()
-        assert first == {"items": items[:3], "count": len(items)}
+        assert first == {"items": items[:3], "count": len(items), "seq": answer.json()["seq"]}
         assert http.get("/api/pending", params={"limit": "0"}).json() == {
             "error": "limit must be a positive whole number, not '0'"}
         assert http.get("/api/pending", params={"order": "x"}).json() == {
