@@ -35,6 +35,9 @@ class RunSummary:
     counts: dict = field(default_factory=dict)
     error: str | None = None
     reverted_by: str | None = None
+    command: str = "tend"  # or the curator's command that made the run: accept, revert, ...
+    by: str | None = None  # the curator a command ran for
+    reverts: str | None = None  # a revert's run: the run it undid
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -59,6 +62,9 @@ def list_runs(store: EventStore) -> list[RunSummary]:
         run = runs.setdefault(event.run_id or "?", RunSummary(event.run_id or "?"))
         if p.type == "RunStarted":
             run.started, run.proposer, run.model = event.recorded_at, p.proposer, p.model
+            options = p.options or {}
+            run.command, run.by = options.get("command") or "tend", options.get("by")
+            run.reverts = options.get("run") if run.command == "revert" else None
         else:
             run.ended, run.counts = event.recorded_at, p.counts
             if run.status == "running":

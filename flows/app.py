@@ -21,7 +21,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from garden.candidates import warm_ranking_imports
 from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
+from garden.neighbours import Neighbourhood, neighbourhood
 from garden.policy import load_policy
 from garden.settings import Settings
 
@@ -120,6 +121,7 @@ class Queue:
     count: int
     diffs: dict[str, list[str]]
     about: dict[str, dict]
+    seq: int = 0  # the log's event the queue was read at
 
 
 @dataclass
@@ -136,6 +138,7 @@ class RunDiff:
     run_id: str
     counts: dict[str, int]
     diffs: dict[str, list[str]]  # slug -> unified diff lines
+    changed: int = 0  # patterns whose block the run changed (`diffs` may hold a page of them)
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "counts": self.counts,
@@ -390,7 +393,12 @@ class GardenApp:
             made = {pid: curate.review_diff(state, slug, {pid: p}) for slug, pid, p in shown} if diffs else {}
             slugs = {slug for slug, _, _ in shown} | {p["target"] for _, _, p in shown if p.get("target")}
             about = self._about(state, slugs)
-        return Queue(shown, len(queue), made, about)
+        return Queue(shown, len(queue), made, about, state.seq)
+
+    def head(self) -> int:
+        """The newest event of the log the state has folded (a page polls it to notice changes)."""
+        with self._log() as store:
+            return self._state(store).seq
 
     def about(self, slugs) -> dict[str, dict]:
         """Title, summary and domain of each of `slugs` the garden has (from its file, through
@@ -471,11 +479,15 @@ class GardenApp:
             run_id = curate.lift_rejection(store, state, slug, target, link_type, entity, by, note)
         return Lifted(run_id, finished)
 
-    def diff(self, run: str | None = None) -> RunDiff:
-        """What a run (default: the last) changed in every block, rebuilt from the log."""
+    def diff(self, run: str | None = None, *, offset: int = 0, limit: int | None = None) -> RunDiff:
+        """What a run (default: the last) changed in every block, rebuilt from the log. With
+        `offset` and `limit`, the diffs of those of its patterns only (a page showing a hundred
+        need not emit the thousands a first tend changes: 1 s of 2.5 on 3,600 patterns)."""
         with self._log() as store:
             changes = curate.run_changes(store, run)
-            return RunDiff(changes.run_id, changes.counts, curate.run_diff(changes))
+            shown = changes.slugs[offset:None if limit is None else offset + limit]
+            return RunDiff(changes.run_id, changes.counts, curate.run_diff(replace(changes, slugs=shown)),
+                           len(changes.slugs))
 
     def revert(self, run: str, *, by: str | None = None, note: str | None = None, force: bool = False,
                write: bool = True) -> Reverted:
@@ -561,6 +573,17 @@ class GardenApp:
             raise GardenError("give --target or --entity, not both")
         with self._log() as store:
             return read_history(store, slug, target, entity)
+
+    def pattern(self, slug: str, target: str | None = None, entity: str | None = None) -> Neighbourhood:
+        """A pattern as its page shows it: its block, its neighbours both ways (the machine's links
+        and the curators', from the state: see `garden.neighbours`), and its history (narrowed
+        to one link target or entity when asked)."""
+        with self._log() as store:
+            state = self._state(store)
+            curate.require_pattern(state, slug)
+            found = neighbourhood(state.patterns, slug)
+        found.history = self.history(slug, target, entity)
+        return found
 
     def verify(self, heads: list | None = None):
         """The log's chain, schemas, integrity, heads and MACs, and the files against it."""

@@ -225,7 +225,10 @@ def sample_review(store: EventStore, state: State, n: int, seed: int,
                   proposer: str | None = None) -> tuple[list[MachineItem], int, int]:
     """A stratified sample of `n` of the machine's items (see `garden.sample`: by kind and band
     of 0.1), the items it was drawn from and their strata counted."""
-    items = [i for i in machine_items(store, state).values() if proposer in (None, i.proposal["proposer"])]
+    # In the order of what they are about, not of the log: the same garden and seed draw the same
+    # sample however a model's concurrent answers happened to be appended.
+    items = sorted((i for i in machine_items(store, state).values() if proposer in (None, i.proposal["proposer"])),
+                   key=lambda i: (i.slug, proposal_key(i.proposal)))
 
     def stratum(item: MachineItem) -> tuple[str, tuple[float, float]]:
         return item.proposal["kind"], band_of(item.score)

@@ -41,6 +41,13 @@ def _spread(values: list[int]) -> dict[str, float]:
             "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1]}
 
 
+def patterns_by_count(counts: list[int]) -> dict[str, int]:
+    """How many patterns have each number of items, for every number from 0 to the largest (a
+    histogram without gaps; keys are strings, as JSON has them): [0, 2, 2] -> {"0": 1, "1": 0, "2": 2}."""
+    found = Counter(counts)
+    return {str(n): found[n] for n in range(max(counts, default=-1) + 1)}
+
+
 def _shares(counter: Counter, total: int) -> dict[str, float]:
     return {k: round(v / total, 4) for k, v in sorted(counter.items())} if total else {}
 
@@ -150,6 +157,7 @@ def garden_health(garden: Garden | KnownLibrary, blocks: dict[str, dict | None],
         "with_block": sum(1 for s in slugs if blocks.get(s)),
         "links": total_links,
         "links_per_pattern": _spread(links_per),
+        "patterns_by_link_count": patterns_by_count(links_per),
         "entities_per_pattern": _spread(entities_per),
         "confidence_histogram": dict(sorted(histogram.items())),
         "link_types": dict(types.most_common()),

@@ -74,7 +74,7 @@ def test_pending_has_the_shapes_scripts_rely_on_and_the_review_s_items(tended):
         bare = http.get("/api/pending", params={"diff": "0"}).json()["items"]
         assert bare == [{**i, "diff": None} for i in items]
         first = http.get("/api/pending", params={"limit": 3}).json()
-        assert first == {"items": items[:3], "count": len(items)}
+        assert first == {"items": items[:3], "count": len(items), "seq": answer.json()["seq"]}
         assert http.get("/api/pending", params={"limit": "0"}).json() == {
             "error": "limit must be a positive whole number, not '0'"}
         assert http.get("/api/pending", params={"order": "x"}).json() == {
@@ -170,7 +170,7 @@ def test_runs_a_run_s_diff_a_pattern_s_history_and_health(tended):
         assert pattern["slug"] == slug
         assert pattern["history"] == json.loads(garden(tended, "history", slug, "--json").stdout)
         missing = http.get("/api/patterns/no-such-pattern")
-        assert missing.status_code == 400 and "no-such-pattern" in missing.json()["error"]
+        assert missing.status_code == 404 and "no-such-pattern" in missing.json()["error"]
         health = http.get("/api/health")
         assert health.status_code == 200
         assert health.json() == json.loads(garden(tended, "health", "--json").stdout)

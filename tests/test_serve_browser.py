@@ -134,11 +134,44 @@ def test_a_curator_accepts_rejects_with_a_note_and_undoes_in_the_browser(page, s
     assert verified(root)
 
 
-@pytest.mark.skip(reason="no runs page yet: garden serve has the review page and /api/runs, no page for runs")
 def test_a_curator_opens_the_run_and_reverts_it_in_the_browser(page, served, tended):
-    """To write when the runs page exists: open /runs, click the tend's run (its summary and diff
-    block by block), press its Revert button; then `garden runs --json` says reverted, the files
-    are the originals (tended["originals"]), no proposal is pending, and `garden verify` agrees."""
+    root, tend = tended["root"], tended["run_id"]
+    changed = json.loads(garden(root, "diff", tend, "--json").stdout)["patterns"]
+    assert pending_ids(root)
+
+    # 1. Open the runs: the tend's run is listed; click it.
+    page.goto(served.url + "/runs")
+    expect(page.locator("tr.run")).to_have_count(1)
+    expect(page.locator(f'tr.run[data-run="{tend}"]')).to_have_attribute("data-status", "completed")
+    page.click(f'tr.run[data-run="{tend}"] a[href="/runs/{tend}"]')
+
+    # 2. Its summary and its diff, one section per changed pattern, lines coloured.
+    expect(page.locator("#run")).to_have_attribute("data-run", tend)
+    expect(page.locator("#run-status")).to_have_text("completed")
+    sections = page.locator("section.pattern-diff")
+    expect(sections).to_have_count(len(changed))
+    slug = next(iter(changed))
+    first = page.locator(f'section.pattern-diff[data-slug="{slug}"]')
+    expect(first.locator("pre.diff")).to_have_text(changed[slug] + "\n")
+    assert first.locator("span.add").count() > 0 and first.locator("span.del").count() > 0
+    expect(first.locator(f'a[href="/patterns/{slug}"]')).to_have_text(slug)
+
+    # 3. Revert, with a note: said, and the run shown as reverted.
+    page.fill("#revert-note", "the first night was too eager")
+    page.click("#revert")
+    expect(page.locator("#revert-status")).to_contain_text(f"reverted run {tend} (run ")
+    expect(page.locator("#revert-status")).to_have_attribute("data-state", "ok")
+    expect(page.locator("#run")).to_have_attribute("data-status", "reverted")
+    expect(page.locator("#run-status")).to_contain_text("reverted by ")
+    expect(page.locator("#revert")).to_be_disabled()
+
+    runs = {r["run_id"]: r for r in json.loads(garden(root, "runs", "--json").stdout)}
+    assert runs[tend]["status"] == "reverted"
+    by = runs[tend]["reverted_by"]
+    assert runs[by]["command"] == "revert" and runs[by]["by"] == "web"
+    assert files_now(root) == tended["originals"]
+    assert pending_ids(root) == set()
+    assert verified(root)
 
 
 def test_filters_and_the_sampled_mode_in_the_browser(page, served, tended):
@@ -177,4 +210,20 @@ def test_filters_and_the_sampled_mode_in_the_browser(page, served, tended):
     history = json.loads(garden(root, "history", sampled[0]["slug"], "--json").stdout)
     assert any(e["payload"]["type"] == "ProposalAccepted" and e["actor"] == "curator:web"
                and e["payload"]["proposal_id"] == sampled[0]["id"] for e in history)
+    assert verified(root)
+
+
+def test_the_page_notices_a_decision_made_elsewhere_meanwhile(page, served, tended):
+    """Another curator (here the CLI) decides the item on screen: within a few seconds the page
+    reads the queue again, says why, and shows the next item; nothing is decided twice."""
+    root = tended["root"]
+    waiting = pending_ids(root)
+    page.goto(served.url + "/", wait_until="networkidle")
+    shown = page.get_attribute("#item", "data-id")
+    done = garden(root, "reject", shown, "--by", "bo", "--note", "decided in a terminal")
+    assert done.returncode == 0, done.stderr
+    status(page).to_have_text("the log changed meanwhile (a tend or another command): the queue is current again",
+                              timeout=15_000)
+    assert page.get_attribute("#item", "data-id") != shown
+    expect(page.locator("#counter")).to_have_text(f"0 decided, {len(waiting) - 1} left")
     assert verified(root)

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from flows.app import GardenApp
-from garden.errors import GardenError
+from garden.errors import GardenError, UnknownPatternError
 
 # Autoescape everywhere (not only for .html): a value from a file or a model is text.
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
@@ -48,9 +48,13 @@ def error(status: int, message: str, **details: Any) -> JSONResponse:
 
 def garden_error(e: GardenError) -> JSONResponse:
     """The project's error as JSON: 409 for a held lock (exit status 2) or a revert's conflicts,
-    else 400 (the request named something that cannot be done)."""
+    404 for a pattern the garden does not have, else 400 (the request named something that
+    cannot be done)."""
     details = getattr(e, "details", {}) or {}
-    status = 409 if getattr(e, "exit_code", 1) == 2 or "conflicts" in details else 400
+    if getattr(e, "exit_code", 1) == 2 or "conflicts" in details:
+        status = 409
+    else:
+        status = 404 if isinstance(e, UnknownPatternError) else 400
     return error(status, str(e), **details)
 
 

@@ -38,7 +38,8 @@ The JSON API (README: "garden serve"):
 - `POST /api/decisions` `{"id", "decision": "accept"|"reject", "note", "by"}`: 200 with
   `{"decision", "id", "result"}` (result: the CLI's `--json`), 4xx `{"error"}` (409: lock held).
 - `GET /api/runs`, `GET /api/runs/{id}` (its diff), `POST /api/runs/{id}/revert` (409 with
-  `conflicts`), `GET /api/patterns/{slug}` (history), `GET /api/health`.
+  `conflicts`), `GET /api/patterns/{slug}` (its history, block and neighbours: `garden.neighbours`),
+  `GET /api/health`. The pattern and health pages are web/pages.py.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ from starlette.routing import Route
 
 from flows.app import GardenApp
 from flows.curate import QUEUE_ORDERS
+from web import pages
+from web import runs as runs_pages  # the name `runs` is the API route below
 from web.common import COOKIE, WRITE_HEADER, Web, error, host_name, is_loopback, page, session_value
 
 def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
@@ -116,7 +119,11 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
             return queue
         items = [_pending_item(slug, pid, p, "\n".join(queue.diffs[pid]) if pid in queue.diffs else None, queue.about)
                  for slug, pid, p in queue.items]
-        return JSONResponse({"items": items, "count": queue.count})
+        return JSONResponse({"items": items, "count": queue.count, "seq": queue.seq})
+
+    async def head(request: Request) -> Response:
+        seq = await call(garden_app.head)
+        return seq if isinstance(seq, Response) else JSONResponse({"seq": seq})
 
     async def sample(request: Request) -> Response:
         q = request.query_params
@@ -176,8 +183,11 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            return error(400, "force must be true or false")
         done = await web.change(garden_app.revert, request.path_params["run_id"], by=body.get("by") or None,
-                              note=body.get("note") or None)
+                              note=body.get("note") or None, force=force)
         if isinstance(done, Response):
             return done
         data = done.to_dict()
@@ -186,11 +196,8 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         return JSONResponse(data)
 
     async def pattern(request: Request) -> Response:
-        slug = request.path_params["slug"]
-        events = await call(garden_app.history, slug)
-        if isinstance(events, Response):
-            return events
-        return JSONResponse({"slug": slug, "history": [e.model_dump(mode="json") for e in events]})
+        found = await call(garden_app.pattern, request.path_params["slug"])
+        return found if isinstance(found, Response) else JSONResponse(found.to_dict())
 
     async def health(request: Request) -> Response:
         report = await call(garden_app.health)
@@ -202,12 +209,15 @@ def create_app(garden_app: GardenApp, token: str | None = None) -> Starlette:
         Route("/login", login, methods=["POST"]),
         Route("/api/pending", pending),
         Route("/api/sample", sample),
+        Route("/api/head", head),
         Route("/api/decisions", decisions, methods=["POST"]),
         Route("/api/runs", runs),
         Route("/api/runs/{run_id}", run_diff),
         Route("/api/runs/{run_id}/revert", revert, methods=["POST"]),
         Route("/api/patterns/{slug}", pattern),
         Route("/api/health", health),
+        *runs_pages.routes(web),
+        *pages.routes(web),
     ]
     async def guard(request: Request, call_next):
         """The security rules of the module docstring, before any route runs."""
