@@ -19,7 +19,7 @@ from garden.candidates import Ranking, make_request, rank_patterns
 from garden.catalog import Garden
 from garden.duplicates import duplicate_events
 from garden.errors import SettingsError
-from garden.proposal import Budget, Proposer, ProposalRequest, entity_type_counts
+from garden.proposal import Budget, Proposer, ProposalRequest
 from garden.proposals import actor_of, answer_events
 from garden.settings import Settings
 from garden.validate import check_answer
@@ -95,7 +95,7 @@ def propose_garden(store: EventStore, garden: Garden, state: State, settings: Se
 def build_requests(garden: Garden, state: State, ranking: Ranking, slugs: Sequence[str],
                    k: int = 20) -> list[ProposalRequest]:
     garden.require(slugs)
-    types = entity_type_counts(p.block for p in garden.patterns.values())  # the files': no block built
+    types = garden.entity_types()  # the files': no block built
     return [make_request(garden.patterns[s], state.block(s), ranking, garden.patterns, k,
                          declined=declined_for(state, s, garden.patterns[s].text_hash), entity_types=types)
             for s in slugs]

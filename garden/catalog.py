@@ -34,6 +34,7 @@ from garden.document import (
 )
 from garden.errors import Problem, UnknownPatternError, display_path, forget_folders, real_path
 from garden.model import LINK_TYPES, CuratedId, Pattern
+from garden.proposal import entity_type_counts
 
 #: A file as read: the pattern (or None) and its problems.
 Parsed = tuple[Pattern | None, list[Problem]]
@@ -92,6 +93,7 @@ class Garden:
     #: Every file is exactly as the log last saw or wrote it (see `garden_as_logged`): there is
     #: nothing to observe, and patterns are read on demand.
     as_logged: bool = False
+    _entity_types: tuple[tuple[str, int], ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -103,6 +105,13 @@ class Garden:
 
     def failed_files(self) -> set[str]:
         return {p.path for p in self.errors}
+
+    def entity_types(self) -> tuple[tuple[str, int], ...]:
+        """How many entities of the files' blocks have each type, most used first (counted once:
+        every proposal request of a tend carries them)."""
+        if self._entity_types is None:
+            self._entity_types = entity_type_counts(p.block for p in self.patterns.values())
+        return self._entity_types
 
     def require(self, slugs: Iterable[str]) -> None:
         """Raise UnknownPatternError for the first of `slugs` that names no pattern here."""
