@@ -197,6 +197,14 @@ class Replayed:
 _SHOWN_PROPOSALS = ("LinkProposed", "EntityProposed", "LinkRescored", "ProposalRejected")
 
 
+def _narrowing(store: EventStore, state: State, pattern: str | None, run: str | None) -> str | None:
+    """A review narrowed to a pattern or a run: both must exist (GardenErrors naming them if
+    not); the run's id as the log spells it."""
+    if pattern:
+        curate.require_pattern(state, pattern)
+    return curate.require_run(store, run) if run else None
+
+
 class GardenApp:
     """One garden (the folder and its event log, as `settings` name them) and what can be done
     with it. Cheap to make; each method opens and closes what it needs."""
@@ -367,10 +375,7 @@ class GardenApp:
         emit thousands of blocks: 90% of the time on 3,600 patterns)."""
         with self._log() as store:
             state = self._state(store)
-            if pattern:
-                curate.require_pattern(state, pattern)
-            if run:
-                run = curate.require_run(store, run)
+            run = _narrowing(store, state, pattern, run)
             found = curate.pending_by_pattern(state, pattern, run, min_confidence)
             diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in list(found.items())[:diff_limit]}
         return Review(found, diffs, self._merge_candidates(state, pattern, run, min_confidence))
@@ -384,10 +389,7 @@ class GardenApp:
         filters keep."""
         with self._log() as store:
             state = self._state(store)
-            if pattern:
-                curate.require_pattern(state, pattern)
-            if run:
-                run = curate.require_run(store, run)
+            run = _narrowing(store, state, pattern, run)
             queue = curate.review_queue(state, pattern, run, min_confidence, max_confidence, kind, proposer, order)
             shown = queue[:limit]
             made = {pid: curate.review_diff(state, slug, {pid: p}) for slug, pid, p in shown} if diffs else {}

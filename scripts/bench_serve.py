@@ -122,11 +122,12 @@ def main() -> None:
                 assert answer.status_code == 200, answer.text
             pages = {}
             tend_run = http.get("/api/runs").json()["runs"][-1]["run_id"]  # the oldest: the tend
-            for path in ["/runs", f"/runs/{tend_run}", f"/patterns/{items[0]['slug']}", "/health"]:
+            for name, path in [("runs", "/runs"), ("the tend's run (first 100 patterns)", f"/runs/{tend_run}"),
+                               ("a pattern", f"/patterns/{items[0]['slug']}"), ("health", "/health")]:
                 clock = time.perf_counter()
                 answer = http.get(path)
                 if answer.status_code == 200:
-                    pages[path.split("/")[1] or "review"] = round(time.perf_counter() - clock, 3)
+                    pages[name] = round(time.perf_counter() - clock, 3)
             memory = memory_kb(server.pid)
         finally:
             server.terminate()

@@ -290,7 +290,9 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
     final = subprocess.run([garden_bin(), "tend", "--today", "2026-11-22", "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
-    assert json.loads(final.stdout)["files_written"] > 0
+    # It does what the killed and the interrupted tends left undone: nothing, when Ctrl-C landed
+    # after their writes (seen in CI), so the proof is the log and the files agreeing below.
+    assert json.loads(final.stdout)["errors"] == 0
     assert processes_with(home) == []
     verify = subprocess.run([garden_bin(), "verify"], cwd=tmp_path, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
