@@ -21,10 +21,8 @@ A chain cannot show a log cut short or re-hashed after a rewrite, so two more th
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import gc
 import hashlib
 import hmac
 import os
@@ -88,12 +86,11 @@ def chain_hash(prev: str, row: tuple) -> str:
     return _sha256(b"%s\n%s" % (prev.encode(), _dumps(row))).hexdigest()
 
 
-def chained_rows(batch: Iterable[Event], seq: int, prev: str, present: Container[str]) -> list[tuple]:
-    """The rows a batch adds after the head (`seq`, `prev` its hash), each ending with its
+def chained_rows(batch: Iterable[Event], seq: int, prev: str, present: Container[str]) -> Iterator[tuple]:
+    """The rows a batch adds after the head (`seq`, `prev` its hash), one at a time, each with its
     chained hash: an event whose id is `present` (stored already) or repeated in the batch is
     left out (appending is idempotent by id). `chain_hash` inlined: this loop is most of an
     append's Python time; the payload is `model_dump_json()` without its Python wrapper."""
-    rows: list[tuple] = []
     seen: set[str] = set()
     dumps, sha256 = _dumps, _sha256
     for event in batch:
@@ -106,24 +103,7 @@ def chained_rows(batch: Iterable[Event], seq: int, prev: str, present: Container
         row = (seq, event_id, payload.type, event.slug, event.run_id, event.actor, event.recorded_at,
                event.schema_version, payload.__pydantic_serializer__.to_json(payload).decode())
         prev = sha256(b"%s\n%s" % (prev.encode(), dumps(row))).hexdigest()
-        rows.append((*row, prev))
-    return rows
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a batch is appended. Its rows are tuples of strings
-    and numbers (no cycles), but making 10,000 of them sets off collections that walk the
-    caller's whole heap: a quarter of an append's time in scripts/bench_events.py. The counts
-    carry over, so the collections due run once, after the append."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+        yield *row, prev
 
 
 def first_break(rows: Iterable[tuple]) -> ChainBreak | None:
@@ -289,16 +269,19 @@ class EventStore:
         batch = list(events)
         if not batch:
             return AppendResult(0, 0, None, None)
-        with gc_paused():
-            try:
-                rows = self._append(batch, check_present=False)
-            except _AlreadyStored:
-                rows = self._append(batch, check_present=True)
-        if not rows:
+        try:
+            first, last = self._append(batch, check_present=False)
+        except _AlreadyStored:
+            first, last = self._append(batch, check_present=True)
+        if last < first:
             return AppendResult(0, len(batch), None, None)
-        return AppendResult(len(rows), len(batch) - len(rows), rows[0][0], rows[-1][0])
+        return AppendResult(last - first + 1, len(batch) - (last - first + 1), first, last)
 
-    def _append(self, batch: list[Event], check_present: bool) -> list[tuple]:
+    def _append(self, batch: list[Event], check_present: bool) -> tuple[int, int]:
+        """The first and last sequence numbers stored (last < first: none). Rows are made as
+        SQLite stores them, so each is freed once stored: a batch's rows are never all in memory
+        at once, and the garbage collector, which counts the containers alive, is not set off
+        (a list of them cost a quarter of an append's time in collections)."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -306,15 +289,17 @@ class EventStore:
             raise self.error("cannot append", e) from e
         try:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
-            rows = chained_rows(batch, *self._head(), present)
+            head, prev = self._head()
+            rows = chained_rows(batch, head, prev, present)
             if mac := self.mac:
-                rows = [(*row, mac(row[9])) for row in rows]
+                rows = ((*row, mac(row[9])) for row in rows)
             try:
                 conn.executemany(INSERT_MAC if mac else INSERT, rows)
             except sqlite3.IntegrityError as e:
                 if not check_present and "events.id" in str(e):
                     raise _AlreadyStored from e
                 raise
+            last, run_id = conn.execute("SELECT seq, run_id FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             conn.execute("COMMIT")
         except BaseException as e:
             try:
@@ -324,9 +309,9 @@ class EventStore:
             if isinstance(e, sqlite3.Error):
                 raise self.error("cannot append", e) from e
             raise
-        if rows:
-            self._unpublished = rows[-1][4] or "-"
-        return rows
+        if last > head:
+            self._unpublished = run_id or "-"
+        return head + 1, last
 
     def publish_head(self, run_id: str | None = None) -> Head | None:
         """Append the log's head to the head file (None if the log is empty).

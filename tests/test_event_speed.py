@@ -6,14 +6,13 @@
   its rows are those of the documented definition (`json.dumps` of the row, `model_dump_json`).
 - `new_id` and `now_iso` write what python-ulid and `datetime.isoformat` wrote.
 - Data from the edges is still validated: a bad payload value, a bad row read from the log.
-- An append pauses the garbage collector and gives it back as it found it; a new log has 16 KB
+- An append made while SQLite stores its rows is still all or nothing; a new log has 16 KB
   pages and an old one keeps its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import json
 import sqlite3
@@ -26,7 +25,7 @@ from pydantic import ValidationError
 from ulid import ULID
 
 from events.memory import MemoryEventStore
-from events.store import COLUMNS, GENESIS, EventStore, chain_hash, chained_rows, row_to_event
+from events.store import COLUMNS, GENESIS, AppendResult, EventStore, chain_hash, chained_rows, row_to_event
 from garden.event import (EVENT_TYPES, BlockRestored, BlockWritten, BlockWriteStarted, CalibrationFitted,
                           CommunityPruned, DuplicateSuspected, EntityProposed, EntityPruned,
                           EntityRescored, Event, ExternalEditObserved, FitLabel, GardenObserved,
@@ -118,7 +117,7 @@ def test_event_stores_the_row_a_validated_event_stores(payload):
     twin = validated_twin(made)
     assert made == twin and made.model_fields_set == {"payload", "slug", "run_id", "actor"}
     assert made.model_dump_json() == twin.model_dump_json()
-    assert chained_rows([made], 0, GENESIS, ()) == chained_rows([twin], 0, GENESIS, ()) == reference_rows([made])
+    assert list(chained_rows([made], 0, GENESIS, ())) == list(chained_rows([twin], 0, GENESIS, ())) == reference_rows([made])
 
 
 envelope_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
@@ -131,8 +130,8 @@ def test_any_event_stores_the_documented_row(payload, slug, run_id, actor, text)
     """Any envelope text, and any text in a payload: the fast rows are the reference rows."""
     noted = RunReverted(reverted_run=text, note=text)
     batch = [event(payload, slug=slug, run_id=run_id, actor=actor), event(noted, slug=text)]
-    assert chained_rows(batch, 0, GENESIS, ()) == reference_rows(batch)
-    assert chained_rows([validated_twin(e) for e in batch], 0, GENESIS, ()) == reference_rows(batch)
+    assert list(chained_rows(batch, 0, GENESIS, ())) == reference_rows(batch)
+    assert list(chained_rows([validated_twin(e) for e in batch], 0, GENESIS, ())) == reference_rows(batch)
 
 
 @settings(max_examples=200, deadline=None)
@@ -233,22 +232,18 @@ def test_now_iso_writes_what_datetime_writes():
     assert dt.datetime.fromisoformat(made).isoformat(timespec="microseconds") == made
 
 
-def test_an_append_gives_the_garbage_collector_back_as_it_found_it(tmp_path):
+def test_a_failed_append_stores_none_of_its_batch(tmp_path):
     batch = [event(p, slug="a") for p in PAYLOADS]
     with EventStore(tmp_path / "events.db") as store:
-        assert gc.isenabled()
-        store.append(batch[:5])
-        assert gc.isenabled()
-        with pytest.raises(AttributeError):  # a bad event fails the append: none of the batch is stored
-            store.append([batch[5], "not an event"])
-        assert gc.isenabled() and store.head_seq() == 5
-        gc.disable()
-        try:
-            store.append(batch[5:])
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
-        assert store.head_seq() == len(PAYLOADS) and store.verify_chain() is None
+        assert store.append(batch[:5]).last_seq == 5
+        with pytest.raises(AttributeError):  # rows are made while SQLite stores them: none is kept
+            store.append([batch[5], batch[6], "not an event"])
+        assert store.head_seq() == 5
+        result = store.append(batch[3:])  # two stored already, in a batch with new ones
+        assert (result.appended, result.skipped, result.first_seq, result.last_seq) == (
+            len(PAYLOADS) - 5, 2, 6, len(PAYLOADS))
+        assert list(store.rows()) == reference_rows(batch) and store.verify_chain() is None
+        assert store.append(batch) == AppendResult(0, len(PAYLOADS), None, None)
 
 
 def test_a_new_log_has_16_kb_pages_and_an_old_one_keeps_its_own(tmp_path):
