@@ -50,10 +50,9 @@ def new_id() -> str:
                 stamp = (_PAIRS[ms >> 40 & 1023] + _PAIRS[ms >> 30 & 1023] + _PAIRS[ms >> 20 & 1023]
                          + _PAIRS[ms >> 10 & 1023] + _PAIRS[ms & 1023])
         _last_id = ms, randomness, stamp
-    r = randomness
-    return (stamp + _PAIRS[r >> 70] + _PAIRS[r >> 60 & 1023] + _PAIRS[r >> 50 & 1023]
-            + _PAIRS[r >> 40 & 1023] + _PAIRS[r >> 30 & 1023] + _PAIRS[r >> 20 & 1023]
-            + _PAIRS[r >> 10 & 1023] + _PAIRS[r & 1023])
+    r, p = randomness, _PAIRS
+    return (f"{stamp}{p[r >> 70]}{p[r >> 60 & 1023]}{p[r >> 50 & 1023]}{p[r >> 40 & 1023]}"
+            f"{p[r >> 30 & 1023]}{p[r >> 20 & 1023]}{p[r >> 10 & 1023]}{p[r & 1023]}")
 
 
 _second = (-1, "")  # the last second now_iso wrote, and its text

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import json
@@ -226,15 +227,24 @@ def building(sample: list) -> dict:
         return [event(kind(**values), slug=slug, run_id=run_id, actor=actor)
                 for kind, values, slug, run_id, actor in recipes]
 
-    rounds, seconds = max(1, 100_000 // len(recipes)), float("inf")
-    for _ in range(3):  # best of 3, each of ~100,000 events, with the garbage collector on as in use
-        start = time.perf_counter()
-        for _ in range(rounds):
-            rebuild()
-        seconds = min(seconds, (time.perf_counter() - start) / rounds)
+    # Best of 3, each of ~100,000 events, with the garbage collector on, as in use; what the
+    # benchmark itself holds (its record of every pending proposal, ...) is frozen first, so the
+    # collections walk what building makes, not a heap no tend has.
+    rounds, seconds, cpu = max(1, 100_000 // len(recipes)), float("inf"), float("inf")
+    gc.freeze()
+    try:
+        for _ in range(3):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(rounds):
+                rebuild()
+            seconds = min(seconds, (time.perf_counter() - start) / rounds)
+            cpu = min(cpu, (time.process_time() - start_cpu) / rounds)
+    finally:
+        gc.unfreeze()
     link = next(values for kind, values, *_ in recipes if kind is LinkProposed)
     per_call = lambda fn: min(timeit.repeat(lambda: fn(**link), number=20_000, repeat=3)) / 20_000  # noqa: E731
-    return {"rebuild_eps": len(recipes) / seconds, "rebuild_sample": len(recipes),
+    return {"rebuild_eps": len(recipes) / seconds, "rebuild_cpu_eps": len(recipes) / cpu,
+            "rebuild_sample": len(recipes),
             "link_validated_us": per_call(LinkProposed) * 1e6,
             "link_construct_us": per_call(LinkProposed.model_construct) * 1e6}
 
@@ -249,7 +259,8 @@ def table(r: dict) -> list[tuple[str, str, str, str]]:
     return [
         (f"make {n} events (random draws + building)", secs("build"), "-", "-"),
         (f"  building alone (payload + event(), {r['rebuild_sample']:,} sampled)",
-         f"{r['rebuild_eps']:,.0f} events/s", ">= 100,000 events/s", met(r["rebuild_eps"] >= 100_000)),
+         f"{r['rebuild_eps']:,.0f} events/s (cpu: {r['rebuild_cpu_eps']:,.0f} events/s)",
+         ">= 100,000 events/s", met(r["rebuild_eps"] >= 100_000)),
         ("  one LinkProposed: validated / model_construct",
          f"{r['link_validated_us']:.2f} us / {r['link_construct_us']:.2f} us", "-", "-"),
         (f"append {n} events, batches of {r['batch']:,}", secs("append"), ">= 100,000 events/s",
