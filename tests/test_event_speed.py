@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 
@@ -221,6 +222,20 @@ def test_new_ids_from_threads_are_unique():
         t.join()
     assert len({i for ids in found for i in ids}) == 20_000
     assert all(ids == sorted(ids) for ids in found)
+
+
+def test_a_forked_child_makes_ids_of_its_own():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first ids, to the parent
+        os.write(write, " ".join(new_id() for _ in range(100)).encode())
+        os._exit(0)
+    mine = {new_id() for _ in range(100)}
+    os.waitpid(pid, 0)
+    theirs = set(os.read(read, 10_000).decode().split())
+    os.close(read)
+    os.close(write)
+    assert len(theirs) == 100 and not {i[10:] for i in mine} & {i[10:] for i in theirs}
 
 
 def test_now_iso_writes_what_datetime_writes():
