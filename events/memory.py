@@ -46,7 +46,7 @@ class MemoryEventStore:
 
         Every row is made before any is stored, so an event that cannot be stored stores none."""
         batch = list(events)
-        rows = chained_rows(batch, *self._head(), self._by_id)
+        rows = list(chained_rows(batch, *self._head(), self._by_id))
         for row in rows:
             self._by_id[row[1]] = len(self._rows)
             self._rows.append(row)

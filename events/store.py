@@ -28,7 +28,6 @@ import hmac
 import os
 import sqlite3
 import time
-from json.encoder import encode_basestring as _str
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,11 @@ from garden.upcast import upcast
 
 GENESIS = "0" * 64
 COLUMNS = "seq, id, type, slug, run_id, actor, recorded_at, schema_version, payload, hash"
+INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"  # the mac NULL
+INSERT_MAC = f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 KEY_ENV, KEY_FILE_ENV = "GARDEN_LOG_KEY", "GARDEN_LOG_KEY_FILE"
 MIN_KEY = 16
+_dumps, _sha256 = orjson.dumps, hashlib.sha256
 _FROM_ENV = object()
 
 
@@ -77,33 +79,31 @@ class ChainBreak:
 
 
 def chain_hash(prev: str, row: tuple) -> str:
-    """The hash of one stored row (seq .. payload), chained to the previous event's hash.
-
-    The row is hashed as `json.dumps(row, ensure_ascii=False, separators=(",", ":"))` would
-    write it; built by hand because that call costs more than the hash itself.
-    """
-    seq, event_id, kind, slug, run_id, actor, recorded_at, version, payload = row
-    content = (f"[{int(seq)},{_str(event_id)},{_str(kind)},{_opt(slug)},{_opt(run_id)},"
-               f"{_str(actor)},{_str(recorded_at)},{int(version)},{_str(payload)}]")
-    return hashlib.sha256(f"{prev}\n{content}".encode()).hexdigest()
+    """The hash of one stored row (seq .. payload), chained to the previous event's hash:
+    SHA-256 of `prev`, a newline, and the row as `json.dumps(row, ensure_ascii=False,
+    separators=(",", ":"))` writes it. orjson writes the same bytes at a tenth of the cost
+    (tests/test_event_speed.py holds it to that)."""
+    return _sha256(b"%s\n%s" % (prev.encode(), _dumps(row))).hexdigest()
 
 
-def chained_rows(batch: Iterable[Event], seq: int, prev: str, present: Container[str]) -> list[tuple]:
-    """The rows a batch adds after the head (`seq`, `prev` its hash), each ending with its
+def chained_rows(batch: Iterable[Event], seq: int, prev: str, present: Container[str]) -> Iterator[tuple]:
+    """The rows a batch adds after the head (`seq`, `prev` its hash), one at a time, each with its
     chained hash: an event whose id is `present` (stored already) or repeated in the batch is
-    left out (appending is idempotent by id)."""
-    rows: list[tuple] = []
+    left out (appending is idempotent by id). `chain_hash` inlined: this loop is most of an
+    append's Python time; the payload is `model_dump_json()` without its Python wrapper."""
     seen: set[str] = set()
+    dumps, sha256 = _dumps, _sha256
     for event in batch:
-        if event.id in present or event.id in seen:
+        event_id = event.id
+        if event_id in present or event_id in seen:
             continue
-        seen.add(event.id)
+        seen.add(event_id)
         seq += 1
-        row = (seq, event.id, event.payload.type, event.slug, event.run_id, event.actor,
-               event.recorded_at, event.schema_version, event.payload.model_dump_json())
-        prev = chain_hash(prev, row)
-        rows.append((*row, prev))
-    return rows
+        payload = event.payload
+        row = (seq, event_id, payload.type, event.slug, event.run_id, event.actor, event.recorded_at,
+               event.schema_version, payload.__pydantic_serializer__.to_json(payload).decode())
+        prev = sha256(b"%s\n%s" % (prev.encode(), dumps(row))).hexdigest()
+        yield *row, prev
 
 
 def first_break(rows: Iterable[tuple]) -> ChainBreak | None:
@@ -120,10 +120,6 @@ def first_break(rows: Iterable[tuple]) -> ChainBreak | None:
                               "its content does not match its hash (changed after it was stored)")
         prev = digest
     return None
-
-
-def _opt(value: str | None) -> str:
-    return "null" if value is None else _str(value)
 
 
 class EventMac:
@@ -204,6 +200,10 @@ class EventStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                                 check_same_thread=False)
+            # 16 KB pages, for a new database only (an existing one keeps its size): an append of
+            # the same events writes a quarter of the WAL frames, and a checkpoint copies a quarter
+            # of the pages, so SQLite makes a quarter of the system calls. Durability is the same.
+            conn.execute("PRAGMA page_size=16384")
             _use_wal(conn, timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -270,14 +270,18 @@ class EventStore:
         if not batch:
             return AppendResult(0, 0, None, None)
         try:
-            rows = self._append(batch, check_present=False)
+            first, last = self._append(batch, check_present=False)
         except _AlreadyStored:
-            rows = self._append(batch, check_present=True)
-        if not rows:
+            first, last = self._append(batch, check_present=True)
+        if last < first:
             return AppendResult(0, len(batch), None, None)
-        return AppendResult(len(rows), len(batch) - len(rows), rows[0][0], rows[-1][0])
+        return AppendResult(last - first + 1, len(batch) - (last - first + 1), first, last)
 
-    def _append(self, batch: list[Event], check_present: bool) -> list[tuple]:
+    def _append(self, batch: list[Event], check_present: bool) -> tuple[int, int]:
+        """The first and last sequence numbers stored (last < first: none). Rows are made as
+        SQLite stores them, so each is freed once stored: a batch's rows are never all in memory
+        at once, and the garbage collector, which counts the containers alive, is not set off
+        (a list of them cost a quarter of an append's time in collections)."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -285,15 +289,17 @@ class EventStore:
             raise self.error("cannot append", e) from e
         try:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
-            mac = self.mac
-            rows = [(*row, mac(row[9]) if mac else None) for row in chained_rows(batch, *self._head(), present)]
+            head, prev = self._head()
+            rows = chained_rows(batch, head, prev, present)
+            if mac := self.mac:
+                rows = ((*row, mac(row[9])) for row in rows)
             try:
-                conn.executemany(f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                                 rows)
+                conn.executemany(INSERT_MAC if mac else INSERT, rows)
             except sqlite3.IntegrityError as e:
                 if not check_present and "events.id" in str(e):
                     raise _AlreadyStored from e
                 raise
+            last, run_id = conn.execute("SELECT seq, run_id FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             conn.execute("COMMIT")
         except BaseException as e:
             try:
@@ -303,9 +309,9 @@ class EventStore:
             if isinstance(e, sqlite3.Error):
                 raise self.error("cannot append", e) from e
             raise
-        if rows:
-            self._unpublished = rows[-1][4] or "-"
-        return rows
+        if last > head:
+            self._unpublished = run_id or "-"
+        return head + 1, last
 
     def publish_head(self, run_id: str | None = None) -> Head | None:
         """Append the log's head to the head file (None if the log is empty).
