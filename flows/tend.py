@@ -135,7 +135,7 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run, progress, runn
                 clock = time.perf_counter()
                 runner = stack.enter_context(dask_runner(runner_options["dask_address"],
                                                          runner_options["dask_workers"] or 0))
-                tend.timings["cluster"] = time.perf_counter() - clock
+                tend.timings["cluster"] = time.perf_counter() - clock  # its start and its end
             tasks = {"observe": lambda: observe_task(run_id), "choose_and_rank": lambda: choose_task(run_id),
                      "propose": lambda: (propose_on(runner, tend, ask_task) if runner is not None
                                          else [propose_task(run_id, b) for b in tending.batches(tend)]),
@@ -147,6 +147,10 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run, progress, runn
                           flush=True)
                 tasks[name]()
                 tend.timings[name] = time.perf_counter() - clock
+                if name == "propose" and runner is not None:  # its part done, the cluster goes
+                    clock = time.perf_counter()
+                    stack.close()
+                    tend.timings["cluster"] += time.perf_counter() - clock
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
     except BaseException as e:
         tending.fail_tend(tend, e)
