@@ -58,6 +58,23 @@ class AskedBatch:
     cache_puts: list[tuple[str, str, dict[str, Any], Usage]] = field(default_factory=list)
 
 
+class Parcel:
+    """A job as one value that Prefect and Dask do not look inside: both walk a task's arguments
+    (dataclasses, tuples) for futures, and Prefect walked a batch of 50 twice per submit, 60 ms
+    against the 70 ms of asking it. (Prefect's `opaque` is a tuple, which Dask takes apart.)"""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: AskJob):
+        self.job = job
+
+    def __getstate__(self) -> AskJob:
+        return self.job
+
+    def __setstate__(self, job: AskJob) -> None:
+        self.job = job
+
+
 def ask(job: AskJob, proposer: Proposer) -> Iterator[Asked]:
     """The proposer's answer to each request, in the order it gives them (as they arrive)."""
     suspect = getattr(proposer, "suspect_duplicates", None)

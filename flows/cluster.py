@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flows import tending
-from flows.asking import AskedBatch, AskJob
+from flows.asking import AskedBatch, AskJob, Parcel
 from garden.errors import GardenError, SettingsError
 
 TASK_RUNNERS = ("default", "dask")
@@ -87,7 +87,7 @@ def propose_on(runner: Any, tend: tending.Tend, ask_task: Callable[..., AskedBat
             shipped, cached = tending.shipped_job(tend, job)
             jobs[submitted] = (job, cached)
             if shipped.requests:
-                future = runner.submit(ask_task, {"job": shipped, "settings": tend.settings})
+                future = runner.submit(ask_task, {"parcel": Parcel(shipped), "settings": tend.settings})
                 out[future.wrapped_future.key] = (submitted, future)
                 arriving.add(future.wrapped_future)
             else:

@@ -27,7 +27,7 @@ from prefect.states import Failed
 
 from events.store import EventStore
 from flows import tending
-from flows.asking import AskedBatch, AskJob
+from flows.asking import AskedBatch, Parcel
 from flows.cluster import check_task_runner, dask_runner, propose_on
 from flows.lock import garden_lock
 from flows.propose import ask_elsewhere
@@ -60,10 +60,10 @@ def propose_task(run_id: str, slugs: list[str]) -> dict[str, int]:
 
 
 @task(name="ask-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def ask_task(job: AskJob, settings: Settings) -> AskedBatch:
+def ask_task(parcel: Parcel, settings: Settings) -> AskedBatch:
     """Ask one batch wherever the task runner runs it (a Dask worker): nothing of the garden's
     but the job itself, no log, no files."""
-    return ask_elsewhere(job, settings)
+    return ask_elsewhere(parcel.job, settings)
 
 
 @task(name="decide-and-prune", cache_policy=NO_CACHE)
