@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import sys
 from typing import Annotated, Optional
 
@@ -14,6 +15,11 @@ from cli.propose import PatternOption, ProposerOption
 from garden.errors import GardenError
 
 
+class TaskRunner(str, enum.Enum):
+    default = "default"
+    dask = "dask"
+
+
 @handle_errors
 def tend(
     proposer: ProposerOption = None,
@@ -21,6 +27,9 @@ def tend(
     pattern: PatternOption = None,
     today: Annotated[Optional[str], typer.Option(help="The run's date for last_pruned (YYYY-MM-DD). Default: today.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Propose and decide, report, and record or write nothing.")] = False,
+    task_runner: Annotated[TaskRunner, typer.Option(help="Where proposal batches are asked: here (default) or on a Dask cluster (dask; pip install 'graph-garden[dask]').")] = TaskRunner.default,
+    dask_address: Annotated[Optional[str], typer.Option(help="With --task-runner dask: the Dask scheduler, tcp://HOST:PORT. Default: a local cluster.")] = None,
+    dask_workers: Annotated[int, typer.Option(help="With --task-runner dask and no --dask-address: worker processes of the local cluster.", min=1)] = 2,
     garden: GardenOption = None,
     db: DbOption = None,
     json_out: JsonOption = False,
@@ -39,7 +48,9 @@ def tend(
         except ValueError:
             raise GardenError(f"--today {today!r}: give a date like 2026-11-22") from None
     result = open_app(garden, db, proposer).tend(limit=limit, patterns=pattern, today=today, dry_run=dry_run,
-                                                  progress=sys.stderr.isatty() and not json_out)
+                                                  progress=sys.stderr.isatty() and not json_out,
+                                                  task_runner=task_runner.value, dask_address=dask_address,
+                                                  dask_workers=dask_workers)
     if json_out:
         print_json(result)
         return

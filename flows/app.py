@@ -300,11 +300,16 @@ class GardenApp:
     # --- the main job -------------------------------------------------------------------------
 
     def tend(self, *, limit: int | None = None, patterns: list[str] | None = None, today: str | None = None,
-             dry_run: bool = False, progress: bool = False) -> dict[str, Any]:
+             dry_run: bool = False, progress: bool = False, task_runner: str = "default",
+             dask_address: str | None = None, dask_workers: int = 2) -> dict[str, Any]:
         """One run of the Prefect flow (the nightly deployment's), here and now, on the configured
         Prefect server or a temporary one. The flow takes the lock; its expected failures come
-        back as the `GardenError` it met (a held lock: `LockedError`, exit status 2)."""
+        back as the `GardenError` it met (a held lock: `LockedError`, exit status 2).
+        `task_runner="dask"`: proposal batches asked on a Dask cluster (`flows.cluster`)."""
+        from flows.cluster import check_task_runner
+
         self.require_garden()
+        check_task_runner(task_runner, dask_address, dask_workers)  # before Prefect starts
         if patterns:  # said at once, before Prefect starts (the tend's own load hits the parse cache)
             load_garden(self.settings.garden, keep_bodies=False, cache=open_parse_cache(self.settings)).require(patterns)
         make_proposer(self.settings)  # a missing key or model
@@ -320,7 +325,8 @@ class GardenApp:
             s = self.settings
             state = tend_flow(garden=str(s.garden), db=str(s.db), proposer=s.proposer, limit=limit,
                               patterns=patterns, today=today, dry_run=dry_run, progress=progress,
-                              log_failures=False, return_state=True)
+                              log_failures=False, task_runner=task_runner, dask_address=dask_address,
+                              dask_workers=dask_workers, return_state=True)
             if state.is_failed():
                 message = state.message or "the tend failed"
                 try:

@@ -2,18 +2,22 @@
 
 `propose_garden` is `garden propose`'s whole pipeline; the nightly tend makes the same calls
 (`build_requests`, `propose_requests`) a batch of patterns at a time, each batch a Prefect task.
-Each pattern's events are appended as one batch as soon as its answer arrives, so a crash loses
-at most the answers in flight, and those are asked again.
+Asking and recording are two steps: asking (`flows.asking.ask`) touches nothing of ours and can
+run anywhere, a Dask worker included (`ask_elsewhere`); recording (`record_answers`) validates
+each answer and appends its events, in the flow's process alone. Each pattern's events are
+appended as one batch as soon as its answer arrives, so a crash loses at most the answers in
+flight, and those are asked again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from events.cache import SqliteResponseCache
 from garden.state import State
 from events.store import EventStore
+from flows.asking import AskJob, Asked, AskedBatch, KeptCache, ask
 from flows.recording import recorder
 from garden.candidates import Ranking, make_request, rank_patterns
 from garden.catalog import Garden
@@ -113,25 +117,54 @@ def propose_requests(record: Callable[[list], None], requests: Sequence[Proposal
                      on_events: Callable[[list], None] | None = None,
                      fits: Mapping[str, dict] | None = None, state: State | None = None,
                      ranking: Ranking | None = None) -> ProposeTally:
-    """Ask the proposer about each request and `record` every answer's events as one batch.
+    """Ask the proposer about each request, here, and `record` every answer's events as one batch
+    as it arrives (`record_answers`)."""
+    job = AskJob(tuple(requests), budget, ranking)
+    return record_answers(record, job.requests, ask(job, proposer), proposer, garden_slugs, run_id,
+                          on_events, fits, state)
 
-    `garden_slugs`: the slugs a link may target, those of the patterns that loaded without
-    errors (`Garden.patterns`), not every slug some file claims. `fits`: the state's calibration
-    fits (`State.fits`); a proposal with one is recorded on its calibrated scale. `state` and
-    `ranking`: for duplicate suspicions (`garden.duplicates`), one per pair."""
+
+def ask_elsewhere(job: AskJob, settings: Settings) -> AskedBatch:
+    """Ask a batch where this runs (a Dask worker): the proposer the settings ask for, built here,
+    without the log's response cache; what it would have cached comes back for the flow to store."""
+    proposer = make_proposer(settings)
+    kept = KeptCache()
+    if hasattr(proposer, "cache"):
+        proposer.cache = kept
+    try:
+        asked = list(ask(job, proposer))
+    finally:
+        close = getattr(proposer, "close", None)
+        if close is not None:
+            close()
+    return AskedBatch(asked, kept.puts)
+
+
+def record_answers(record: Callable[[list], None], requests: Sequence[ProposalRequest], answers: Iterable[Asked],
+                   proposer: Proposer, garden_slugs: Collection[str], run_id: str | None,
+                   on_events: Callable[[list], None] | None = None,
+                   fits: Mapping[str, dict] | None = None, state: State | None = None) -> ProposeTally:
+    """Validate each answer and `record` its events as one batch, as the answers come.
+
+    `proposer`: whose answers they are (its name, model and prompt version are recorded; it is
+    not asked here). `garden_slugs`: the slugs a link may target, those of the patterns that
+    loaded without errors (`Garden.patterns`), not every slug some file claims. `fits`: the
+    state's calibration fits (`State.fits`); a proposal with one is recorded on its calibrated
+    scale. `state`: for duplicate suspicions (`garden.duplicates`), one per pair."""
     prompt_version = getattr(proposer, "prompt_version", None)
     tally = ProposeTally(asked=len(requests))
     suspected: set[str] = set()  # pairs suspected by this call (a store.append does not fold them)
     by_slug = {r.slug: r for r in requests}
-    for answer in proposer.propose(requests, budget):
+    for asked in answers:
+        answer = asked.answer
         request = by_slug[answer.slug]
         checked = None
         if answer.items is not None:
             checked = check_answer(request, answer.items, garden_slugs)
         events = answer_events(request, answer, checked, proposer.name, proposer.model, run_id,
                                prompt_version, fits)
-        suspicions = [] if checked is None else suspicion_events(
-            request, answer.items, proposer, garden_slugs, run_id, state, ranking, suspected)
+        suspicions = [] if checked is None else suspected_events(
+            request, *_found(asked, garden_slugs), proposer, garden_slugs, run_id, state, suspected)
         events += suspicions
         record(events)
         if on_events:
@@ -139,6 +172,14 @@ def propose_requests(record: Callable[[list], None], requests: Sequence[Proposal
         _count(tally, answer, checked)
         tally.invalid += sum(e.type == "ProposalRejected" for e in suspicions)  # a run's rejected count them
     return tally
+
+
+def _found(asked: Asked, garden_slugs: Collection[str]) -> tuple[list | None, Collection[str] | None]:
+    """The duplicates suspected, and the slugs the suspecting side was shown (the whole garden,
+    for a proposer that suspects from the ranking; None for a model's answer)."""
+    if asked.duplicates is not None:
+        return asked.duplicates, garden_slugs
+    return asked.answer.items.get("duplicates"), None
 
 
 def suspicion_events(request: ProposalRequest, items: dict, proposer: Proposer, garden_slugs: Collection[str],
@@ -153,6 +194,13 @@ def suspicion_events(request: ProposalRequest, items: dict, proposer: Proposer, 
         found, shown = suspect(request, ranking), garden_slugs
     else:
         found, shown = items.get("duplicates"), None
+    return suspected_events(request, found, shown, proposer, garden_slugs, run_id, state, suspected)
+
+
+def suspected_events(request: ProposalRequest, found: list | None, shown: Collection[str] | None,
+                     proposer: Proposer, garden_slugs: Collection[str], run_id: str | None,
+                     state: State | None, suspected: set[str]) -> list:
+    """DuplicateSuspected for the duplicates `found` of a pattern (see `suspicion_events`)."""
     if not found:
         return []
     duplicates = state.duplicates if state is not None else {}

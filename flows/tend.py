@@ -3,7 +3,9 @@
 
 Tasks are thin calls into `flows.tending`; proposing runs as one task per batch of patterns (a
 Prefect task run costs milliseconds, a pattern far less), with retries: a retried batch skips the
-patterns it already answered. Expected failures (the lock is held, a bad setting) end the flow
+patterns it already answered. With `task_runner="dask"` only the asking of each batch runs as a
+task on a Dask cluster (`ask_task`, `flows.cluster`), retried there when it fails or its worker
+is lost, and the flow records every answer itself: the flow alone appends and writes. Expected failures (the lock is held, a bad setting) end the flow
 in a Failed state with a one-line message and no traceback, the `GardenError` itself its data
 (`state.result()` raises it again, with its kind and exit status); the summary is published as a
 markdown artifact (key `garden-tend-summary`) for the Prefect UI.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,14 @@ from prefect.states import Failed
 
 from events.store import EventStore
 from flows import tending
+from flows.asking import AskedBatch, Parcel
+from flows.cluster import check_task_runner, dask_runner, propose_on
 from flows.lock import garden_lock
+from flows.propose import ask_elsewhere
 from flows.report import summary_markdown
 from garden.errors import GardenError
 from garden.policy import load_policy
-from garden.settings import load_settings
+from garden.settings import Settings, load_settings
 
 ARTIFACT_KEY = "garden-tend-summary"
 
@@ -53,6 +59,13 @@ def propose_task(run_id: str, slugs: list[str]) -> dict[str, int]:
     return tending.propose_batch(tend, slugs, tend.ranking).counts()
 
 
+@task(name="ask-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def ask_task(parcel: Parcel, settings: Settings) -> AskedBatch:
+    """Ask one batch wherever the task runner runs it (a Dask worker): nothing of the garden's
+    but the job itself, no log, no files."""
+    return ask_elsewhere(parcel.job, settings)
+
+
 @task(name="decide-and-prune", cache_policy=NO_CACHE)
 def decide_task(run_id: str) -> None:
     tending.decide_and_prune_step(_ACTIVE[run_id])
@@ -66,19 +79,25 @@ def write_task(run_id: str) -> int:
 @flow(name="tend", log_prints=False, validate_parameters=True)
 def tend_flow(garden: str = "patterns", db: str = ".garden/events.db", proposer: str = "offline",
               limit: int | None = None, patterns: list[str] | None = None, today: str | None = None,
-              dry_run: bool = False, progress: bool = False, log_failures: bool = True) -> dict[str, Any]:
+              dry_run: bool = False, progress: bool = False, log_failures: bool = True,
+              task_runner: str = "default", dask_address: str | None = None,
+              dask_workers: int = 2) -> dict[str, Any]:
     """Tend the garden once: observe, choose, propose, decide, prune, write back, summarise.
 
     `progress`: a line per step on stderr (`garden tend` on a terminal: a big garden takes
     minutes). `log_failures`: an expected failure is logged too (for a worker's log; `garden
-    tend` says it itself)."""
+    tend` says it itself). `task_runner`: "dask" asks the proposal batches on a Dask cluster,
+    the scheduler at `dask_address` or else a local one of `dask_workers` processes."""
     logger = get_run_logger()
     try:
         settings = load_settings(garden=Path(garden), db=Path(db), proposer=proposer)
         policy = load_policy()
         day = _day(today)
+        check_task_runner(task_runner, dask_address, dask_workers)
+        runner = {"task_runner": task_runner, "dask_address": dask_address,
+                  "dask_workers": None if dask_address else dask_workers} if task_runner == "dask" else None
         with garden_lock(settings.db), EventStore(settings.db) as store:
-            return _tend(settings, policy, store, day, limit, patterns, dry_run, progress)
+            return _tend(settings, policy, store, day, limit, patterns, dry_run, progress, runner)
     except GardenError as e:
         if log_failures:
             logger.error(str(e))
@@ -102,24 +121,36 @@ def _progress_detail(tend: tending.Tend, step: str) -> str:
     return "..."
 
 
-def _tend(settings, policy, store, day, limit, patterns, dry_run, progress) -> dict[str, Any]:
+def _tend(settings, policy, store, day, limit, patterns, dry_run, progress, runner_options=None) -> dict[str, Any]:
     clock = time.perf_counter()
     tend = tending.start_tend(settings, policy, store, today=day, limit=limit, patterns=patterns,
-                              dry_run=dry_run)
+                              dry_run=dry_run, runner=runner_options)
     tend.timings["load"] = time.perf_counter() - clock
     run_id = tend.run_id
     _ACTIVE[run_id] = tend
     try:
-        tasks = {"observe": lambda: observe_task(run_id), "choose_and_rank": lambda: choose_task(run_id),
-                 "propose": lambda: [propose_task(run_id, b) for b in tending.batches(tend)],
-                 "decide_and_prune": lambda: decide_task(run_id), "write": lambda: write_task(run_id)}
-        for name in tending.steps_of(tend):  # the order `tending.run_steps` runs them in, too
-            clock = time.perf_counter()
-            if progress:
-                print(f"garden tend: {name.replace('_', ' ')}: {_progress_detail(tend, name)}", file=sys.stderr,
-                      flush=True)
-            tasks[name]()
-            tend.timings[name] = time.perf_counter() - clock
+        with ExitStack() as stack:
+            runner = None
+            if runner_options:  # reached before anything is observed
+                clock = time.perf_counter()
+                runner = stack.enter_context(dask_runner(runner_options["dask_address"],
+                                                         runner_options["dask_workers"] or 0))
+                tend.timings["cluster"] = time.perf_counter() - clock  # its start and its end
+            tasks = {"observe": lambda: observe_task(run_id), "choose_and_rank": lambda: choose_task(run_id),
+                     "propose": lambda: (propose_on(runner, tend, ask_task) if runner is not None
+                                         else [propose_task(run_id, b) for b in tending.batches(tend)]),
+                     "decide_and_prune": lambda: decide_task(run_id), "write": lambda: write_task(run_id)}
+            for name in tending.steps_of(tend):  # the order `tending.run_steps` runs them in, too
+                clock = time.perf_counter()
+                if progress:
+                    print(f"garden tend: {name.replace('_', ' ')}: {_progress_detail(tend, name)}", file=sys.stderr,
+                          flush=True)
+                tasks[name]()
+                tend.timings[name] = time.perf_counter() - clock
+                if name == "propose" and runner is not None:  # its part done, the cluster goes
+                    clock = time.perf_counter()
+                    stack.close()
+                    tend.timings["cluster"] += time.perf_counter() - clock
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
     except BaseException as e:
         tending.fail_tend(tend, e)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from events.parse_cache import open_parse_cache
@@ -28,13 +29,14 @@ from events.observe import observe_garden
 from events.projection import load_state
 from garden.state import PatternState, State, apply_event, proposal_key
 from events.store import EventStore
-from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, propose_requests
+from flows.asking import AskJob, Asked, ask, cached_answers, ranking_for
+from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, record_answers
 from garden.candidates import Ranking, rank_patterns
 from garden.catalog import Garden, load_garden
 from garden.errors import GardenError, display_path
 from garden.event import Event, new_id
 from garden.policy import Policy, cap_prunes, decide, prune
-from garden.proposal import Proposer
+from garden.proposal import ProposalRequest, Proposer
 from garden.proposals import actor_of
 from garden.reassess import rescore_events
 from garden.schedule import choose_patterns
@@ -98,8 +100,9 @@ class Tend:
 
 def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: dt.date,
                limit: int | None = None, patterns: list[str] | None = None,
-               dry_run: bool = False, run_id: str | None = None) -> Tend:
-    """Load the garden and the projection, close runs a killed process left open, RunStarted."""
+               dry_run: bool = False, run_id: str | None = None, runner: dict | None = None) -> Tend:
+    """Load the garden and the projection, close runs a killed process left open, RunStarted.
+    `runner`: the task runner's options, recorded with the run's (none: the default runner)."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
     garden = load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings))
@@ -116,7 +119,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     for slug in sorted(garden.read_only):  # never chosen, decided, pruned or written
         tend.notes.append(garden.read_only[slug])
     options = {"garden": str(settings.garden), "db": str(settings.db), "limit": tend.limit,
-               "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run}
+               "patterns": patterns, "today": today.isoformat(), "dry_run": dry_run, **(runner or {})}
     start_run(tend.record, tend.run_id, proposer.name, proposer.model, policy.model_dump(), options)
     return tend
 
@@ -158,34 +161,64 @@ def batches(tend: Tend) -> list[list[str]]:
 
 
 def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTally:
-    """Ask about one batch. Patterns already asked in this run (a retried batch) are skipped."""
+    """Ask about one batch here, and record each answer as it arrives. Patterns already asked in
+    this run (a retried batch) are skipped."""
+    job = ask_job(tend, slugs, ranking)
+    return record_batch(tend, job, ask(job, tend.proposer))
+
+
+def ask_job(tend: Tend, slugs: list[str], ranking: Ranking) -> AskJob:
+    """One batch's question: the patterns of `slugs` this run has not asked about yet."""
     todo = [s for s in slugs if not _asked_in(tend, s)]
     requests = build_requests(tend.garden, tend.state, ranking, todo, tend.settings.candidates)
-    tally = propose_requests_recorded(tend, requests, ranking)
+    return AskJob(tuple(requests), budget_of(tend.settings), ranking, reassess=True)
+
+
+def shipped_job(tend: Tend, job: AskJob) -> tuple[AskJob, list[Asked]]:
+    """A batch to ask elsewhere (a Dask worker): its question with only the part of the ranking
+    the proposer reads and without what the flow's cache answers, and the answers the cache gave."""
+    hits = cached_answers(tend.proposer, job.requests)
+    answered = {answer.slug for answer in hits}
+    requests = tuple(r for r in job.requests if r.slug not in answered)
+    shipped = replace(job, requests=requests, ranking=ranking_for(tend.proposer, requests, job.ranking))
+    return shipped, [Asked(answer) for answer in hits]
+
+
+def record_batch(tend: Tend, job: AskJob, answers: Iterable[Asked],
+                 cache_puts: Iterable[tuple] = ()) -> ProposeTally:
+    """Record one batch's answers as they come (each pattern's events one append), then its
+    re-assessments (one append); `cache_puts`: what a worker's proposer would have cached."""
+    reassessed: dict[str, dict] = {}
+
+    def keep(answers: Iterable[Asked]) -> Iterator[Asked]:
+        for asked in answers:
+            if asked.reassessed is not None:
+                reassessed[asked.answer.slug] = asked.reassessed
+            yield asked
+
+    tally = record_answers(tend.recorder.record, job.requests, keep(answers), tend.proposer,
+                           tend.garden.patterns.keys(), tend.run_id, fits=tend.state.fits, state=tend.state)
     tend.tally.add(tally)
-    reassess_requests(tend, requests, ranking)
+    reassess_requests(tend, job.requests, reassessed)
+    cache = getattr(tend.proposer, "cache", None)
+    for put in cache_puts if cache is not None else ():
+        cache.put(*put)
     return tally
 
 
-def reassess_requests(tend: Tend, requests, ranking: Ranking) -> None:
-    """Every existing link and entity of each pattern asked, scored afresh by a proposer that
-    re-assesses on its own (the offline one); the LLM re-assesses inside its answer instead."""
-    reassess = getattr(tend.proposer, "reassess", None)
-    if reassess is None:
+def reassess_requests(tend: Tend, requests: Sequence[ProposalRequest], reassessed: dict[str, dict]) -> None:
+    """Record the re-assessment of every existing link and entity of each pattern asked, by a
+    proposer that re-assesses on its own (the offline one: `Asked.reassessed`); the LLM
+    re-assesses inside its answer instead."""
+    if not reassessed:
         return
     actor = actor_of(tend.proposer.name, tend.proposer.model)
     events = []  # one append for the batch: a crash loses at most a batch of re-assessments,
     for request in requests:  # and a retried batch scores the same items the same way
-        if request.existing_links or request.existing_entities:
-            events += rescore_events(request, reassess(request, ranking), tend.proposer.name, actor,
+        if request.slug in reassessed:
+            events += rescore_events(request, reassessed[request.slug], tend.proposer.name, actor,
                                      tend.run_id, tend.proposer.model, tend.state.fits)
     tend.record(events)
-
-
-def propose_requests_recorded(tend: Tend, requests, ranking: Ranking | None = None) -> ProposeTally:
-    return propose_requests(tend.recorder.record, requests, tend.proposer, tend.garden.patterns.keys(),
-                            budget_of(tend.settings), tend.run_id, fits=tend.state.fits, state=tend.state,
-                            ranking=ranking)
 
 
 def decide_step(tend: Tend) -> None:

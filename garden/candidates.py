@@ -109,6 +109,47 @@ class Ranking:
         order = np.argsort(-weight, kind="stable")[:n]
         return float(weight.sum()), [str(self.terms[common[k]]) for k in order]
 
+    def subset(self, slugs: Iterable[str], rows: Iterable[str] = ()) -> Ranking:
+        """The part of the ranking that questions about `slugs` read, to ship where they are
+        asked (a Dask worker) instead of the whole garden's: their neighbours and scores, every
+        neighbour named, and the vectors of `slugs` and `rows` alone (terms renumbered). On it,
+        `top` of one of `slugs`, `in`, and `overlap` of two kept vectors answer as on the whole."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        own = [s for s in dict.fromkeys(slugs) if s in self._index]
+        at = np.array([self._index[s] for s in own], dtype=np.int64)
+        named = dict.fromkeys(own)
+        for j in self.neighbours[at].ravel() if at.size else ():
+            if j >= 0:
+                named.setdefault(self.slugs[j])
+        with_rows = set(own) | {s for s in rows if s in self._index}
+        named.update(dict.fromkeys(sorted(with_rows - named.keys())))
+        names = list(named)
+        old = np.array([self._index[s] for s in names], dtype=np.int64)
+        renumber = np.full(len(self.slugs), -1, dtype=np.int32)
+        renumber[old] = np.arange(len(names), dtype=np.int32)
+        width = self.neighbours.shape[1] if self.neighbours.ndim == 2 else 0
+        neighbours = np.full((len(names), width), -1, dtype=np.int32)
+        scores = np.zeros((len(names), width), dtype=np.float32)
+        if at.size:
+            picked = self.neighbours[at]
+            neighbours[: len(own)] = np.where(picked >= 0, renumber[np.maximum(picked, 0)], -1)
+            scores[: len(own)] = self.scores[at]
+        m = self.matrix
+        if m is None:
+            return Ranking(names, neighbours, scores, None, self.terms, self.common_terms)
+        kept = [i if s in with_rows else None for s, i in zip(names, old)]
+        parts = [(m.indices[m.indptr[i] : m.indptr[i + 1]], m.data[m.indptr[i] : m.indptr[i + 1]])
+                 if i is not None else (np.empty(0, np.int32), np.empty(0, m.dtype)) for i in kept]
+        indptr = np.concatenate([[0], np.cumsum([len(cols) for cols, _ in parts])]).astype(np.int64)
+        cols = np.concatenate([c for c, _ in parts]) if parts else np.empty(0, np.int32)
+        data = np.concatenate([d for _, d in parts]) if parts else np.empty(0, m.dtype)
+        used = np.unique(cols)  # sorted: renumbering keeps each row's columns in order
+        matrix = csr_matrix((data, np.searchsorted(used, cols).astype(np.int32), indptr),
+                            shape=(len(names), max(len(used), 1)))
+        return Ranking(names, neighbours, scores, matrix, self.terms[used], self.common_terms)
+
 
 def warm_ranking_imports() -> None:
     """Import what `rank_patterns` imports (numpy, scipy, scikit-learn: seconds), so that a

@@ -458,6 +458,12 @@ class LLMProposer:
             # A consumer that stops early does not wait for the patterns nobody will read.
             executor.shutdown(wait=True, cancel_futures=True)
 
+    def cached_answer(self, request: ProposalRequest) -> ProposerAnswer | None:
+        """The cache's answer to this request, if it holds one: a batch asked elsewhere (a Dask
+        worker has no cache) ships only the others."""
+        cached = self._cached(build_messages(request))
+        return None if cached is None else ProposerAnswer(request.slug, cached, cache_hit=True)
+
     def _response_format(self) -> dict[str, Any]:
         return JSON_OBJECT_FORMAT if self._json_schema_unsupported.is_set() else JSON_SCHEMA_FORMAT
 

@@ -166,6 +166,19 @@ class OfflineProposer:
                              "evidence": {"occurrences": count}})
         return {"inferred_links": links, "entities": entities}
 
+    def ranking_for(self, requests: Sequence[ProposalRequest], ranking):
+        """The part of `ranking` that `reassess` and `suspect_duplicates` read for `requests`,
+        shipped with a batch asked elsewhere (a Dask worker) instead of the garden's whole
+        ranking: the patterns' neighbours, and the vectors of the patterns, of their links'
+        targets and of the neighbours close enough to be suspected duplicates."""
+        from garden.duplicates import DUPLICATE_COSINE
+
+        rows = {link.target for request in requests for link in request.existing_links}
+        for request in requests:
+            if request.slug in ranking:
+                rows.update(slug for slug, cosine in ranking.top(request.slug) if cosine >= DUPLICATE_COSINE)
+        return ranking.subset([request.slug for request in requests], rows)
+
     def suspect_duplicates(self, request: ProposalRequest, ranking) -> list[dict]:
         """The patterns that look like the same idea as this one: each ranked neighbour whose
         cosine is at or above `garden.duplicates.DUPLICATE_COSINE`, linked or curated or not,
