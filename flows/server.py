@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,7 +25,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from pathlib import Path
 
 from garden.errors import GardenError
 
@@ -45,6 +47,7 @@ def prefect_server() -> Iterator[str]:
     if not settings.server.ephemeral.enabled:
         raise GardenError("no Prefect server: set PREFECT_API_URL, or PREFECT_SERVER_EPHEMERAL_ENABLED=true "
                           "for a temporary local one")
+    check_database_revision(settings)
     # What Prefect passes its own temporary server: the settings in force here, UI off.
     env = {**os.environ, **settings.to_environment_variables(exclude_unset=True),
            "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
@@ -86,6 +89,39 @@ def check_server(url: str, timeout: float = CHECK_TIMEOUT) -> None:
              else "run `prefect config unset PREFECT_API_URL`")
     raise GardenError(f"cannot reach the Prefect server at {url} ({why}): start it with "
                       f"`prefect server start`, or {unset} to use a temporary local server")
+
+
+def check_database_revision(settings) -> None:
+    """A temporary server's SQLite database migrated by a newer Prefect (one sharing the same
+    PREFECT_HOME) makes the server exit at start with an alembic traceback: said plainly instead,
+    before it starts. Anything unexpected here (another database, an unreadable file) is left to
+    the server itself."""
+    import sqlite3
+
+    import prefect
+
+    url = settings.server.database.connection_url
+    url = url.get_secret_value() if hasattr(url, "get_secret_value") else str(url or "")
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix):
+        return
+    path = Path(url[len(prefix):])
+    versions = prefect.__module_path__ / "server" / "database" / "_migrations" / "versions" / "sqlite"
+    if not path.is_file() or not versions.is_dir():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)) as conn:
+            found = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return
+    known = {m.group(1) for f in versions.glob("*.py")
+             for m in [re.search(r'^revision\s*=\s*"([0-9a-f]+)"', f.read_text(), re.M)] if m}
+    unknown = [row[0] for row in found if row[0] not in known]
+    if known and unknown:
+        raise GardenError(
+            f"Prefect's database {path} was migrated by a newer Prefect (revision {unknown[0]} is unknown "
+            f"to Prefect {prefect.__version__}, which graph-garden uses): move it aside, or set "
+            "PREFECT_HOME to another folder, and run again")
 
 
 def _start_server(env: dict[str, str], timeout: float) -> tuple[subprocess.Popen, str]:
