@@ -376,14 +376,14 @@ class GardenApp:
     # --- curators -----------------------------------------------------------------------------
 
     def review(self, pattern: str | None = None, run: str | None = None,
-               min_confidence: float | None = None, diff_limit: int | None = None) -> Review:
-        """`diff_limit`: the diffs of the first N patterns only (a page showing a few items need not
-        emit thousands of blocks: 90% of the time on 3,600 patterns)."""
+               min_confidence: float | None = None) -> Review:
+        """The pending proposals by pattern, each pattern with the diff accepting them all would
+        make (a page showing a few items asks `queue` instead)."""
         with self._log() as store:
             state = self._state(store)
             run = _narrowing(store, state, pattern, run)
             found = curate.pending_by_pattern(state, pattern, run, min_confidence)
-            diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in list(found.items())[:diff_limit]}
+            diffs = {slug: curate.review_diff(state, slug, ps) for slug, ps in found.items()}
         return Review(found, diffs, self._merge_candidates(state, pattern, run, min_confidence))
 
     def queue(self, *, pattern: str | None = None, run: str | None = None, min_confidence: float | None = None,

@@ -140,15 +140,12 @@ def commit_write(prepared: PreparedWrite, sync_dir: bool = True) -> Path:
     `sync_dir=False` the caller fsyncs that folder itself (`sync_directory`), once for many
     files, before it relies on the write having reached the disk.
     """
-    path = write_target(prepared.path)
-    tmp = _temp_file(path, prepared.data)
-    try:
-        _swap_in(prepared, path, tmp)
-    finally:
-        _discard(tmp)
+    [outcome] = commit_writes([prepared])  # one file: the same mechanism as a group's
+    if isinstance(outcome, Exception):
+        raise outcome
     if sync_dir:
-        sync_directory(path.parent)
-    return path.parent
+        sync_directory(outcome)
+    return outcome
 
 
 def commit_writes(prepared: list[PreparedWrite],

@@ -114,6 +114,15 @@ def make_garden(root: Path, count: int) -> Path:
     return root
 
 
+def tended_garden(root: Path, monkeypatch, count: int) -> dict:
+    """A garden of `count` patterns at root/patterns (root made and made the working folder),
+    tended once in this process with the wide review band: the tend's summary."""
+    root.mkdir()
+    monkeypatch.chdir(root)
+    make_garden(root / "patterns", count)
+    return tend_in_process(WIDE_REVIEW_POLICY)
+
+
 def tend_in_process(policy=None, today=None):
     """One tend without Prefect (the Prefect path has its own tests): the same steps and events,
     on ./patterns and ./.garden/events.db."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import time
 from contextlib import contextmanager
@@ -64,3 +65,16 @@ def verified(root: Path) -> bool:
 
 def client(base: str, **kwargs) -> httpx.Client:
     return httpx.Client(base_url=base, timeout=30, **kwargs)
+
+
+def event_count(root: Path) -> int:
+    with sqlite3.connect(root / ".garden" / "events.db") as conn:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def remove_inferred_links(path: Path) -> None:
+    """A person removes every inferred link of a pattern's block (a later change to the items a
+    tend wrote: a revert of that tend then meets conflicts)."""
+    head, _, rest = path.read_text("utf-8").partition("  inferred_links:\n")
+    tail = rest[rest.index("\n# "):] if "\n# " in rest else rest[rest.index("\ncontributors"):]
+    path.write_text(head + "  inferred_links: []" + tail, "utf-8")

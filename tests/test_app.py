@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app as cli
-from conftest import ROOT, WIDE_REVIEW_POLICY, make_garden, tend_in_process
+from conftest import ROOT, make_garden, tended_garden
 from flows.app import GardenApp
 from flows.lock import LockedError, garden_lock
 from garden.errors import GardenError
@@ -56,10 +56,7 @@ def without_run_ids(result: dict, *run_ids: str) -> str:
 def tended(tmp_path, monkeypatch) -> Path:
     """A tended garden of 40 patterns with proposals pending; its log at ./.garden/events.db."""
     root = tmp_path / "a"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    make_garden(root / "patterns", 40)
-    assert tend_in_process(WIDE_REVIEW_POLICY)["pending"] > 0
+    assert tended_garden(root, monkeypatch, 40)["pending"] > 0
     return root
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WIDE_REVIEW_POLICY, make_garden, tend_in_process
+from conftest import WIDE_REVIEW_POLICY, tend_in_process, tended_garden
 from events.projection import load_state
 from events.store import EventStore
 from flows.app import GardenApp
@@ -21,10 +21,7 @@ from test_app import verified
 @pytest.fixture
 def tended(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "a"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    make_garden(root / "patterns", 30)
-    assert tend_in_process(WIDE_REVIEW_POLICY)["pending"] > 3
+    assert tended_garden(root, monkeypatch, 30)["pending"] > 3
     return root
 
 

@@ -4,30 +4,21 @@ loopback port), a real garden and log; every path that writes ends with `garden 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from conftest import WIDE_REVIEW_POLICY, make_garden, tend_in_process
+from conftest import tended_garden
 from flows.lock import garden_lock
-from served import WRITE, client, garden, served, verified
+from served import WRITE, client, event_count, garden, remove_inferred_links, served, verified
 
 
 @pytest.fixture
 def tended(tmp_path, monkeypatch) -> Path:
     """A tended garden of 40 patterns with proposals pending; its log at ./.garden/events.db."""
     root = tmp_path / "g"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    make_garden(root / "patterns", 40)
-    assert tend_in_process(WIDE_REVIEW_POLICY)["pending"] > 0
+    assert tended_garden(root, monkeypatch, 40)["pending"] > 0
     return root
-
-
-def event_count(root: Path) -> int:
-    with sqlite3.connect(root / ".garden" / "events.db") as conn:
-        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
 
 def pending_ids(http) -> list[str]:
@@ -181,10 +172,7 @@ def test_revert_with_later_changes_is_409_with_the_conflict_list(tended):
         tend = http.get("/api/runs").json()["runs"][0]["run_id"]
         slug = sorted(http.get(f"/api/runs/{tend}").json()["patterns"])[0]
         path = tended / "patterns" / f"{slug}.md"
-        # A person removes every inferred link the tend wrote: a later change to the same items.
-        head, _, rest = path.read_text("utf-8").partition("  inferred_links:\n")
-        tail = rest[rest.index("\n# "):] if "\n# " in rest else rest[rest.index("\ncontributors"):]
-        path.write_text(head + "  inferred_links: []" + tail, "utf-8")
+        remove_inferred_links(path)  # a later change to the same items
         assert garden(tended, "observe").returncode == 0
         before = event_count(tended)
         answer = http.post(f"/api/runs/{tend}/revert", json={}, headers=WRITE)

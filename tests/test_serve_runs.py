@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import WIDE_REVIEW_POLICY, make_garden, tend_in_process
-from served import WRITE, client, garden, served, verified
+from served import WRITE, client, garden, remove_inferred_links, served, verified
 
 SCRIPT_REASON = "<script>alert('run')</script> & more"
 
@@ -128,10 +128,7 @@ def test_revert_with_a_conflict_is_409_with_the_list_then_force_reverts_and_the_
     with served(root) as base, client(base) as http:
         slug = sorted(http.get(f"/api/runs/{tend}").json()["patterns"])[0]
         path = root / "patterns" / f"{slug}.md"
-        # A person removes every inferred link the tend wrote: a later change to the same items.
-        head, _, rest = path.read_text("utf-8").partition("  inferred_links:\n")
-        tail = rest[rest.index("\n# "):] if "\n# " in rest else rest[rest.index("\ncontributors"):]
-        path.write_text(head + "  inferred_links: []" + tail, "utf-8")
+        remove_inferred_links(path)  # a later change to the same items
         assert garden(root, "observe").returncode == 0
         refused = http.post(f"/api/runs/{tend}/revert", json={"by": "ana"}, headers=WRITE)
         assert refused.status_code == 409, refused.text

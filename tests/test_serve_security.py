@@ -5,16 +5,15 @@ Host (DNS rebinding), and escaping of what a model wrote. A real server in a sub
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import WIDE_REVIEW_POLICY, garden_bin, make_garden, tend_in_process
+from conftest import garden_bin, tended_garden
 from fake_openai import answer, fake_openai
-from served import WRITE, client, garden, served, verified
+from served import WRITE, client, event_count, garden, served, verified
 
 TOKEN = "s3cret-token"
 
@@ -22,16 +21,8 @@ TOKEN = "s3cret-token"
 @pytest.fixture
 def tended(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "g"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    make_garden(root / "patterns", 30)
-    assert tend_in_process(WIDE_REVIEW_POLICY)["pending"] > 0
+    assert tended_garden(root, monkeypatch, 30)["pending"] > 0
     return root
-
-
-def event_count(root: Path) -> int:
-    with sqlite3.connect(root / ".garden" / "events.db") as conn:
-        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
 
 def first_link(http) -> dict:
