@@ -21,6 +21,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,6 +47,13 @@ from flows.writing import write_changed_blocks
 from garden.writer import remove_stale_temp_files
 
 
+#: Inside `Recorder.holding`, events are appended at most this often (seconds) and when this many
+#: wait: one transaction per answer cost a first tend of 3,600 patterns 7,300 commits (about 2 s);
+#: answers that arrive seconds apart (a model's) are still appended one by one as they come.
+HOLD_SECONDS = 0.5
+HOLD_MOST = 5_000
+
+
 @dataclass
 class Recorder:
     store: EventStore
@@ -53,12 +61,46 @@ class Recorder:
     dry_run: bool = False
     counts: Counter = field(default_factory=Counter)
     rules: Counter = field(default_factory=Counter)
+    held: list[Event] | None = None  # folded, not appended yet (inside `holding`)
+    appended_at: float = 0.0
 
     def record(self, events: list[Event]) -> None:
         if not events:
             return
-        if not self.dry_run:
-            self.store.append(events)
+        if self.held is None:
+            if not self.dry_run:
+                self.store.append(events)
+        else:
+            self.held += events
+            if len(self.held) >= HOLD_MOST or time.monotonic() - self.appended_at >= HOLD_SECONDS:
+                self.append_held()
+        self.fold(events)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Gather what is recorded inside into few appends (see HOLD_SECONDS), each folded at
+        once. Everything recorded is appended by the end, when an error ends it too: a crash
+        loses at most the last half second of answers, which the response cache or a re-run
+        gives again (a pattern whose answer is not in the log is asked again)."""
+        if self.held is not None:
+            yield
+            return
+        self.held, self.appended_at = [], time.monotonic()
+        try:
+            yield
+        finally:
+            try:
+                self.append_held()
+            finally:
+                self.held = None
+
+    def append_held(self) -> None:
+        held, self.held = self.held, []
+        self.appended_at = time.monotonic()
+        if held and not self.dry_run:
+            self.store.append(held)
+
+    def fold(self, events: list[Event]) -> None:
         for e in events:
             apply_event(self.state, e)
             self.counts[e.type] += 1
@@ -188,6 +230,11 @@ def record_batch(tend: Tend, job: AskJob, answers: Iterable[Asked],
                  cache_puts: Iterable[tuple] = ()) -> ProposeTally:
     """Record one batch's answers as they come (each pattern's events one append), then its
     re-assessments (one append); `cache_puts`: what a worker's proposer would have cached."""
+    with tend.recorder.holding():
+        return _record_batch(tend, job, answers, cache_puts)
+
+
+def _record_batch(tend: Tend, job: AskJob, answers: Iterable[Asked], cache_puts: Iterable[tuple]) -> ProposeTally:
     reassessed: dict[str, dict] = {}
 
     def keep(answers: Iterable[Asked]) -> Iterator[Asked]:
@@ -223,10 +270,11 @@ def reassess_requests(tend: Tend, requests: Sequence[ProposalRequest], reassesse
 
 def decide_step(tend: Tend) -> None:
     """Apply the policy to every pending proposal in the garden."""
-    for slug in sorted(tend.state.patterns):
-        pending = tend.state.patterns[slug].pending
-        if pending and slug not in tend.garden.read_only:
-            tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
+    with tend.recorder.holding():
+        for slug in sorted(tend.state.patterns):
+            pending = tend.state.patterns[slug].pending
+            if pending and slug not in tend.garden.read_only:
+                tend.record(decide(slug, dict(pending), tend.policy, tend.run_id))
 
 
 def decide_and_prune_step(tend: Tend) -> None:

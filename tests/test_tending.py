@@ -87,3 +87,38 @@ def test_an_external_edit_of_the_block_wins(setup):
     tending.observe_step(second)
     assert second.recorder.counts["ExternalEditObserved"] == 1
     assert str(second.state.block(path.stem).last_pruned) == "2026-12-01"
+
+
+def test_a_batch_of_answers_is_appended_in_few_transactions_and_the_log_agrees(setup):
+    settings, store = setup
+    tend = tending.start_tend(settings, Policy(), store, today=TODAY)
+    tending.run_steps(tend, stop_before="propose")
+    commits = []
+    store.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    for batch in tending.batches(tend):
+        tending.propose_batch(tend, batch, tend.ranking)
+    store.conn.set_trace_callback(None)
+    assert len(tend.chosen) == 30 and len(commits) <= 2 * len(tending.batches(tend)), commits
+    logged = load_state(store)
+    assert {s: dict(p.pending) for s, p in logged.patterns.items()} == {
+        s: dict(p.pending) for s, p in tend.state.patterns.items()}
+
+
+def test_answers_recorded_before_an_interrupt_are_in_the_log(setup):
+    from flows.asking import ask
+
+    settings, store = setup
+    tend = tending.start_tend(settings, Policy(), store, today=TODAY)
+    tending.run_steps(tend, stop_before="propose")
+    job = tending.ask_job(tend, tend.chosen[:10], tend.ranking)
+
+    def interrupted():  # Ctrl-C while the sixth answer is awaited
+        for n, asked in enumerate(ask(job, tend.proposer)):
+            if n == 5:
+                raise KeyboardInterrupt
+            yield asked
+
+    with pytest.raises(KeyboardInterrupt):
+        tending.record_batch(tend, job, interrupted())
+    called = {row[3] for row in store.rows() if row[2] == "ProposerCalled"}
+    assert called == set(tend.chosen[:5])
