@@ -34,12 +34,12 @@ from events.replay import compare, replay_into
 from events.store import EventStore
 from flows import calibration, curate
 from flows.lock import garden_lock
+from flows.prepare import Preparation
 from flows.propose import ProposeTally, make_proposer, propose_garden
 from flows.recording import catch_up, observe
 from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
-from garden.candidates import warm_ranking_imports
 from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
@@ -310,33 +310,43 @@ class GardenApp:
 
         self.require_garden()
         check_task_runner(task_runner, dask_address, dask_workers)  # before Prefect starts
+        make_proposer(self.settings)  # a missing key or model
         if patterns:  # said at once, before Prefect starts (the tend's own load hits the parse cache)
             load_garden(self.settings.garden, keep_bodies=False, cache=open_parse_cache(self.settings)).require(patterns)
-        make_proposer(self.settings)  # a missing key or model
         for key, value in PREFECT_QUIET.items():
             os.environ.setdefault(key, value)
-        # Ranking's libraries take a second or two to import: imported while Prefect's server starts.
-        threading.Thread(target=warm_ranking_imports, name="garden-warm-imports", daemon=True).start()
         from flows.server import prefect_server
 
-        with prefect_server():  # the configured server, checked; or a temporary one, ours alone
-            from flows.tend import tend_flow
+        # The garden is read and ranked while Prefect's server starts (`flows.prepare`); started
+        # then, not before, so that it does not slow the imports the server's start waits for.
+        preparations: list[Preparation] = []
+        try:
+            with prefect_server(lambda: preparations.append(Preparation(self.settings))):
+                return self._tend_flow(limit, patterns, today, dry_run, progress, task_runner, dask_address,
+                                       dask_workers)
+        finally:
+            for preparation in preparations:
+                preparation.close()
 
-            s = self.settings
-            state = tend_flow(garden=str(s.garden), db=str(s.db), proposer=s.proposer, limit=limit,
-                              patterns=patterns, today=today, dry_run=dry_run, progress=progress,
-                              log_failures=False, task_runner=task_runner, dask_address=dask_address,
-                              dask_workers=dask_workers, return_state=True)
-            if state.is_failed():
-                message = state.message or "the tend failed"
-                try:
-                    state.result()
-                except GardenError:
-                    raise
-                except Exception:  # a bug, reported by the flow's own log
-                    raise GardenError(message) from None
-                raise GardenError(message)
-            return state.result()
+    def _tend_flow(self, limit, patterns, today, dry_run, progress, task_runner, dask_address,
+                   dask_workers) -> dict[str, Any]:
+        from flows.tend import tend_flow
+
+        s = self.settings
+        state = tend_flow(garden=str(s.garden), db=str(s.db), proposer=s.proposer, limit=limit,
+                          patterns=patterns, today=today, dry_run=dry_run, progress=progress,
+                          log_failures=False, task_runner=task_runner, dask_address=dask_address,
+                          dask_workers=dask_workers, return_state=True)
+        if state.is_failed():
+            message = state.message or "the tend failed"
+            try:
+                state.result()
+            except GardenError:
+                raise
+            except Exception:  # a bug, reported by the flow's own log
+                raise GardenError(message) from None
+            raise GardenError(message)
+        return state.result()
 
     def propose(self, patterns: list[str] | None = None) -> Proposed:
         """Ask the proposer about the garden (or `patterns`) and record every proposal; nothing

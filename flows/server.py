@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -35,12 +35,16 @@ CHECK_TIMEOUT = 3.0  # seconds for a configured server to answer
 
 
 @contextmanager
-def prefect_server() -> Iterator[str]:
-    """The API URL this process's Prefect calls use, for the duration of the block."""
+def prefect_server(meanwhile: Callable[[], object] | None = None) -> Iterator[str]:
+    """The API URL this process's Prefect calls use, for the duration of the block.
+    `meanwhile` is called once the server is starting (a temporary one's process is running),
+    or at once for a configured one: work for the seconds a start takes (`flows.prepare`)."""
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
     if settings.api.url:
+        if meanwhile is not None:
+            meanwhile()
         check_server(settings.api.url)
         yield settings.api.url
         return
@@ -51,7 +55,7 @@ def prefect_server() -> Iterator[str]:
     # What Prefect passes its own temporary server: the settings in force here, UI off.
     env = {**os.environ, **settings.to_environment_variables(exclude_unset=True),
            "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-    server, url = _start_server(env, settings.server.ephemeral.startup_timeout_seconds)
+    server, url = _start_server(env, settings.server.ephemeral.startup_timeout_seconds, meanwhile)
     previous = os.environ.get("PREFECT_API_URL")
     _use_api_url(url)
     drain_timeout = 5.0
@@ -124,8 +128,10 @@ def check_database_revision(settings) -> None:
             "PREFECT_HOME to another folder, and run again")
 
 
-def _start_server(env: dict[str, str], timeout: float) -> tuple[subprocess.Popen, str]:
-    """Start Prefect's server app under uvicorn on a free port; wait until it answers."""
+def _start_server(env: dict[str, str], timeout: float,
+                  meanwhile: Callable[[], object] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start Prefect's server app under uvicorn on a free port; wait until it answers, calling
+    `meanwhile` once the first process is started."""
     import prefect
 
     deadline = time.monotonic() + timeout
@@ -137,6 +143,9 @@ def _start_server(env: dict[str, str], timeout: float) -> tuple[subprocess.Popen
              "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env=env, preexec_fn=_die_with_parent(os.getpid()))
         url = f"http://127.0.0.1:{port}/api"
+        if meanwhile is not None:
+            meanwhile, started = None, meanwhile
+            started()
         try:
             if _wait_until_up(server, url, deadline):
                 return server, url

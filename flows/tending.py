@@ -30,6 +30,7 @@ from events.observe import observe_garden
 from events.projection import load_state
 from garden.state import PatternState, State, apply_event, proposal_key
 from events.store import EventStore
+from flows.prepare import prepared_for
 from flows.asking import AskJob, Asked, ask, cached_answers, ranking_for
 from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, record_answers
 from garden.candidates import Ranking, rank_patterns
@@ -147,7 +148,10 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     `runner`: the task runner's options, recorded with the run's (none: the default runner)."""
     if not settings.garden.is_dir():
         raise GardenError(f"{display_path(settings.garden)}: no such folder; pass --garden DIR")
-    garden = load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings))
+    prepared = prepared_for(settings.garden)  # read while Prefect's server started, if unchanged
+    garden = prepared.garden() if prepared is not None else None
+    if garden is None:
+        garden = load_garden(settings.garden, keep_bodies=False, cache=open_parse_cache(settings))
     if not dry_run:  # before the state is loaded: the in-memory state must count these events too
         close_orphaned_runs(store)
         remove_stale_temp_files(settings.garden)
@@ -193,8 +197,10 @@ def choose_and_rank_step(tend: Tend) -> int:
 
 def rank_step(tend: Tend) -> Ranking:
     """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
-    is never anyone's candidate."""
-    return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
+    is never anyone's candidate. A ranking prepared of this very garden is taken as it is."""
+    prepared = prepared_for(tend.settings.garden)
+    ranking = prepared.ranking_of(tend.garden, tend.settings.candidates) if prepared is not None else None
+    return ranking or rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
 
 
 def batches(tend: Tend) -> list[list[str]]:
@@ -375,7 +381,17 @@ def summary(tend: Tend) -> dict[str, Any]:
         "tokens": tend.tally.prompt_tokens + tend.tally.completion_tokens,
         "cost": _cost(tend),
         "timings": {k: round(v, 3) for k, v in tend.timings.items()},
+        "prepared": _prepared(tend),
     }
+
+
+def _prepared(tend: Tend) -> dict[str, Any] | None:
+    """What the tend took from a `Preparation` (read and ranked while Prefect's server started),
+    and how long that took beside the start."""
+    prepared = prepared_for(tend.settings.garden)
+    if prepared is None or not prepared.used:
+        return None
+    return {"used": list(prepared.used), "seconds": round(prepared.seconds, 3)}
 
 
 def _cost(tend: Tend) -> float | None:
