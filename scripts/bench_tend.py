@@ -14,7 +14,10 @@ second on the unchanged garden (its goal: 0 files written). Per tend it reports 
 (perf_counter around the subprocess), the stage timings of the JSON summary, Prefect's overhead =
 wall - sum of the stages (Python start-up, imports, Prefect's temporary server start and stop,
 flow-run bookkeeping, lock, RunCompleted, the artifact, printing; the per-task bookkeeping is
-inside the stage timings), the counts, and the peak memory:
+inside the stage timings), the reading and ranking done while Prefect's server starts
+(`flows/prepare.py`, the summary's "prepared"; overlapped with the start, so outside the stages,
+but counted in "load to write", the moonshot's figure, as work the stages would otherwise do),
+the counts, and the peak memory:
 - "tree": the peak of the summed RSS of the tend and all its descendants (Prefect's temporary
   server is a subprocess), sampled from /proc every 0.1 s;
 - "process": the exact largest ru_maxrss of any single process of the tree, from os.wait4 on
@@ -124,9 +127,13 @@ def tend(garden_dir: Path, env: dict[str, str]) -> dict:
         sys.exit(f"garden tend failed in {garden_dir} (exit {r['rc']}):\n{r['stderr'][-3000:]}")
     summary = json.loads(r["stdout"])
     stages = {s: summary["timings"].get(s, 0.0) for s in STAGES}
+    # Read and ranked while Prefect's server started (flows/prepare.py): overlapped with the
+    # start, so not in the wall's stages, but work the stages would do: counted in load to write.
+    prepared = (summary.get("prepared") or {}).get("seconds", 0.0)
     return {
         "wall_s": round(r["wall_s"], 3), "stages_s": stages, "stages_sum_s": round(sum(stages.values()), 3),
-        "load_to_write_s": round(sum(stages[st] for st in LOAD_TO_WRITE), 3),
+        "prepared_s": prepared, "prepared": (summary.get("prepared") or {}).get("used", []),
+        "load_to_write_s": round(sum(stages[st] for st in LOAD_TO_WRITE) + prepared, 3),
         "prefect_overhead_s": round(r["wall_s"] - sum(stages.values()), 3),
         "tree_peak_mb": round(r["tree_peak_mb"], 1), "process_max_mb": round(r["process_max_mb"], 1),
         **{k: summary[k] for k in ("patterns", "tended", "proposed", "accepted", "files_written", "errors")},
@@ -181,7 +188,10 @@ def print_garden(g: dict) -> None:
           f"{g['frontmatter_s']:.2f} s ({g['frontmatter_failed']} failed)")
     print(f"{'':<34}{'1st tend':>12}{'2nd tend':>12}")
     rows = [("wall (s)", "wall_s", ".2f")] + [(f"  {st} (s)", st, ".2f") for st in STAGES] + [
-        ("  sum of stages (s)", "stages_sum_s", ".2f"), ("Prefect overhead (s)", "prefect_overhead_s", ".2f"),
+        ("  sum of stages (s)", "stages_sum_s", ".2f"),
+        ("read+ranked during Prefect start (s)", "prepared_s", ".2f"),
+        ("load to write, that included (s)", "load_to_write_s", ".2f"),
+        ("Prefect overhead (s)", "prefect_overhead_s", ".2f"),
         ("peak RSS, process tree (MB)", "tree_peak_mb", ".0f"), ("max RSS, one process (MB)", "process_max_mb", ".0f"),
         ("patterns", "patterns", "d"), ("tended", "tended", "d"), ("proposed", "proposed", "d"),
         ("accepted", "accepted", "d"), ("pruned", "pruned", "d"), ("files written", "files_written", "d"),
