@@ -44,6 +44,18 @@ def save_snapshot(store, state: State) -> None:
     store.save_snapshot(state.seq, FOLD_VERSION, rows)
 
 
+def save_snapshot_if_due(store, state: State) -> bool:
+    """Save `state`, kept current by its caller (a tend folds every event it appends), as the
+    snapshot `load_state` would save after folding the same events again: when it is the log's
+    newest state and SNAPSHOT_EVERY events have come since the newest snapshot. False when it
+    is not the log's newest state (a caller that must then load it)."""
+    if state.seq != store.head_seq():
+        return False
+    if state.seq - max(store.snapshot_seqs(FOLD_VERSION), default=0) >= SNAPSHOT_EVERY:
+        save_snapshot(store, state)
+    return True
+
+
 # --- loading with snapshots ----------------------------------------------------------------
 
 

@@ -510,9 +510,12 @@ class EventStore:
             if not isinstance(self.error("", e), StoreBusyError):  # a cache can wait for next time
                 raise self.error("cannot save a snapshot", e) from e
 
-    def snapshot_seqs(self) -> list[int]:
-        """The seqs of the snapshots kept, oldest first."""
+    def snapshot_seqs(self, fold_version: int | None = None) -> list[int]:
+        """The seqs of the snapshots kept (of `fold_version` only, if given), oldest first."""
         try:
+            if fold_version is not None:
+                return [r[0] for r in self.conn.execute(
+                    "SELECT seq FROM snapshots WHERE fold_version = ? ORDER BY seq", (fold_version,))]
             return [r[0] for r in self.conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
         except sqlite3.Error as e:
             raise self.error("cannot read the snapshots", e) from e

@@ -27,7 +27,7 @@ from typing import Any
 
 from events.parse_cache import open_parse_cache
 from events.observe import observe_garden
-from events.projection import load_state
+from events.projection import load_state, save_snapshot_if_due
 from garden.state import PatternState, State, apply_event, proposal_key
 from events.store import EventStore
 from flows.prepare import prepared_for
@@ -409,10 +409,12 @@ def finish_tend(tend: Tend) -> dict[str, Any]:
     if head is not None:
         result["head"] = {"seq": head.seq, "hash": head.hash, "published_at": head.published_at,
                           "file": display_path(tend.store.heads)}
-        # Fold the night's events into a snapshot now (load_state saves one past 20,000 new
-        # events), so the morning's first `garden review` or `health` does not pay for it.
+        # Save the night's state as a snapshot now (past 20,000 new events, as load_state
+        # would), so the morning's first `garden review` or `health` does not fold them again.
+        # The tend's own state is the log's, folded as appended; else it is loaded from the log.
         started = time.perf_counter()
-        load_state(tend.store)
+        if not save_snapshot_if_due(tend.store, tend.state):
+            load_state(tend.store)
         result["timings"]["snapshot"] = round(time.perf_counter() - started, 3)
     return result
 

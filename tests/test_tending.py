@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 
 from conftest import make_garden
@@ -122,3 +123,19 @@ def test_answers_recorded_before_an_interrupt_are_in_the_log(setup):
         tending.record_batch(tend, job, interrupted())
     called = {row[3] for row in store.rows() if row[2] == "ProposerCalled"}
     assert called == set(tend.chosen[:5])
+
+
+def test_the_snapshot_a_tend_saves_from_its_own_state_is_the_log_folded_again(setup, monkeypatch):
+    from events import projection
+
+    settings, store = setup
+    monkeypatch.setattr(projection, "SNAPSHOT_EVERY", 10)  # a small garden's tend is due one
+    tend = tending.start_tend(settings, Policy(), store, today=TODAY)
+    tending.run_steps(tend)
+    tending.finish_tend(tend)
+    seq, saved = store.latest_snapshot(projection.FOLD_VERSION)
+    folded = load_state(store, use_snapshots=False)
+    assert seq == folded.seq == store.head_seq() > 1000
+    assert orjson.loads(saved.pop(projection.DUPLICATES_ROW, b"{}")) == folded.duplicates != {}
+    assert orjson.loads(saved.pop(projection.FITS_ROW, b"{}")) == folded.fits
+    assert saved == dict(folded.patterns.encoded())
