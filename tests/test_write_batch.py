@@ -6,9 +6,11 @@ temporary file is left behind. Real files on the real file system."""
 from __future__ import annotations
 
 import shutil
+from itertools import groupby
 from pathlib import Path
 
 from conftest import SEEDS
+from events.store import EventStore
 from garden import writer
 from garden.document import hash_bytes
 from garden.errors import WriteConflictError
@@ -81,3 +83,12 @@ def test_a_tend_s_writes_leave_no_replaced_version_behind(tmp_path, monkeypatch)
     before = sorted(p.name for p in (tmp_path / "patterns").iterdir())
     assert tend_in_process()["files_written"] > 14
     assert sorted(p.name for p in (tmp_path / "patterns").iterdir()) == before
+    with EventStore(tmp_path / ".garden" / "events.db") as store:
+        writes = [(row[2], row[3]) for row in store.rows() if row[2].startswith("BlockWrit")]
+    # Groups are written by a thread while the next is prepared, yet each group is announced,
+    # then confirmed, before the next is announced: Started x7, Written x7, Started x7, ...
+    runs = [(kind, [slug for _, slug in items]) for kind, items in groupby(writes, key=lambda w: w[0])]
+    assert [kind for kind, _ in runs] == ["BlockWriteStarted", "BlockWritten"] * (len(runs) // 2)
+    assert len(runs) >= 6 and all(len(slugs) <= 7 for _, slugs in runs)
+    for (_, started), (_, confirmed) in zip(runs[0::2], runs[1::2]):
+        assert started == confirmed
