@@ -104,10 +104,10 @@ class Recorder:
     def fold(self, events: list[Event]) -> None:
         for e in events:
             apply_event(self.state, e)
-            self.counts[e.type] += 1
-            rule = getattr(e.payload, "rule", None)
-            if e.type.endswith("Pruned"):
-                self.rules[rule.split(".")[0]] += 1
+            kind = e.type
+            self.counts[kind] += 1
+            if kind.endswith("Pruned"):
+                self.rules[e.payload.rule.split(".")[0]] += 1
 
 
 @dataclass
