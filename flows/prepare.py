@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from events.parse_cache import open_parse_cache
@@ -40,8 +41,11 @@ def file_hashes(root: Path) -> dict[Path, str] | None:
 class Preparation:
     """Read and rank a garden in a thread (started here); see the module's docstring."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, worth_ranking: Callable[[Garden], bool] | None = None):
+        """`worth_ranking(garden)`: whether the tend will ask about any of it (else a ranking
+        would cost seconds of CPU beside the flow for nothing); None: always rank."""
         self.settings = settings
+        self.worth_ranking = worth_ranking
         self.key = os.path.realpath(settings.garden)
         self.read = threading.Event()  # the garden is read (or the reading failed)
         self.ranked = threading.Event()
@@ -66,7 +70,8 @@ class Preparation:
         finally:
             self.read.set()
         try:
-            if self.loaded is not None and self.loaded.patterns:
+            if self.loaded is not None and self.loaded.patterns and (
+                    self.worth_ranking is None or self.worth_ranking(self.loaded)):
                 self.ranking = rank_patterns(self.loaded.patterns.values(), k=self.settings.candidates)
         except BaseException:
             pass

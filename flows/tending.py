@@ -179,13 +179,31 @@ def observe_step(tend: Tend) -> int:
 def choose_step(tend: Tend) -> list[str]:
     if tend.explicit:
         tend.garden.require(tend.explicit)
-    hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items() if slug not in tend.garden.read_only}
-    known = tend.state.patterns
-    tended = {slug: known[slug].tended for slug in hashes if slug in known}
-    chosen = choose_patterns(hashes, tended, tend.today, tend.limit,
-                             tend.policy.retend_after_days, tend.explicit)
-    tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
+    tend.chosen = chosen_patterns(tend.garden, tend.state, tend.policy, tend.today, tend.limit, tend.explicit)
     return tend.chosen
+
+
+def chosen_patterns(garden: Garden, state: State, policy: Policy, today: dt.date, limit: int | None,
+                    explicit: list[str] | None = None) -> list[str]:
+    """The patterns a tend of `garden` asks about, by the log's `state` (`garden.schedule`)."""
+    hashes = {slug: p.text_hash for slug, p in garden.patterns.items() if slug not in garden.read_only}
+    known = state.patterns
+    tended = {slug: known[slug].tended for slug in hashes if slug in known}
+    chosen = choose_patterns(hashes, tended, today, limit, policy.retend_after_days, explicit)
+    return [c.slug for c in chosen if c.slug not in garden.read_only]
+
+
+def due_in(garden: Garden, settings: Settings, policy: Policy, today: dt.date, limit: int | None,
+           explicit: list[str] | None = None) -> bool:
+    """Whether a tend would ask about any pattern of `garden`, by the log as it is now, read
+    without the lock (a guess: the tend decides under it). With no log yet, every pattern is."""
+    try:
+        with EventStore(settings.db, create=False) as store:
+            state = load_state(store, save=False)
+    except GardenError:
+        return bool(garden.patterns)
+    return bool(chosen_patterns(garden, state, policy, today,
+                                limit if limit is not None else policy.nightly_limit, explicit))
 
 
 def choose_and_rank_step(tend: Tend) -> int:

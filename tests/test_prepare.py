@@ -86,3 +86,23 @@ def test_files_added_after_the_preparation_are_read_by_the_tend(tmp_path):
         assert result["prepared"] is None and result["patterns"] == 10
     finally:
         prepared.close()
+
+
+def test_a_garden_with_nothing_due_is_read_but_not_ranked(tmp_path):
+    make_garden(tmp_path / "patterns", 20)
+    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
+
+    def due(garden):
+        return tending.due_in(garden, settings, Policy(), TODAY, None)
+
+    first = Preparation(settings, due)  # no log yet: every pattern is due
+    first.ranked.wait(60)
+    assert first.ranking is not None
+    first.close()
+    tend_here(tmp_path)
+    second = Preparation(settings, due)  # all tended today: nothing is, until retend_after_days
+    try:
+        second.ranked.wait(60)
+        assert second.ranking is None and second.garden() is not None
+    finally:
+        second.close()
