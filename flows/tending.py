@@ -370,6 +370,7 @@ def run_steps(tend: Tend, stop_before: str | None = None) -> None:
 
 def summary(tend: Tend) -> dict[str, Any]:
     c = tend.recorder.counts
+    prepared, prepare_timing = _prepared(tend)
     pending = sum(len(p.pending) for p in tend.state.patterns.values())
     return {
         "run_id": tend.run_id,
@@ -398,18 +399,18 @@ def summary(tend: Tend) -> dict[str, Any]:
         "cache_hits": tend.tally.cache_hits,
         "tokens": tend.tally.prompt_tokens + tend.tally.completion_tokens,
         "cost": _cost(tend),
-        "timings": {k: round(v, 3) for k, v in tend.timings.items()},
-        "prepared": _prepared(tend),
+        "timings": {k: round(v, 3) for k, v in tend.timings.items()} | prepare_timing,
+        "prepared": prepared,
     }
 
 
-def _prepared(tend: Tend) -> dict[str, Any] | None:
-    """What the tend took from a `Preparation` (read and ranked while Prefect's server started),
-    and how long that took beside the start."""
+def _prepared(tend: Tend) -> tuple[list[str], dict[str, float]]:
+    """What the tend took from a `Preparation` (read and ranked while Prefect's server started:
+    "garden", "ranking"), and the timing of that, "prepare", beside the start."""
     prepared = prepared_for(tend.settings.garden)
     if prepared is None or not prepared.used:
-        return None
-    return {"used": list(prepared.used), "seconds": round(prepared.seconds, 3)}
+        return [], {}
+    return list(prepared.used), {"prepare": round(prepared.seconds, 3)}
 
 
 def _cost(tend: Tend) -> float | None:

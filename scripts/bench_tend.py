@@ -15,7 +15,7 @@ second on the unchanged garden (its goal: 0 files written). Per tend it reports 
 wall - sum of the stages (Python start-up, imports, Prefect's temporary server start and stop,
 flow-run bookkeeping, lock, RunCompleted, the artifact, printing; the per-task bookkeeping is
 inside the stage timings), the reading and ranking done while Prefect's server starts
-(`flows/prepare.py`, the summary's "prepared"; overlapped with the start, so outside the stages,
+(`flows/prepare.py`, the summary's "prepared" and timing "prepare"; overlapped with the start, so outside the stages,
 but counted in "load to write", the moonshot's figure, as work the stages would otherwise do),
 the counts, and the peak memory:
 - "tree": the peak of the summed RSS of the tend and all its descendants (Prefect's temporary
@@ -129,10 +129,10 @@ def tend(garden_dir: Path, env: dict[str, str]) -> dict:
     stages = {s: summary["timings"].get(s, 0.0) for s in STAGES}
     # Read and ranked while Prefect's server started (flows/prepare.py): overlapped with the
     # start, so not in the wall's stages, but work the stages would do: counted in load to write.
-    prepared = (summary.get("prepared") or {}).get("seconds", 0.0)
+    prepared = summary["timings"].get("prepare", 0.0)
     return {
         "wall_s": round(r["wall_s"], 3), "stages_s": stages, "stages_sum_s": round(sum(stages.values()), 3),
-        "prepared_s": prepared, "prepared": (summary.get("prepared") or {}).get("used", []),
+        "prepared_s": prepared, "prepared": summary.get("prepared", []),
         "load_to_write_s": round(sum(stages[st] for st in LOAD_TO_WRITE) + prepared, 3),
         "prefect_overhead_s": round(r["wall_s"] - sum(stages.values()), 3),
         "tree_peak_mb": round(r["tree_peak_mb"], 1), "process_max_mb": round(r["process_max_mb"], 1),

@@ -50,8 +50,8 @@ def test_the_prepared_garden_and_ranking_are_taken_and_change_nothing(tmp_path):
     untended = load_garden(tmp_path / "a" / "patterns")
     plain, plain_events, _ = tend_here(tmp_path / "a")
     prepared, prepared_events, tend = tend_here(tmp_path / "b", preparation=lambda garden: None)
-    assert plain["prepared"] is None
-    assert prepared["prepared"]["used"] == ["garden", "ranking"]
+    assert plain["prepared"] == []
+    assert prepared["prepared"] == ["garden", "ranking"]
     assert len(prepared_events) > 100 and prepared_events == plain_events
     fresh = rank_patterns(untended.patterns.values(), k=tend.settings.candidates)
     assert tend.ranking.slugs == fresh.slugs
@@ -66,7 +66,7 @@ def test_a_file_changed_after_it_was_prepared_is_read_again(tmp_path):
         edited.write_text(edited.read_text().replace("\n---\n", "\n---\n\nA sentence added after the preparation.\n", 1))
 
     result, events, tend = tend_here(tmp_path, preparation=edit)
-    assert result["prepared"] is None  # neither the garden nor its ranking
+    assert result["prepared"] == []  # neither the garden nor its ranking
     pattern = tend.garden.patterns[edited.stem]
     assert "A sentence added after the preparation." in pattern.body
     assert result["files_written"] > 0
@@ -83,7 +83,7 @@ def test_files_added_after_the_preparation_are_read_by_the_tend(tmp_path):
             tend = tending.start_tend(settings, Policy(), store, today=TODAY)
             tending.run_steps(tend)
             result = tending.finish_tend(tend)
-        assert result["prepared"] is None and result["patterns"] == 10
+        assert result["prepared"] == [] and result["patterns"] == 10
     finally:
         prepared.close()
 
