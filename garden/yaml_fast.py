@@ -60,10 +60,15 @@ class _Unusual(Exception):
 
 def load_yaml(text: str) -> Any:
     """What `yaml.load(text, Loader=yaml.CSafeLoader)` returns (or raises), faster."""
+    return load_with_nodes(text)[0]
+
+
+def load_with_nodes(text: str) -> tuple[Any, Node | None]:
+    """`load_yaml(text)`, and the composed nodes it was constructed from (None when empty)."""
     loader = FastLoader(text)
     try:
         root = loader.get_single_node()
-        return None if root is None else construct_node(loader, root, text)
+        return (None if root is None else construct_node(loader, root, text)), root
     finally:
         loader.dispose()
 
