@@ -2,11 +2,13 @@
 
 A `Document` keeps the file's exact text and the character span of its block, so that writing a
 new block is a splice: every character outside the span is the file's own (comments, quoting,
-flow style, key order, blank lines, CRLF, a BOM, the body). python-frontmatter's YAML handler
-reads the frontmatter with libyaml's C loader; the span itself is found by scanning lines, since
-no YAML loader reports where a value ends. Every splice is checked by parsing the result again:
-the new block must read back as intended and every other key exactly as before, or nothing is
-written.
+flow style, key order, blank lines, CRLF, a BOM, the body). The frontmatter reads as
+python-frontmatter's YAML handler reads it (libyaml's safe loader), through `garden.yaml_fast`;
+the span itself is found by scanning lines, since no YAML loader reports where a value ends.
+Every splice is checked by parsing again: the new block must read back as intended and every
+other key exactly as before, or nothing is written. Where the parse showed the block's place
+between two top-level entries (`Document.block_alone`), the new block's text parsed alone proves
+that; else the frontmatter is composed again, or the whole file parsed again.
 """
 
 from __future__ import annotations

@@ -160,10 +160,17 @@ def _int(loader, node: ScalarNode) -> int:
     return loader.construct_yaml_int(node)
 
 
+def _float(loader, node: ScalarNode) -> float:
+    value = node.value
+    if value.replace(".", "", 1).isdigit() and value.isascii():  # 3.5, 3., .5: no sign, _, e or :
+        return float(value)
+    return loader.construct_yaml_float(node)
+
+
 _SCALARS = {
     "tag:yaml.org,2002:null": lambda loader, node: None,
     "tag:yaml.org,2002:bool": lambda loader, node: loader.bool_values[node.value.lower()],
     "tag:yaml.org,2002:int": _int,
-    "tag:yaml.org,2002:float": lambda loader, node: loader.construct_yaml_float(node),
+    "tag:yaml.org,2002:float": _float,
     "tag:yaml.org,2002:timestamp": lambda loader, node: loader.construct_yaml_timestamp(node),
 }

@@ -111,7 +111,7 @@ TRICKY = [
     "a: ~\nb: null\nc: Null\nd:\ne: NULL\nf: ''\n",
     # numbers
     "a: .inf\nb: -.inf\nc: .nan\nd: .NaN\ne: 1.5\nf: 1e3\ng: 1.0e+3\nh: -0.0\ni: 6.8523015e+5\n"
-    "j: 685.230_15e+03\nk: 190:20:30.15\nl: +.5\nm: 3.\n",
+    "j: 685.230_15e+03\nk: 190:20:30.15\nl: +.5\nm: 3.\nn: .5\no: 10.25\np: 007.50\nq: !!float 12\nr: 1.2.3\n",
     "a: 0o17\nb: 017\nc: 0x1F\nd: 1_000\ne: 0b1010\nf: -42\ng: +42\nh: 0\ni: 190:20:30\nj: 1:20\n"
     "k: 00\nl: 12345678901234567890\nm: 0_7\nn: -0x1F\no: +0b11\np: 1__0\nq: 0x_1F\nr: 09\n",
     # dates and times
