@@ -281,8 +281,23 @@ def block_layout(text: str, fm_start: int) -> tuple[int, tuple[int, int] | None]
 
 
 def _find_closing(text: str, start: int) -> int | None:
-    found = _CLOSING.search(text, start)
-    return found.start() if found else None
+    found = _line_starts(text, start, len(text), "---", _CLOSING)
+    return found[0] if found else None
+
+
+_BLOCK_LINE = re.compile(r"graph_garden[ \t]*:")
+
+
+def _line_starts(text: str, start: int, end: int, head: str, pattern: re.Pattern) -> list[int]:
+    """Where `pattern` matches at the start of a line of `text` (the lines that begin with `head`,
+    from `start` on, the match ending by `end`): what a search with `^` and re.MULTILINE finds,
+    found by str.find rather than by trying the pattern at every character."""
+    candidates = [start] if (start == 0 or text[start - 1] == "\n") and text.startswith(head, start) else []
+    at = text.find("\n" + head, start, end)
+    while at >= 0:
+        candidates.append(at + 1)
+        at = text.find("\n" + head, at + 1, end)
+    return [at for at in candidates if pattern.match(text, at, end)]
 
 
 def _find_block(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
@@ -291,10 +306,10 @@ def _find_block(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None
     Trailing blank lines stay outside the span. Two top-level graph_garden keys is ambiguous
     (YAML loaders keep the last silently), so it finds none.
     """
-    starts = [m.start() for m in re.finditer(r"^graph_garden[ \t]*:", text[fm_start:fm_end], re.M)]
+    starts = _line_starts(text, fm_start, fm_end, "graph_garden", _BLOCK_LINE)
     if len(starts) != 1:
         return None
-    start = fm_start + starts[0]
+    start = starts[0]
     pos = text.find("\n", start, fm_end)
     if pos < 0:
         return start, fm_end

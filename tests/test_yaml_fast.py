@@ -348,3 +348,49 @@ def test_an_anchor_in_the_old_block_with_an_alias_outside_is_left_to_the_whole_p
     new_text, region, block = next(splices(doc))
     assert not document._block_alone_reads_right(doc, new_text, block, region)
     assert not whole_parse_agrees(doc, new_text, block)  # the alias lost its anchor
+
+
+# --- the line scans that find the closing delimiter and the block, by str.find
+
+def regex_closing(text, start):
+    found = re.compile(r"^---[ \t]*\r?$", re.M).search(text, start)
+    return found.start() if found else None
+
+
+def regex_block_starts(text, fm_start, fm_end):
+    return [fm_start + m.start() for m in re.finditer(r"^graph_garden[ \t]*:", text[fm_start:fm_end], re.M)]
+
+
+_PIECES = st.sampled_from(["---", "--- ", "---\r", "----", " ---", "graph_garden:", "graph_garden :", "graph_gardens:",
+                           " graph_garden:", "x", "\n", "\r\n", "\r", ":", " ", "\t"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=20), st.integers(0, 3), st.integers(0, 40))
+def test_the_line_scans_find_what_the_multiline_regexes_find(pieces, start, length):
+    text = "---\n" + "".join(pieces)
+    start = min(start + 4 * (start > 0), len(text))  # 0, or somewhere after the opening line
+    assert document._find_closing(text, start) == regex_closing(text, start)
+    if start == 0 or text[start - 1] == "\n":  # how the callers call it: after the opening line
+        end = min(start + length, len(text))
+        starts = regex_block_starts(text, start, end)
+        found = document._find_block(text, start, end)
+        assert (found[0] if found else None) == (starts[0] if len(starts) == 1 else None)
+
+
+def test_a_block_line_cut_by_the_end_is_not_found():
+    text = "---\ngraph_garden:\n  last_pruned: 2026-11-01\n"
+    assert document._find_block(text, 4, 16) is None and regex_block_starts(text, 4, 16) == []
+    assert document._find_block(text, 4, 17) == (4, 17) and regex_block_starts(text, 4, 17) == [4]
+
+
+def test_the_line_scans_find_the_corpus_blocks_as_the_regexes_do():
+    folders = [SEEDS] + ([CORPUS] if CORPUS.is_dir() else [])
+    for path in (p for folder in folders for p in sorted(folder.glob("*.md"))):
+        text = path.read_text("utf-8", errors="replace")
+        end = document._find_closing(text, 4)
+        assert end == regex_closing(text, 4)
+        if end is not None:
+            starts = regex_block_starts(text, 4, end)
+            found = document._find_block(text, 4, end)
+            assert (found[0] if found else None) == (starts[0] if len(starts) == 1 else None)
