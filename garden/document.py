@@ -530,7 +530,8 @@ def _block_alone_reads_right(doc: Document, new_text: str, block: GardenBlock | 
     spliced = new_text[start:end]
     delta = len(new_text) - len(doc.text)
     anchors = "&" in spliced or "&" in doc.text[place[0]:place[1]]
-    if anchors and (new_text.find("*", doc.fm_start, start) >= 0 or new_text.find("*", end, doc.fm_end + delta) >= 0):
+    aliases = new_text.find("*", doc.fm_start, start) >= 0 or new_text.find("*", end, doc.fm_end + delta) >= 0
+    if anchors and aliases:
         return False
     if not spliced:
         return block is None

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import (Document, block_alone_after_write, block_layout, hash_bytes, parse_document, put_block,
-                             rebuild_document)
+from garden.document import (
+    Document, block_alone_after_write, block_layout, hash_bytes, parse_document, put_block, rebuild_document)
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
 

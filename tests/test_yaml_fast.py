@@ -232,7 +232,8 @@ NEW_LINK = InferredLink(target="zz-elsewhere", type="enables", confidence=0.71, 
 
 def changed(block: GardenBlock | None) -> GardenBlock:
     return (block or GardenBlock()).model_copy(update={
-        "last_pruned": dt.date(2026, 12, 1), "inferred_links": (*(block.inferred_links if block else ()), NEW_LINK)})
+        "last_pruned": dt.date(2026, 12, 1),
+        "inferred_links": (*(block.inferred_links if block else ()), NEW_LINK)})
 
 
 def splices(doc):
@@ -319,7 +320,7 @@ ANCHORED = "\nelsewhere: &elsewhere {a: 1}\ntitle:"
      "an alias to an anchor outside the block"),
     (lambda text: text + "extra: 1\n", "a second top-level key"),
     (lambda text: text + "...\n", "a document end marker (what follows would be another document)"),
-    (lambda text: text + "  # a comment\r...\n", "a marker after a lone carriage return (a line break to libyaml)"),
+    (lambda text: text + "  # a comment\r...\n", "a marker after a lone carriage return (a libyaml line break)"),
     (lambda text: text + "  # a comment\u2028...\n", "a marker after a line separator (a line break to libyaml)"),
     (lambda text: text.rstrip("\n"), "no newline at its end (its last line runs into the next key)"),
 ])
@@ -361,8 +362,8 @@ def regex_block_starts(text, fm_start, fm_end):
     return [fm_start + m.start() for m in re.finditer(r"^graph_garden[ \t]*:", text[fm_start:fm_end], re.M)]
 
 
-_PIECES = st.sampled_from(["---", "--- ", "---\r", "----", " ---", "graph_garden:", "graph_garden :", "graph_gardens:",
-                           " graph_garden:", "x", "\n", "\r\n", "\r", ":", " ", "\t"])
+_PIECES = st.sampled_from(["---", "--- ", "---\r", "----", " ---", "graph_garden:", "graph_garden :",
+                           "graph_gardens:", " graph_garden:", "x", "\n", "\r\n", "\r", ":", " ", "\t"])
 
 
 @settings(max_examples=500, deadline=None)
