@@ -42,7 +42,7 @@ from garden.model import Pattern
 
 #: The entries' format: 1 was pickles (never read again), 2 is JSON with typed values beside it.
 FORMAT = 2
-_SOURCES = ("model.py", "block.py", "document.py", "catalog.py", "errors.py")
+_SOURCES = ("model.py", "block.py", "document.py", "yaml_fast.py", "catalog.py", "errors.py")
 #: Changes whenever the code that makes a cached value changes (this module's too).
 CODE_VERSION = hashlib.sha256(
     f"format {FORMAT}".encode()

@@ -23,10 +23,10 @@ import re
 
 import yaml
 
+from garden import yaml_fast
 from garden.block import DEFAULT_LINK_TYPE, LISTS, emit_item, scalar
 from garden.model import GardenBlock
 
-_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HEADER = re.compile(r"graph_garden *:( +#.*)? *")  # kept as written, comment and all
 
 
@@ -118,7 +118,7 @@ def _cut(text: str, old_block: GardenBlock):
     if not lines or not _HEADER.fullmatch(lines[0]):
         return None
     try:
-        root = yaml.compose(text, Loader=_COMPOSER)
+        root = yaml_fast.compose_yaml(text)
     except yaml.YAMLError:
         return None
     if not isinstance(root, yaml.MappingNode) or len(root.value) != 1:

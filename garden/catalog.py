@@ -200,6 +200,7 @@ def read_pattern(doc: Document) -> tuple[Pattern | None, list[Problem]]:
         content_hash=doc.content_hash,
         text_hash=doc.text_hash,
         layout=(doc.fm_start, doc.fm_end, *(doc.block_span or (None, None))),
+        block_alone=doc.block_alone,
         # The block is kept once, as `block` (and `block_text`), not a third time here.
         frontmatter={k: v for k, v in data.items() if k != "graph_garden"},
     )

@@ -2,11 +2,13 @@
 
 A `Document` keeps the file's exact text and the character span of its block, so that writing a
 new block is a splice: every character outside the span is the file's own (comments, quoting,
-flow style, key order, blank lines, CRLF, a BOM, the body). python-frontmatter's YAML handler
-reads the frontmatter with libyaml's C loader; the span itself is found by scanning lines, since
-no YAML loader reports where a value ends. Every splice is checked by parsing the result again:
-the new block must read back as intended and every other key exactly as before, or nothing is
-written.
+flow style, key order, blank lines, CRLF, a BOM, the body). The frontmatter reads as
+python-frontmatter's YAML handler reads it (libyaml's safe loader), through `garden.yaml_fast`;
+the span itself is found by scanning lines, since no YAML loader reports where a value ends.
+Every splice is checked by parsing again: the new block must read back as intended and every
+other key exactly as before, or nothing is written. Where the parse showed the block's place
+between two top-level entries (`Document.block_alone`), the new block's text parsed alone proves
+that; else the frontmatter is composed again, or the whole file parsed again.
 """
 
 from __future__ import annotations
@@ -14,20 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
-from frontmatter.default_handlers import YAMLHandler
 
+from garden import yaml_fast
 from garden.block import emit_block, read_block
 from garden.block_text import emit_block_over
 from garden.errors import PatternError, Problem
 from garden.model import GardenBlock
 
-_HANDLER = YAMLHandler()
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DELIMITER = re.compile(r"---[ \t]*\r?\n?")
 _BLOCK_KEY = re.compile(r"graph_garden[ \t]*:(?:[ \t]|\r?\n|$)")
 _INDENTLESS = re.compile(r"^([ \t]*)[^\s#-][^\n]*:[ \t]*\r?\n\1- ", re.MULTILINE)
@@ -39,7 +39,9 @@ def hash_bytes(raw: bytes) -> str:
 
 
 def load_yaml(text: str) -> Any:
-    return _HANDLER.load(text, Loader=_LOADER)
+    """The frontmatter as python-frontmatter's YAML handler reads it (`yaml.load` with libyaml's
+    safe loader): the same values and errors, read faster (`garden.yaml_fast`)."""
+    return yaml_fast.load_yaml(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,10 @@ class Document:
     fm_end: int  # first character of the closing delimiter line
     data: dict
     block_span: tuple[int, int] | None  # the `graph_garden:` lines, ending after a newline
+    #: The block's place (its lines, or where `replace_block` would put one) lies between two
+    #: top-level entries, as the parse showed: a write there can be checked by parsing the new
+    #: block alone (`_block_alone_reads_right`). False when not known.
+    block_alone: bool = False
 
     @property
     def content_hash(self) -> str:
@@ -140,7 +146,7 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
                     "unclosed-frontmatter")
         )
     try:
-        data = load_yaml(text[fm_start:fm_end])
+        data, root = yaml_fast.load_with_nodes(text[fm_start:fm_end])
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = (mark.line + 2) if mark else 1
@@ -178,7 +184,37 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
                         "cannot find the graph_garden: key at the start of a line; "
                         "write it as a top-level key", "block-position")
         )
-    return doc
+    place = span or (_insertion_point(doc)[0],) * 2
+    return replace(doc, block_alone=_stands_alone(root, doc.frontmatter, place[0] - fm_start, place[1] - fm_start))
+
+
+_DOCUMENT_MARKS = re.compile(r"^(?:%|---|\.\.\.)", re.M)
+
+
+def _stands_alone(root, fm: str, start: int, end: int) -> bool:
+    """Whether `fm[start:end]` (the block's lines, or the empty place for one) lies between
+    top-level entries: the frontmatter is one block mapping whose keys are plain strings at
+    column 0 (no merge key, no directive or document marker), every entry before the place ends
+    before it, and the place holds nothing but the one graph_garden entry, which ends in it.
+
+    libyaml reads such a place from the state "top-level mapping, expecting a key at column 0",
+    whatever came before, and leaves the same state behind when what is there is one entry whose
+    later lines are all indented: that is what lets the write check parse a new block alone."""
+    if not isinstance(root, yaml.MappingNode) or root.flow_style or _DOCUMENT_MARKS.search(fm):
+        return False
+    inside = 0
+    for key, value in root.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str" \
+                or key.start_mark.column != 0:
+            return False
+        at = key.start_mark.index
+        if key.value == "graph_garden" or start <= at < end:
+            inside += 1
+            if at != start or key.value != "graph_garden" or _content_end(value) > end:
+                return False
+        elif at < start and _content_end(value) > start:
+            return False
+    return inside == (start != end)
 
 
 _DATE_LIKE = re.compile(  # a date, or a date and time, as YAML 1.1 timestamps are written
@@ -204,7 +240,8 @@ def _impossible_date(text: str, fm_start: int, fm_end: int) -> tuple[int, int] |
 _CLOSING = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
 
 
-def rebuild_document(path: Path, raw: bytes, data: dict, layout: tuple, display: str | None = None) -> Document:
+def rebuild_document(path: Path, raw: bytes, data: dict, layout: tuple, display: str | None = None,
+                     block_alone: bool = False) -> Document:
     """A Document from bytes already parsed once (same hash), without parsing the YAML again."""
     text = raw.decode("utf-8")
     bom = text.startswith(_BOM)
@@ -213,7 +250,8 @@ def rebuild_document(path: Path, raw: bytes, data: dict, layout: tuple, display:
     fm_start, fm_end, block_start, block_end = layout
     newline = "\r\n" if text[:fm_start].endswith("\r\n") else "\n"
     span = None if block_start is None else (block_start, block_end)
-    return Document(path, display or str(path), raw, text, bom, newline, fm_start, fm_end, data, span)
+    return Document(path, display or str(path), raw, text, bom, newline, fm_start, fm_end, data, span,
+                    block_alone)
 
 
 def read_body(path: str, content_hash: str, layout: tuple) -> str:
@@ -243,8 +281,23 @@ def block_layout(text: str, fm_start: int) -> tuple[int, tuple[int, int] | None]
 
 
 def _find_closing(text: str, start: int) -> int | None:
-    found = _CLOSING.search(text, start)
-    return found.start() if found else None
+    found = _line_starts(text, start, len(text), "---", _CLOSING)
+    return found[0] if found else None
+
+
+_BLOCK_LINE = re.compile(r"graph_garden[ \t]*:")
+
+
+def _line_starts(text: str, start: int, end: int, head: str, pattern: re.Pattern) -> list[int]:
+    """Where `pattern` matches at the start of a line of `text` (the lines that begin with `head`,
+    from `start` on, the match ending by `end`): what a search with `^` and re.MULTILINE finds,
+    found by str.find rather than by trying the pattern at every character."""
+    candidates = [start] if (start == 0 or text[start - 1] == "\n") and text.startswith(head, start) else []
+    at = text.find("\n" + head, start, end)
+    while at >= 0:
+        candidates.append(at + 1)
+        at = text.find("\n" + head, at + 1, end)
+    return [at for at in candidates if pattern.match(text, at, end)]
 
 
 def _find_block(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None:
@@ -253,10 +306,10 @@ def _find_block(text: str, fm_start: int, fm_end: int) -> tuple[int, int] | None
     Trailing blank lines stay outside the span. Two top-level graph_garden keys is ambiguous
     (YAML loaders keep the last silently), so it finds none.
     """
-    starts = [m.start() for m in re.finditer(r"^graph_garden[ \t]*:", text[fm_start:fm_end], re.M)]
+    starts = _line_starts(text, fm_start, fm_end, "graph_garden", _BLOCK_LINE)
     if len(starts) != 1:
         return None
-    start = fm_start + starts[0]
+    start = starts[0]
     pos = text.find("\n", start, fm_end)
     if pos < 0:
         return start, fm_end
@@ -405,6 +458,8 @@ def _spliced_alone_reads_right(doc: Document, new_text: str, block: GardenBlock 
     order with graph_garden where the splice put it, and every other key, key and value, lies
     wholly outside the splice (the same text in the same place reads the same; an alias that
     could reach into the block makes it unprovable). False means "parse it all to know"."""
+    if _block_alone_reads_right(doc, new_text, block, region):
+        return True
     start, end = region
     delta = len(new_text) - len(doc.text)
     if not doc.fm_start <= start <= end <= doc.fm_end + delta:
@@ -417,7 +472,7 @@ def _spliced_alone_reads_right(doc: Document, new_text: str, block: GardenBlock 
         return False
     fm = new_text[doc.fm_start:doc.fm_end + delta]
     try:
-        root = yaml.compose(fm, Loader=_LOADER)
+        root = yaml_fast.compose_yaml(fm)
     except yaml.YAMLError:
         return False
     if not isinstance(root, yaml.MappingNode):
@@ -440,14 +495,75 @@ def _spliced_alone_reads_right(doc: Document, new_text: str, block: GardenBlock 
         return False
     if found is None:
         return block is None
-    loader = _LOADER("")
+    loader = yaml_fast.FastLoader("")
     try:
-        data = loader.construct_document(found)
+        data = yaml_fast.construct_node(loader, found, fm)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, AttributeError):
         return False
     finally:
         loader.dispose()
     return block is not None and read_block(data)[0] == block
+
+
+#: What a write puts in a block's place: comment lines (a banner), the graph_garden line, and
+#: lines that are indented or empty, each ended by a newline.
+_PLACED = re.compile(r"(?:#[^\n]*\n)*graph_garden[ \t]*:[^\n]*\n(?:[ \t][^\n]*\n|\r?\n)*")
+_OTHER_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")  # line breaks to libyaml too
+
+
+def _block_alone_reads_right(doc: Document, new_text: str, block: GardenBlock | None,
+                             region: tuple[int, int]) -> bool:
+    """Whether the spliced text provably reads as `doc` with `block` as its block, from the new
+    block's text parsed alone: `doc`'s parse showed its block's place between two top-level
+    entries (`Document.block_alone`), the splice changed that place only, and the new text there
+    is one top-level graph_garden entry whose later lines are all indented (`_stands_alone`
+    says why libyaml then reads the rest of the file as before). An anchor in the old or new
+    block with an alias outside it, or an alias in the block to an anchor outside, is left to
+    the longer checks. False means "not proven"."""
+    if not doc.block_alone:
+        return False
+    place = doc.block_span or (_insertion_point(doc)[0],) * 2
+    start, end = region
+    if start != place[0] or len(new_text) - end != len(doc.text) - place[1] \
+            or not new_text.startswith(doc.text[:start]) or not new_text.endswith(doc.text[place[1]:]):
+        return False
+    spliced = new_text[start:end]
+    delta = len(new_text) - len(doc.text)
+    anchors = "&" in spliced or "&" in doc.text[place[0]:place[1]]
+    aliases = new_text.find("*", doc.fm_start, start) >= 0 or new_text.find("*", end, doc.fm_end + delta) >= 0
+    if anchors and aliases:
+        return False
+    if not spliced:
+        return block is None
+    if not _PLACED.fullmatch(spliced) or _OTHER_BREAKS.search(spliced):
+        return False
+    try:
+        data, root = yaml_fast.load_with_nodes(spliced)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, AttributeError):
+        return False
+    if not isinstance(root, yaml.MappingNode) or root.flow_style or len(root.value) != 1:
+        return False
+    key, value = root.value[0]
+    if key.tag != "tag:yaml.org,2002:str" or key.value != "graph_garden" or key.start_mark.column != 0 \
+            or _content_end(value) > len(spliced):
+        return False
+    return block is not None and read_block(data["graph_garden"])[0] == block
+
+
+def block_alone_after_write(doc: Document, new_text: str, span: tuple[int, int] | None) -> bool | None:
+    """`Document.block_alone` of `new_text`, which a checked write of `doc`'s block made (it
+    changed the block's place only; the block now lies at `span`), without parsing it; None when
+    that takes a parse. Known when the old place stood alone and the new block is one entry whose
+    later lines are all indented (what stood before and after the place still does), or the block
+    went and a new one would go where it was (the place is the old one, emptied)."""
+    if not doc.block_alone:
+        return None
+    if span is not None:
+        return True if _PLACED.fullmatch(new_text, *span) and not _OTHER_BREAKS.search(new_text, *span) else None
+    if doc.block_span is None:
+        return None
+    emptied = replace(doc, text=new_text, fm_end=doc.fm_end + len(new_text) - len(doc.text), block_span=None)
+    return True if _insertion_point(emptied)[0] == doc.block_span[0] else None
 
 
 def _content_end(node: yaml.Node) -> int:

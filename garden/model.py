@@ -155,6 +155,9 @@ class Pattern(BaseModel):
     #: Where the frontmatter and the block sit in the file's text (see garden.document), so a
     #: write can splice without parsing the file again when its bytes are unchanged.
     layout: tuple[int, int, int | None, int | None] = (0, 0, None, None)
+    #: The parse showed the block's place between two top-level entries (`Document.block_alone`):
+    #: a write there is checked by parsing the new block alone.
+    block_alone: bool = False
     frontmatter: dict[Any, Any] = Field(default_factory=dict)  # YAML keys need not be strings
 
     @property

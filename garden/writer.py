@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garden.block import read_block
-from garden.document import Document, block_layout, hash_bytes, parse_document, put_block, rebuild_document
+from garden.document import (
+    Document, block_alone_after_write, block_layout, hash_bytes, parse_document, put_block, rebuild_document)
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.model import GardenBlock, Pattern
 
@@ -74,7 +75,7 @@ def prepare_write(path: Path, block: GardenBlock | None, expected_hash: str | No
             f"{shown}: changed on disk since it was read; not written (run again to pick up the edit)"
         )
     if pattern is not None and pattern.content_hash == old_hash:
-        doc = rebuild_document(path, raw, pattern.frontmatter, pattern.layout, shown)
+        doc = rebuild_document(path, raw, pattern.frontmatter, pattern.layout, shown, pattern.block_alone)
         current = pattern.block
     else:
         doc = parse_document(path, raw, shown)
@@ -95,8 +96,8 @@ def pattern_after_write(pattern: Pattern, doc: Document, new: bytes, new_hash: s
     `block` freshly emitted into it, without parsing the YAML: the write check read the block
     back (`document._verify`) and nothing else of the frontmatter changed, so only the block, its
     text and place, and the hashes differ. None when a position the pattern keeps (its slug's
-    line, a curated id's) lies after the first changed character, or the new text's layout is
-    not what the block says."""
+    line, a curated id's) lies after the first changed character, the new text's layout is
+    not what the block says, or whether its block stands alone takes a parse to know."""
     if pattern.curated_ids:  # the garden may have put slugs for its ids: not what a parse gives
         return None
     text = new.decode("utf-8")
@@ -112,11 +113,14 @@ def pattern_after_write(pattern: Pattern, doc: Document, new: bytes, new_hash: s
     first_changed_line = text.count("\n", 0, changed) + 1
     if any(line >= first_changed_line for line in (pattern.slug_line, *(c.line for c in pattern.curated_ids))):
         return None
+    alone = block_alone_after_write(doc, text, span)
+    if alone is None:
+        return None
     outside = text if span is None else text[: span[0]] + text[span[1]:]
     return pattern.model_copy(update={
         "block": block, "block_text": None if span is None else text[span[0]:span[1]], "body_utf8": None,
         "content_hash": new_hash, "text_hash": hash_bytes(outside.encode("utf-8")),
-        "layout": (doc.fm_start, fm_end, *(span or (None, None)))})
+        "layout": (doc.fm_start, fm_end, *(span or (None, None))), "block_alone": alone})
 
 
 def _first_difference(a: str, b: str) -> int:
