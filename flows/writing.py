@@ -1,8 +1,8 @@
 """Writing the projection back into the files, for every step that changes blocks.
 
 Files go in groups: every write in a group is announced in one batch (BlockWriteStarted), made
-(temporary files, one sync of the file system, exchanges; by a thread, while the next group is
-prepared), the folders fsynced once, then confirmed in one batch (BlockWritten). A crash between the two is settled by the next observation. A file that changed
+(temporary files, one sync of the file system, exchanges), the folders fsynced once, then
+confirmed in one batch (BlockWritten). A crash between the two is settled by the next observation. A file that changed
 since it was read, or while it was being written (`garden.writer`), is not written: the conflict
 is an error of the run, and the next observation records the edit and puts the log's unwritten
 changes that it left alone on top of it (`garden.merge`). A pattern read through a symlink to
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from garden.state import State
@@ -73,22 +72,12 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
                          known.banner_added))
     written: list[str] = []
     parsed: list[tuple[Path, Pattern]] = []  # each file written, as it now reads
-    # Groups go in a pipeline: while a thread writes one group's files (system calls, mostly
-    # without the GIL), the next group is prepared (CPU); its writes start only once the
-    # group before is confirmed, so the events keep their order (Started, Written, Started, ...).
-    # The versions replaced are deleted by another thread; all of them before this returns (a
-    # crash leaves temporary files, which the next tend removes).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-write") as writing:
-        group = _Group(record, run_id, written, errors, parsed, lambda path: deleting.submit(discard_file, path))
+    # The versions replaced are deleted by a thread while the next group is prepared; all of
+    # them before this returns (a crash leaves temporary files, which the next tend removes).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
         for start in range(0, len(todo), WRITE_GROUP):
-            prepared = _prepare_group(todo[start : start + WRITE_GROUP], errors)
-            group.finish()
-            if dry_run:
-                written.extend(slug for slug, _, _, _ in prepared)
-            else:
-                group.start(prepared, writing)
-        group.finish()
+            _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors,
+                         lambda path: deleting.submit(discard_file, path), parsed)
     if cache is not None:
         with_problems = {problem.path for problem in garden.problems}
         for path, pattern in parsed:
@@ -105,8 +94,7 @@ def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> b
     return block_for_file(projected, in_file is not None) != in_file
 
 
-def _prepare_group(group, errors) -> list[tuple]:
-    """Each file's new bytes, checked (`prepare_write`): (slug, pattern, PreparedWrite, block)."""
+def _write_group(record, group, run_id, dry_run, written, errors, discard, parsed) -> None:
     prepared = []
     for slug, pattern, expected, block, text, drop_banner in group:
         try:
@@ -119,51 +107,28 @@ def _prepare_group(group, errors) -> list[tuple]:
             continue
         if ready is not None:
             prepared.append((slug, pattern, ready, block))
-    return prepared
+    if dry_run:
+        written.extend(slug for slug, _, _, _ in prepared)
+        return
 
+    def payload(kind, pattern, ready, block):
+        return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
+                    last_pruned=None if block is None else block.last_pruned, banner_added=ready.banner_added)
 
-def _payload(kind, pattern, ready, block):
-    return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
-                last_pruned=None if block is None else block.last_pruned, banner_added=ready.banner_added)
-
-
-@dataclass
-class _Group:
-    """The group of files being written: announced (BlockWriteStarted), written by a thread,
-    then confirmed (BlockWritten) by `finish`, in the caller's thread."""
-
-    record: Callable[[list[Event]], None]
-    run_id: str | None
-    written: list[str]
-    errors: list[str]
-    parsed: list[tuple[Path, Pattern]]
-    discard: Callable[[Path], object]
-    prepared: list[tuple] = field(default_factory=list)
-    outcomes: Future | None = None
-
-    def start(self, prepared: list[tuple], writing: ThreadPoolExecutor) -> None:
-        self.record([event(_payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=self.run_id)
-                     for item in prepared])
-        self.prepared = prepared
-        self.outcomes = writing.submit(commit_writes, [item[2] for item in prepared], self.discard)
-
-    def finish(self) -> None:
-        if self.outcomes is None:
-            return
-        outcomes, self.outcomes = self.outcomes.result(), None
-        done, folders = [], set()
-        for item, outcome in zip(self.prepared, outcomes):
-            if isinstance(outcome, WriteConflictError):
-                self.errors.append(str(outcome))
-            elif isinstance(outcome, OSError):
-                self.errors.append(f"{display_path(Path(item[1].path))}: cannot write it "
-                                   f"({outcome.strerror or outcome}); not written")
-            else:
-                folders.add(outcome)
-                done.append(item)
-                if item[2].parsed is not None:
-                    self.parsed.append((Path(item[1].path), item[2].parsed))
-        for directory in folders:
-            sync_directory(directory)
-        self.record([event(_payload(BlockWritten, *item[1:]), slug=item[0], run_id=self.run_id) for item in done])
-        self.written.extend(item[0] for item in done)
+    record([event(payload(BlockWriteStarted, *item[1:]), slug=item[0], run_id=run_id) for item in prepared])
+    done, folders = [], set()
+    for item, outcome in zip(prepared, commit_writes([item[2] for item in prepared], discard)):
+        if isinstance(outcome, WriteConflictError):
+            errors.append(str(outcome))
+        elif isinstance(outcome, OSError):
+            errors.append(f"{display_path(Path(item[1].path))}: cannot write it ({outcome.strerror or outcome}); "
+                          "not written")
+        else:
+            folders.add(outcome)
+            done.append(item)
+            if item[2].parsed is not None:
+                parsed.append((Path(item[1].path), item[2].parsed))
+    for directory in folders:
+        sync_directory(directory)
+    record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])
+    written.extend(item[0] for item in done)
