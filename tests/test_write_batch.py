@@ -85,8 +85,8 @@ def test_a_tend_s_writes_leave_no_replaced_version_behind(tmp_path, monkeypatch)
     assert sorted(p.name for p in (tmp_path / "patterns").iterdir()) == before
     with EventStore(tmp_path / ".garden" / "events.db") as store:
         writes = [(row[2], row[3]) for row in store.rows() if row[2].startswith("BlockWrit")]
-    # Groups are written by a thread while the next is prepared, yet each group is announced,
-    # then confirmed, before the next is announced: Started x7, Written x7, Started x7, ...
+    # Each group is announced, then confirmed, before the next is announced: Started x7,
+    # Written x7, Started x7, ...
     runs = [(kind, [slug for _, slug in items]) for kind, items in groupby(writes, key=lambda w: w[0])]
     assert [kind for kind, _ in runs] == ["BlockWriteStarted", "BlockWritten"] * (len(runs) // 2)
     assert len(runs) >= 6 and all(len(slugs) <= 7 for _, slugs in runs)
