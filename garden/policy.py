@@ -67,7 +67,9 @@ class Policy(BaseModel):
     decay_half_life_days: float | None = Field(None, gt=0)
     nightly_limit: int | None = Field(None, ge=1, description="patterns tended per run; None: all")
     retend_after_days: int = Field(30, ge=0, description="ask again about an unchanged pattern after this")
-    batch_size: int = Field(50, ge=1, le=10_000)
+    batch_size: int | None = Field(
+        None, ge=1, le=10_000, description="patterns per Prefect task; None: 50 asked of a model, 500 "
+        "of the offline proposer (it answers in milliseconds, a task run costs about 20 ms)")
     max_prunes_per_run: int | None = Field(
         None, ge=0, description="prune at most this many items a run, the lowest scores first; None: no cap")
     by_proposer: dict[str, Thresholds] = Field(

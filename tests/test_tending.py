@@ -139,3 +139,11 @@ def test_the_snapshot_a_tend_saves_from_its_own_state_is_the_log_folded_again(se
     assert orjson.loads(saved.pop(projection.DUPLICATES_ROW, b"{}")) == folded.duplicates != {}
     assert orjson.loads(saved.pop(projection.FITS_ROW, b"{}")) == folded.fits
     assert saved == dict(folded.patterns.encoded())
+
+
+def test_the_offline_proposer_is_asked_in_batches_of_500_unless_the_policy_says(setup):
+    settings, store = setup
+    for policy, sizes in ((Policy(), [500, 500, 200]), (Policy(batch_size=400), [400, 400, 400])):
+        tend = tending.start_tend(settings, policy, store, today=TODAY, dry_run=True)
+        tend.chosen = [f"p{i}" for i in range(1200)]
+        assert [len(batch) for batch in tending.batches(tend)] == sizes
