@@ -86,11 +86,13 @@ def _problem(row: Any) -> Problem:
 
 def _encode(value: Any) -> dict:
     typed: list = []
-    return {"json": _plain(value, [], typed), "typed": typed}
+    return {"json": _plain(value, None, typed), "typed": typed}
 
 
-def _plain(value: Any, path: list, typed: list) -> Any:
-    """`value` as plain JSON; what JSON cannot hold is null here and listed in `typed`."""
+def _plain(value: Any, path: tuple | None, typed: list) -> Any:
+    """`value` as plain JSON; what JSON cannot hold is null here and listed in `typed` with its
+    path. `path` is (parent's path, key), unrolled into a list only for a typed value; strings,
+    most of a pattern, are taken as they are without a call."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
@@ -99,11 +101,19 @@ def _plain(value: Any, path: list, typed: list) -> Any:
     if kind is float and math.isfinite(value):
         return value
     if kind is list or kind is tuple:
-        return [_plain(v, [*path, i], typed) for i, v in enumerate(value)]
+        return [v if type(v) is str else _plain(v, (path, i), typed) for i, v in enumerate(value)]
     if kind is dict and all(type(k) is str for k in value):
-        return {k: _plain(v, [*path, k], typed) for k, v in value.items()}
-    typed.append([path, *_typed(value)])
+        return {k: v if type(v) is str else _plain(v, (path, k), typed) for k, v in value.items()}
+    typed.append([_unrolled(path), *_typed(value)])
     return None
+
+
+def _unrolled(path: tuple | None) -> list:
+    steps = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    return steps[::-1]
 
 
 def _typed(value: Any) -> tuple[str, Any]:
