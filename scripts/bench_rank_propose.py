@@ -1,0 +1,137 @@
+"""Benchmark: the rank and propose stages of a first offline tend, in this process, and what they made.
+
+Run from the repo root:
+
+    .venv/bin/python scripts/bench_rank_propose.py GARDEN_DIR [--dump OUT] [--repeat 3]
+    .venv/bin/python scripts/bench_rank_propose.py GARDEN_DIR --against OTHER_SOURCE_TREE [--repeat 3]
+
+GARDEN_DIR is copied to a temporary folder each time (nothing is written into it), then the
+steps of `flows.tending` run as `run_steps` runs them, with the default Policy and the offline
+proposer: observe, choose, rank (`rank_step`), and propose batch by batch, each batch timed in
+three parts: building the requests (`ask_job`: `build_requests`), asking (`ask`: the offline
+proposer's answers, re-assessments and duplicate suspicions) and recording (`record_batch`).
+
+With --dump, the ranking (neighbours, scores, the matrix, terms, common_terms) and every event
+the propose stage recorded, in order, without ids, times and run ids, are written to OUT.npz and
+OUT.jsonl, so that two versions of the code can be compared value for value (`cmp`).
+
+With --against, each repetition runs this tree and OTHER_SOURCE_TREE (e.g. `git archive` of
+main, unpacked) in turn as child processes, A/B interleaved, and prints the best of each.
+Goal (issue 17, helper task): rank and propose faster with exactly the same output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_once(garden_dir: Path, dump: Path | None) -> dict[str, float]:
+    """One first tend's rank and propose stages on a copy of garden_dir: their seconds."""
+    from events.store import EventStore
+    from flows import tending
+    from flows.asking import ask
+    from garden.policy import Policy
+    from garden.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(garden_dir, root / "patterns")
+        settings = load_settings(garden=root / "patterns", db=root / ".garden" / "events.db")
+        recorded = []
+        with EventStore(settings.db) as store:
+            tend = tending.start_tend(settings, Policy(), store, today=dt.date(2026, 11, 22))
+            tending.observe_step(tend)
+            tending.choose_step(tend)
+            times = {}
+            clock = time.perf_counter()
+            tend.ranking = tending.rank_step(tend)
+            times["rank"] = time.perf_counter() - clock
+            record = tend.recorder.record
+
+            def keep(events):
+                recorded.extend(events)
+                record(events)
+
+            tend.recorder.record = keep
+            build = asking = recording = 0.0
+            for batch in tending.batches(tend):
+                t0 = time.perf_counter()
+                job = tending.ask_job(tend, batch, tend.ranking)
+                t1 = time.perf_counter()
+                asked = list(ask(job, tend.proposer))
+                t2 = time.perf_counter()
+                tending.record_batch(tend, job, asked)
+                t3 = time.perf_counter()
+                build, asking, recording = build + t1 - t0, asking + t2 - t1, recording + t3 - t2
+            times.update(propose=build + asking + recording, build=build, ask=asking, record=recording)
+            if dump is not None:
+                write_dump(dump, tend.ranking, recorded)
+    return times
+
+
+def write_dump(out: Path, ranking, events) -> None:
+    import numpy as np
+
+    m = ranking.matrix
+    np.savez(out.with_suffix(".npz"), slugs=np.array(ranking.slugs), neighbours=ranking.neighbours,
+             scores=ranking.scores, terms=ranking.terms, data=m.data, indices=m.indices,
+             indptr=m.indptr, common=np.array(sorted(ranking.common_terms)))
+    with open(out.with_suffix(".jsonl"), "w", encoding="utf-8") as f:
+        for e in events:
+            payload = e.payload.model_dump(mode="json")
+            payload.pop("proposal_id", None)
+            f.write(json.dumps({"type": e.type, "slug": e.slug, "actor": e.actor, "payload": payload},
+                               sort_keys=True) + "\n")
+
+
+def child(tree: Path, garden_dir: Path) -> dict[str, float]:
+    """One run_once in a child process whose imports come from `tree`."""
+    code = (f"import sys; sys.path[:0] = [{str(tree)!r}, {str(REPO / 'scripts')!r}]; "
+            "import json, bench_rank_propose as b; "
+            f"print(json.dumps(b.run_once(__import__('pathlib').Path({str(garden_dir)!r}), None)))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GARDEN_", "PREFECT_"))}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("garden", type=Path)
+    parser.add_argument("--dump", type=Path)
+    parser.add_argument("--against", type=Path, help="another source tree, run A/B interleaved")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    garden = args.garden.resolve()
+    if args.against is None:
+        for i in range(args.repeat):
+            times = run_once(garden, args.dump if i == 0 else None)
+            print(" ".join(f"{k} {v:.2f}s" for k, v in times.items()), flush=True)
+        return 0
+    runs: dict[str, list[dict]] = {"this": [], "other": []}
+    for _ in range(args.repeat):
+        for name, tree in (("other", args.against.resolve()), ("this", REPO)):
+            times = child(tree, garden)
+            runs[name].append(times)
+            print(f"{name:5} " + " ".join(f"{k} {v:.2f}s" for k, v in times.items()), flush=True)
+    for name, found in runs.items():
+        best = {k: min(t[k] for t in found) for k in found[0]}
+        print(f"best of {len(found)}, {name} ({args.against if name == 'other' else REPO}): "
+              + " ".join(f"{k} {v:.2f}s" for k, v in best.items()))
+    print("load:", os.getloadavg())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
