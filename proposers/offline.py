@@ -148,12 +148,12 @@ class OfflineProposer:
         """Every existing link and entity of the pattern, scored afresh on the scale of a new
         proposal, with its evidence: {"inferred_links": [{"target", "type", "confidence",
         "evidence"}], "entities": [{"id", "relevance", "evidence"}]}."""
-        from garden.reassess import pair_evidence
+        from garden.reassess import pair_evidences
 
         text = _text_words(request.text)
         links = []
-        for link in request.existing_links:
-            evidence = pair_evidence(ranking, request.slug, link.target)
+        found = pair_evidences(ranking, request.slug, [link.target for link in request.existing_links])
+        for link, evidence in zip(request.existing_links, found):
             confidence = 0.0 if evidence.get("missing") else link_confidence(evidence["cosine"])
             links.append({"target": link.target, "type": link.type, "confidence": confidence,
                           "evidence": evidence})
@@ -186,11 +186,10 @@ class OfflineProposer:
 
         if request.slug not in ranking:
             return []
+        near = [(target, cosine) for target, cosine in ranking.top(request.slug) if cosine >= DUPLICATE_COSINE]
+        overlaps = ranking.overlaps(request.slug, [target for target, _ in near], 4)
         found = []
-        for target, cosine in ranking.top(request.slug):
-            if cosine < DUPLICATE_COSINE:
-                break  # best first
-            shared = list(ranking.shared_terms(request.slug, target, 4))
+        for (target, cosine), (_, shared) in zip(near, overlaps):
             found.append({"target": target, "confidence": duplicate_confidence(cosine),
                           "reason": f"Nearly the same text (cosine {cosine:.2f}"
                                     + (f"; shared terms: {', '.join(shared)})" if shared else ")"),

@@ -1,0 +1,86 @@
+"""The ranking's fast paths equal the plain computations they replace, value for value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import random as sparse_random
+
+from garden.candidates import Ranking, rank_patterns
+from garden.catalog import load_garden
+from garden.reassess import pair_evidence, pair_evidences
+
+
+def overlap_by_intersection(ranking: Ranking, a: str, b: str, n: int) -> tuple[float, list[str]]:
+    """The definition: the common columns of the two rows (`np.intersect1d`), their weight
+    products summed, and the terms of the n heaviest (ties in column order)."""
+    m = ranking.matrix
+    i, j = ranking.index(a), ranking.index(b)
+    cols_a, cols_b = m.indices[m.indptr[i] : m.indptr[i + 1]], m.indices[m.indptr[j] : m.indptr[j + 1]]
+    common, at_a, at_b = np.intersect1d(cols_a, cols_b, assume_unique=True, return_indices=True)
+    if common.size == 0:
+        return 0.0, []
+    weight = m.data[m.indptr[i] + at_a] * m.data[m.indptr[j] + at_b]
+    order = np.argsort(-weight, kind="stable")[:n]
+    return float(weight.sum()), [str(ranking.terms[common[k]]) for k in order]
+
+
+def random_ranking(seed: int, rows: int = 40, columns: int = 60) -> Ranking:
+    rng = np.random.default_rng(seed)
+    matrix = sparse_random(rows, columns, density=rng.uniform(0.02, 0.5), format="csr",
+                           dtype=np.float32, random_state=seed)
+    matrix.data = np.round(matrix.data * 4) / 4  # equal weights, so ties are broken somewhere
+    matrix.data[matrix.data == 0] = 0.25
+    slugs = [f"p{i}" for i in range(rows)]
+    empty = np.zeros((rows, 0))
+    return Ranking(slugs, empty.astype(np.int32), empty.astype(np.float32), matrix,
+                   np.array([f"t{c}" for c in range(columns)], dtype=object))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_overlaps_equal_the_intersection_pair_by_pair(seed):
+    ranking = random_ranking(seed)
+    rng = np.random.default_rng(seed)
+    for a in ranking.slugs:
+        others = list(rng.choice(ranking.slugs, size=rng.integers(0, 12)))  # repeats, itself
+        for n in (0, 1, 4, 5, 100):
+            found = ranking.overlaps(a, others, n)
+            assert found == [overlap_by_intersection(ranking, a, b, n) for b in others]
+            for (cosine, _), b in zip(found, others):
+                assert type(cosine) is float and cosine == ranking.overlap(a, b, n)[0]
+
+
+def test_overlaps_on_a_real_ranking_and_its_subset(seed_garden):
+    garden = load_garden(seed_garden)
+    ranking = rank_patterns(garden.patterns.values())
+    assert ranking.matrix.has_sorted_indices
+    for a in ranking.slugs:
+        assert ranking.overlaps(a, ranking.slugs) == [overlap_by_intersection(ranking, a, b, 5)
+                                                      for b in ranking.slugs]
+    part = ranking.subset(ranking.slugs[:1], ranking.slugs[1:])
+    a = ranking.slugs[0]
+    assert part.overlaps(a, ranking.slugs) == ranking.overlaps(a, ranking.slugs)
+
+
+def test_pair_evidences_equal_pair_evidence_one_by_one(seed_garden):
+    garden = load_garden(seed_garden)
+    ranking = rank_patterns(garden.patterns.values())
+    slug = ranking.slugs[0]
+    targets = ranking.slugs + ["not-in-the-garden", slug, ranking.slugs[-1]]
+    assert pair_evidences(ranking, slug, targets) == [pair_evidence_plainly(ranking, slug, t) for t in targets]
+    assert pair_evidences(ranking, "not-in-the-garden", targets[:2]) == [
+        pair_evidence(ranking, "not-in-the-garden", t) for t in targets[:2]]
+    assert pair_evidences(ranking, slug, []) == []
+
+
+def pair_evidence_plainly(ranking: Ranking, slug: str, target: str, terms: int = 4) -> dict:
+    """`pair_evidence` as it was written before `pair_evidences`, on the intersection."""
+    if slug not in ranking or target not in ranking or target == slug:
+        return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in ranking}
+    i, j = ranking.index(slug), ranking.index(target)
+    hits = (ranking.neighbours[i] == j).nonzero()[0]
+    rank = int(hits[0]) + 1 if hits.size else None
+    cosine, shared = overlap_by_intersection(ranking, slug, target, terms)
+    if rank is not None:
+        cosine = float(ranking.scores[i][hits[0]])
+    return {"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared}
