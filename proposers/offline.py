@@ -262,18 +262,21 @@ _ASCII_SEPARATORS = bytes(b if b >= 128 or chr(b).isalnum() else ord(" ") for b 
 
 def _words(text: str) -> str:
     """Text as its lower-case words (the runs of letters and digits, `[^\\W_]+` of its casefold),
-    space-separated and padded, so a phrase is a substring.
+    space-separated and padded, so a phrase is a substring."""
+    return " " + b" ".join(_word_list(text)).decode() + " "
 
-    A regex over a pattern's text took half the proposer's time; instead, the few distinct
-    non-ASCII characters that are not letters or digits become spaces, then the ASCII ones do
-    (`bytes.translate`), and the text splits on spaces. tests/test_offline_speed.py holds it
-    equal to the regex."""
+
+def _word_list(text: str) -> list[bytes]:
+    """The words of `_words`, UTF-8 encoded. A regex over a pattern's text took half the
+    proposer's time; instead, the few distinct non-ASCII characters that are not letters or
+    digits become spaces, then the ASCII ones do (`bytes.translate`), and the text splits on
+    spaces. tests/test_offline_speed.py holds it equal to the regex."""
     folded = text.casefold()
     if not folded.isascii():
         for char in set(_NON_ASCII.findall(folded)):
             if not char.isalnum():
                 folded = folded.replace(char, " ")
-    return " " + b" ".join(folded.encode().translate(_ASCII_SEPARATORS).split()).decode() + " "
+    return folded.encode().translate(_ASCII_SEPARATORS).split()
 
 
 class TextWords:
@@ -284,15 +287,16 @@ class TextWords:
     __slots__ = ("words", "vocabulary")
 
     def __init__(self, text: str):
-        self.words = _words(text)
-        self.vocabulary = frozenset(self.words.split())
+        found = _word_list(text)
+        self.words = " " + b" ".join(found).decode() + " "
+        self.vocabulary = set(found)
 
     def count(self, label: str) -> int:
         """How often the label occurs in the text as whole words: its `_words` in `words`."""
-        phrase, words = _phrase(label), _phrase_words(label)
+        words = _phrase_words(label)
         if not words or not self.vocabulary.issuperset(words):
             return 0
-        return self.words.count(phrase)
+        return self.words.count(_phrase(label))
 
 
 @lru_cache(maxsize=512)
@@ -307,8 +311,8 @@ def _phrase(label: str) -> str:
 
 
 @lru_cache(maxsize=100_000)
-def _phrase_words(label: str) -> tuple[str, ...]:
-    return tuple(_phrase(label).split())
+def _phrase_words(label: str) -> tuple[bytes, ...]:
+    return tuple(_word_list(label))
 
 
 def _titled(label: str) -> str:
