@@ -37,6 +37,8 @@ TERMS_PER_PATTERN = 250
 
 
 _CODE = re.compile(r"```.*?```", re.DOTALL)
+#: A term: three or more ASCII letters and hyphens, starting and ending with a letter.
+TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b"
 
 
 def pattern_prose(pattern: Pattern) -> str:
@@ -196,17 +198,15 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         empty = np.zeros((0, 0))
         return Ranking(slugs, empty.astype(np.int32), empty.astype(np.float32), None, np.array([]))
     # Imported here: scikit-learn takes a second to import, and most commands never rank.
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.feature_extraction.text import TfidfTransformer
 
     # TfidfVectorizer's steps, split so that the words it would drop as too common (max_df) are
     # counted first: they are the garden's generic words (`common_terms`).
-    counter = CountVectorizer(stop_words="english", min_df=2 if n >= 50 else 1, dtype=np.float32,
-                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b")
     max_df = 0.5 if n >= 50 else 1.0
     common: frozenset[str] = frozenset()
     try:
-        counts = counter.fit_transform(pattern_document(p) for p in patterns).tocsc()
-        terms = counter.get_feature_names_out()
+        counts, terms = count_terms((pattern_document(p) for p in patterns), min_df=2 if n >= 50 else 1)
+        counts = counts.tocsc()
         df = np.diff(counts.indptr)
         if n >= 20:  # too few patterns to call a word common
             common = frozenset(terms[df >= GENERIC_SHARE * n].tolist())
@@ -239,6 +239,46 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         neighbours[start:stop] = np.take_along_axis(part, order, axis=1)
         scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
     return Ranking(slugs, neighbours, scores, matrix, terms, common)
+
+
+def count_terms(documents: Iterable[str], min_df: int = 1):
+    """The term counts of the documents and their terms, as scikit-learn's
+    `CountVectorizer(stop_words="english", min_df=min_df, dtype=np.float32,
+    token_pattern=TOKEN_PATTERN)` gives them (`fit_transform`, `get_feature_names_out`): its own
+    lower-casing, tokens and stop words, counted a document at a time (`collections.Counter`)
+    rather than a token at a time in Python, which was a third of ranking. Raises ValueError
+    when no term is left, as it does. tests/test_candidates_speed.py holds the two equal."""
+    from collections import Counter
+
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectorizer = CountVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN)
+    lower, tokenize = vectorizer.build_preprocessor(), vectorizer.build_tokenizer()
+    stop = vectorizer.get_stop_words()
+    vocabulary: dict[str, int] = {}  # term -> column, in order of first use
+    columns: list[int] = []
+    values: list[int] = []
+    indptr = [0]
+    for document in documents:
+        counts = Counter(tokenize(lower(document)))
+        for word in stop.intersection(counts):
+            del counts[word]
+        columns += [vocabulary.setdefault(term, len(vocabulary)) for term in counts]
+        values += counts.values()
+        indptr.append(len(columns))
+    if not vocabulary:
+        raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+    terms = np.array(sorted(vocabulary), dtype=object)
+    sorted_column = np.empty(len(terms), dtype=np.int32)
+    sorted_column[[vocabulary[term] for term in terms]] = np.arange(len(terms), dtype=np.int32)
+    counts = csr_matrix((np.array(values, dtype=np.float32), sorted_column[np.array(columns, dtype=np.int64)],
+                         np.array(indptr, dtype=np.int32)), shape=(len(indptr) - 1, len(terms)))
+    kept = np.flatnonzero(np.bincount(counts.indices, minlength=len(terms)) >= min_df)
+    if kept.size == 0:
+        raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+    return counts[:, kept], terms[kept]
 
 
 def _keep_heaviest(matrix, m: int):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.sparse import random as sparse_random
 
-from garden.candidates import Ranking, rank_patterns
+from conftest import SEEDS
+from garden.candidates import TOKEN_PATTERN, Ranking, count_terms, rank_patterns
 from garden.catalog import load_garden
 from garden.reassess import pair_evidence, pair_evidences
 
@@ -84,3 +87,50 @@ def pair_evidence_plainly(ranking: Ranking, slug: str, target: str, terms: int =
     if rank is not None:
         cosine = float(ranking.scores[i][hits[0]])
     return {"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared}
+
+
+def count_by_scikit_learn(documents: list[str], min_df: int):
+    """The definition: scikit-learn's CountVectorizer, as `rank_patterns` called it."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectorizer = CountVectorizer(stop_words="english", min_df=min_df, dtype=np.float32,
+                                 token_pattern=TOKEN_PATTERN)
+    counts = vectorizer.fit_transform(documents)
+    return counts, vectorizer.get_feature_names_out()
+
+
+def assert_same_counts(documents: list[str], min_df: int) -> None:
+    try:
+        expected, expected_terms = count_by_scikit_learn(documents, min_df)
+    except ValueError:  # no term left (rank_patterns takes any ValueError for that)
+        with pytest.raises(ValueError):
+            count_terms(documents, min_df)
+        return
+    counts, terms = count_terms(documents, min_df)
+    assert terms.dtype == expected_terms.dtype and terms.tolist() == expected_terms.tolist()
+    assert type(counts) is type(expected) and counts.shape == expected.shape
+    a, b = counts.tocsc(), expected.tocsc()  # as rank_patterns reads them
+    for part in ("data", "indices", "indptr"):
+        assert getattr(a, part).dtype == getattr(b, part).dtype
+        assert np.array_equal(getattr(a, part), getattr(b, part)), part
+
+
+WORDS = ["the", "and", "garden", "Garden", "grief", "self-leadership", "-x-", "a-b", "ab", "co2",
+         "snake_case", "café", "naïve", "über", "Straße", "İstanbul", "K", "—", "..", "3rd", "x", ""]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=12), min_size=1, max_size=8),
+       st.sampled_from([1, 2, 3]), st.sampled_from([" ", "\n", "-", "0", "é", ", "]))
+def test_count_terms_equal_scikit_learn(documents, min_df, glue):
+    assert_same_counts([glue.join(words) for words in documents], min_df)
+
+
+def test_count_terms_equal_scikit_learn_on_the_seed_patterns():
+    from garden.candidates import pattern_document
+
+    garden = load_garden(SEEDS)
+    documents = [pattern_document(p) for p in garden.patterns.values()]
+    for min_df in (1, 2, 3, 4):
+        assert_same_counts(documents * 2, min_df)
+    assert_same_counts(["", "the and of"], 1)  # stop words alone: no vocabulary
