@@ -274,8 +274,9 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     terms = np.array(sorted(vocabulary), dtype=object)
     sorted_column = np.empty(len(terms), dtype=np.int32)
     sorted_column[[vocabulary[term] for term in terms]] = np.arange(len(terms), dtype=np.int32)
+    index = np.int32 if len(columns) <= np.iinfo(np.int32).max else np.int64  # as CountVectorizer's
     counts = csr_matrix((np.array(values, dtype=np.float32), sorted_column[np.array(columns, dtype=np.int64)],
-                         np.array(indptr, dtype=np.int32)), shape=(len(indptr) - 1, len(terms)))
+                         np.array(indptr, dtype=index)), shape=(len(indptr) - 1, len(terms)))
     kept = np.flatnonzero(np.bincount(counts.indices, minlength=len(terms)) >= min_df)
     if kept.size == 0:
         raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")

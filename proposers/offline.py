@@ -95,7 +95,8 @@ def _shared_bonus(shared: int | None) -> float:
 def score_entity(request: ProposalRequest, label: str) -> float:
     """`entity_relevance` of a label for a request's pattern, with the evidence the proposer uses:
     for re-assessing an entity the pattern already has."""
-    return entity_relevance(_text_words(request.text).count(label), label=label, title=request.title, slug=request.slug,
+    occurrences = _text_words(request.text).count(label)
+    return entity_relevance(occurrences, label=label, title=request.title, slug=request.slug,
                             shared=shared_by(request, label), common_terms=request.common_terms)
 
 

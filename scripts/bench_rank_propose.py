@@ -10,6 +10,8 @@ steps of `flows.tending` run as `run_steps` runs them, with the default Policy a
 proposer: observe, choose, rank (`rank_step`), and propose batch by batch, each batch timed in
 three parts: building the requests (`ask_job`: `build_requests`), asking (`ask`: the offline
 proposer's answers, re-assessments and duplicate suspicions) and recording (`record_batch`).
+Each figure is given as wall time and as the process's CPU time (`*_cpu`, `time.process_time`),
+which other processes on a shared machine disturb less.
 
 With --dump, the ranking (neighbours, scores, the matrix, terms, common_terms) and every event
 the propose stage recorded, in order, without ids, times and run ids, are written to OUT.npz and
@@ -56,9 +58,9 @@ def run_once(garden_dir: Path, dump: Path | None) -> dict[str, float]:
             tending.choose_step(tend)
             warm_ranking_imports()  # as a tend does while Prefect's server starts
             times = {}
-            clock = time.perf_counter()
+            clock, cpu = time.perf_counter(), time.process_time()
             tend.ranking = tending.rank_step(tend)
-            times["rank"] = time.perf_counter() - clock
+            times["rank"], times["rank_cpu"] = time.perf_counter() - clock, time.process_time() - cpu
             record = tend.recorder.record
 
             def keep(events):
@@ -66,17 +68,21 @@ def run_once(garden_dir: Path, dump: Path | None) -> dict[str, float]:
                 record(events)
 
             tend.recorder.record = keep
-            build = asking = recording = 0.0
+            spent = dict.fromkeys(("build", "ask", "record", "build_cpu", "ask_cpu", "record_cpu"), 0.0)
             for batch in tending.batches(tend):
-                t0 = time.perf_counter()
+                marks = [(time.perf_counter(), time.process_time())]
                 job = tending.ask_job(tend, batch, tend.ranking)
-                t1 = time.perf_counter()
+                marks.append((time.perf_counter(), time.process_time()))
                 asked = list(ask(job, tend.proposer))
-                t2 = time.perf_counter()
+                marks.append((time.perf_counter(), time.process_time()))
                 tending.record_batch(tend, job, asked)
-                t3 = time.perf_counter()
-                build, asking, recording = build + t1 - t0, asking + t2 - t1, recording + t3 - t2
-            times.update(propose=build + asking + recording, build=build, ask=asking, record=recording)
+                marks.append((time.perf_counter(), time.process_time()))
+                for part, (before, after) in zip(("build", "ask", "record"), zip(marks, marks[1:])):
+                    spent[part] += after[0] - before[0]
+                    spent[part + "_cpu"] += after[1] - before[1]
+            times["propose"] = spent["build"] + spent["ask"] + spent["record"]
+            times["propose_cpu"] = spent["build_cpu"] + spent["ask_cpu"] + spent["record_cpu"]
+            times.update(spent)
             if dump is not None:
                 write_dump(dump, tend.ranking, recorded)
     return times
