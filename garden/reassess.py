@@ -32,18 +32,21 @@ def pair_evidences(ranking: Ranking, slug: str, targets: Sequence[str], terms: i
     (`Ranking.overlaps`)."""
     known = slug in ranking
     scored = [t for t in targets if known and t in ranking and t != slug]
-    overlaps = dict(zip(scored, ranking.overlaps(slug, scored, terms))) if scored else {}
+    if not scored:
+        return [{"cosine": 0.0, "rank": None, "shared_terms": [], "missing": t not in ranking} for t in targets]
+    overlaps = dict(zip(scored, ranking.overlaps(slug, scored, terms)))
+    i = ranking.index(slug)
+    neighbours = ranking.neighbours[i].tolist()
     found = []
     for target in targets:
         if target not in overlaps:
             found.append({"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in ranking})
             continue
-        i, j = ranking.index(slug), ranking.index(target)
-        hits = (ranking.neighbours[i] == j).nonzero()[0]
-        rank = int(hits[0]) + 1 if hits.size else None
+        j = ranking.index(target)
+        rank = neighbours.index(j) + 1 if j in neighbours else None
         cosine, shared = overlaps[target]
         if rank is not None:  # the very number a proposal of this candidate was scored by
-            cosine = float(ranking.scores[i][hits[0]])
+            cosine = float(ranking.scores[i][rank - 1])
         found.append({"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared})
     return found
 

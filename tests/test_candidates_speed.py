@@ -134,3 +134,29 @@ def test_count_terms_equal_scikit_learn_on_the_seed_patterns():
     for min_df in (1, 2, 3, 4):
         assert_same_counts(documents * 2, min_df)
     assert_same_counts(["", "the and of"], 1)  # stop words alone: no vocabulary
+
+
+def top_plainly(ranking: Ranking, slug: str, exclude=(), k=None) -> list[tuple[str, float]]:
+    """`Ranking.top` as it was written, over numpy's scalars."""
+    found = []
+    for j, score in zip(ranking.neighbours[ranking.index(slug)], ranking.scores[ranking.index(slug)]):
+        if j < 0 or score <= 0:
+            break
+        if ranking.slugs[j] not in exclude:
+            found.append((ranking.slugs[j], float(score)))
+            if k is not None and len(found) >= k:
+                break
+    return found
+
+
+def test_top_equals_reading_numpy_scalars(tmp_path):
+    from conftest import make_garden
+
+    garden = load_garden(make_garden(tmp_path / "patterns", 60))
+    ranking = rank_patterns(garden.patterns.values(), k=5, extra=3)
+    for slug in ranking.slugs:
+        skip = set(ranking.slugs[::7])
+        for k in (None, 1, 3):
+            found = ranking.top(slug, skip, k)
+            assert found == top_plainly(ranking, slug, skip, k)
+            assert all(type(score) is float for _, score in found)
