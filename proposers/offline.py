@@ -311,9 +311,10 @@ class TextWords:
         return found
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=64)
 def _text_words(text: str) -> TextWords:
-    """`TextWords` of a pattern's text, kept while a batch is proposed and re-assessed."""
+    """`TextWords` of a pattern's text, kept while it is proposed and re-assessed (one after the
+    other: `flows.asking.ask`); about 4 times the text's size."""
     return TextWords(text)
 
 

@@ -160,3 +160,12 @@ def test_top_equals_reading_numpy_scalars(tmp_path):
             found = ranking.top(slug, skip, k)
             assert found == top_plainly(ranking, slug, skip, k)
             assert all(type(score) is float for _, score in found)
+
+
+def test_count_terms_equal_scikit_learn_beside_every_character():
+    # each character between, before and after letters and hyphens: a word character outside
+    # ASCII glues letters into no term, any other character parts them
+    characters = [chr(c) for c in range(0x20000) if not 0xD800 <= c < 0xE000] + ["\ud800"]
+    documents = ["".join(f"abc{c}def gh-{c}-ijk {c}lmn-op{c} " for c in characters[i : i + 4000])
+                 for i in range(0, len(characters), 4000)]
+    assert_same_counts(documents, 1)
