@@ -289,8 +289,8 @@ def _word_list(text: str) -> list[bytes]:
 
 class TextWords:
     """A pattern's text as its words (`_words`), and the set of them: a label one of whose words
-    the text lacks occurs 0 times, found without reading the text (three labels in four offered
-    never occur). Counts are kept: a label is asked about again (a candidate's entities are
+    the text lacks occurs 0 times, found without reading the text (on the corpus, three labels
+    in four asked about lack one). Counts are kept: a label is asked about again (a candidate's entities are
     looked for as shared, then offered)."""
 
     __slots__ = ("words", "vocabulary", "_counts")
