@@ -251,6 +251,7 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     a document at a time (`collections.Counter`) rather than a token at a time in Python. Raises
     ValueError when no term is left, as it does. tests/test_candidates_speed.py holds the two
     equal."""
+    from array import array
     from collections import Counter, defaultdict
 
     import numpy as np
@@ -260,15 +261,14 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     stop = CountVectorizer(stop_words="english").get_stop_words()
     vocabulary: defaultdict[str, int] = defaultdict()  # term -> column, in order of first use
     vocabulary.default_factory = vocabulary.__len__
-    columns: list[int] = []
-    values: list[int] = []
+    columns, values = array("i"), array("i")  # compact, as CountVectorizer's: 2 x 4 bytes an entry
     indptr = [0]
     for document in documents:
         counts = Counter(_ASCII_TOKEN.findall(_as_ascii(document.lower())))
         for word in stop.intersection(counts):
             del counts[word]
-        columns += map(vocabulary.__getitem__, counts)
-        values += counts.values()
+        columns.extend(map(vocabulary.__getitem__, counts))
+        values.extend(counts.values())
         indptr.append(len(columns))
     if not vocabulary:
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
@@ -276,7 +276,8 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     sorted_column = np.empty(len(terms), dtype=np.int32)
     sorted_column[[vocabulary[term] for term in terms]] = np.arange(len(terms), dtype=np.int32)
     index = np.int32 if len(columns) <= np.iinfo(np.int32).max else np.int64  # as CountVectorizer's
-    counts = csr_matrix((np.array(values, dtype=np.float32), sorted_column[np.array(columns, dtype=np.int64)],
+    counts = csr_matrix((np.frombuffer(values, dtype=np.intc).astype(np.float32),
+                         sorted_column[np.frombuffer(columns, dtype=np.intc)],
                          np.array(indptr, dtype=index)), shape=(len(indptr) - 1, len(terms)))
     kept = np.flatnonzero(np.bincount(counts.indices, minlength=len(terms)) >= min_df)
     if kept.size == 0:
