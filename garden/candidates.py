@@ -12,7 +12,7 @@ memory grows with N x K, never N x N.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,10 @@ TERMS_PER_PATTERN = 250
 
 
 _CODE = re.compile(r"```.*?```", re.DOTALL)
+#: A term: three or more ASCII letters and hyphens, starting and ending with a letter.
+TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b"
+_ASCII_TOKEN = re.compile(TOKEN_PATTERN.removeprefix("(?u)"), re.ASCII)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def pattern_prose(pattern: Pattern) -> str:
@@ -78,12 +82,12 @@ class Ranking:
         i = self._index[slug]
         skip = set(exclude)
         found = []
-        for j, score in zip(self.neighbours[i], self.scores[i]):
+        for j, score in zip(self.neighbours[i].tolist(), self.scores[i].tolist()):  # not numpy's scalars: 3x faster
             if j < 0 or score <= 0:
                 break
             other = self.slugs[j]
             if other not in skip:
-                found.append((other, float(score)))
+                found.append((other, score))
                 if k is not None and len(found) >= k:
                     break
         return found
@@ -95,19 +99,41 @@ class Ranking:
     def overlap(self, a: str, b: str, n: int = 5) -> tuple[float, list[str]]:
         """The two patterns' cosine (the sum of their common terms' weight products, the rows
         being L2-normalised) and the n terms that contribute most to it, in one pass."""
+        return self.overlaps(a, [b], n)[0]
+
+    def overlaps(self, a: str, others: Sequence[str], n: int = 5) -> list[tuple[float, list[str]]]:
+        """`overlap` of `a` with each of `others`, all in one pass of numpy calls (a pair at a
+        time, `np.intersect1d` took a sixth of a first tend's proposing). The common terms of a
+        pair are found by looking each of the other's columns up in a's (rows keep their columns
+        sorted), so they come in column order, as `np.intersect1d` gives them, and the weights
+        sum and sort as they did (tests/test_candidates_speed.py)."""
         import numpy as np
 
         m = self.matrix
-        if m is None:
-            return 0.0, []
-        i, j = self._index[a], self._index[b]
-        cols_a, cols_b = m.indices[m.indptr[i] : m.indptr[i + 1]], m.indices[m.indptr[j] : m.indptr[j + 1]]
-        common, at_a, at_b = np.intersect1d(cols_a, cols_b, assume_unique=True, return_indices=True)
-        if common.size == 0:
-            return 0.0, []
-        weight = m.data[m.indptr[i] + at_a] * m.data[m.indptr[j] + at_b]
-        order = np.argsort(-weight, kind="stable")[:n]
-        return float(weight.sum()), [str(self.terms[common[k]]) for k in order]
+        if m is None or not others:
+            return [(0.0, []) for _ in others]
+        m.sort_indices()  # a no-op on the ranking's own matrix, whose rows are sorted
+        i = self._index[a]
+        cols_a, data_a = m.indices[m.indptr[i] : m.indptr[i + 1]], m.data[m.indptr[i] : m.indptr[i + 1]]
+        rows = np.array([self._index[b] for b in others], dtype=np.int64)
+        starts, lengths = m.indptr[rows], m.indptr[rows + 1] - m.indptr[rows]
+        # every entry of the others' rows, row after row, as positions in m.indices / m.data
+        at = np.arange(lengths.sum()) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        cols = m.indices[at]
+        where = np.minimum(np.searchsorted(cols_a, cols), max(cols_a.size - 1, 0))
+        hit = cols_a[where] == cols if cols_a.size else np.zeros(cols.size, dtype=bool)
+        weight = data_a[where[hit]] * m.data[at[hit]]
+        common, pair = cols[hit], np.repeat(np.arange(rows.size), lengths)[hit]
+        order = np.lexsort((-weight, pair))  # by pair, then heaviest first, ties in column order
+        bounds = np.searchsorted(pair, np.arange(rows.size + 1))
+        found = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if lo == hi:
+                found.append((0.0, []))
+                continue
+            top = common[order[lo : min(hi, lo + n)]]
+            found.append((float(weight[lo:hi].sum()), [str(self.terms[k]) for k in top]))
+        return found
 
     def subset(self, slugs: Iterable[str], rows: Iterable[str] = ()) -> Ranking:
         """The part of the ranking that questions about `slugs` read, to ship where they are
@@ -174,17 +200,15 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         empty = np.zeros((0, 0))
         return Ranking(slugs, empty.astype(np.int32), empty.astype(np.float32), None, np.array([]))
     # Imported here: scikit-learn takes a second to import, and most commands never rank.
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.feature_extraction.text import TfidfTransformer
 
     # TfidfVectorizer's steps, split so that the words it would drop as too common (max_df) are
     # counted first: they are the garden's generic words (`common_terms`).
-    counter = CountVectorizer(stop_words="english", min_df=2 if n >= 50 else 1, dtype=np.float32,
-                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+[a-zA-Z]\b")
     max_df = 0.5 if n >= 50 else 1.0
     common: frozenset[str] = frozenset()
     try:
-        counts = counter.fit_transform(pattern_document(p) for p in patterns).tocsc()
-        terms = counter.get_feature_names_out()
+        counts, terms = count_terms((pattern_document(p) for p in patterns), min_df=2 if n >= 50 else 1)
+        counts = counts.tocsc()
         df = np.diff(counts.indptr)
         if n >= 20:  # too few patterns to call a word common
             common = frozenset(terms[df >= GENERIC_SHARE * n].tolist())
@@ -217,6 +241,58 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
         neighbours[start:stop] = np.take_along_axis(part, order, axis=1)
         scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
     return Ranking(slugs, neighbours, scores, matrix, terms, common)
+
+
+def count_terms(documents: Iterable[str], min_df: int = 1):
+    """The term counts of the documents and their terms, as scikit-learn's
+    `CountVectorizer(stop_words="english", min_df=min_df, dtype=np.float32,
+    token_pattern=TOKEN_PATTERN)` gives them (`fit_transform`, `get_feature_names_out`): the same
+    lower-casing, tokens and stop words, but the tokens found in ASCII (`_as_ascii`), and counted
+    a document at a time (`collections.Counter`) rather than a token at a time in Python. Raises
+    ValueError when no term is left, as it does. tests/test_candidates_speed.py holds the two
+    equal."""
+    from array import array
+    from collections import Counter, defaultdict
+
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    stop = CountVectorizer(stop_words="english").get_stop_words()
+    vocabulary: defaultdict[str, int] = defaultdict()  # term -> column, in order of first use
+    vocabulary.default_factory = vocabulary.__len__
+    columns, values = array("i"), array("i")  # compact, as CountVectorizer's: 2 x 4 bytes an entry
+    indptr = [0]
+    for document in documents:
+        counts = Counter(_ASCII_TOKEN.findall(_as_ascii(document.lower())))
+        for word in stop.intersection(counts):
+            del counts[word]
+        columns.extend(map(vocabulary.__getitem__, counts))
+        values.extend(counts.values())
+        indptr.append(len(columns))
+    if not vocabulary:
+        raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+    terms = np.array(sorted(vocabulary), dtype=object)
+    sorted_column = np.empty(len(terms), dtype=np.int32)
+    sorted_column[[vocabulary[term] for term in terms]] = np.arange(len(terms), dtype=np.int32)
+    index = np.int32 if len(columns) <= np.iinfo(np.int32).max else np.int64  # as CountVectorizer's
+    counts = csr_matrix((np.frombuffer(values, dtype=np.intc).astype(np.float32),
+                         sorted_column[np.frombuffer(columns, dtype=np.intc)],
+                         np.array(indptr, dtype=index)), shape=(len(indptr) - 1, len(terms)))
+    kept = np.flatnonzero(np.bincount(counts.indices, minlength=len(terms)) >= min_df)
+    if kept.size == 0:
+        raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+    return counts[:, kept], terms[kept]
+
+
+def _as_ascii(text: str) -> str:
+    """The text with each character outside ASCII replaced by "0" if it is a word character (a
+    letter or digit: it glues the letters beside it into a word that is no term) and by a space
+    if not: TOKEN_PATTERN finds the same terms in it, and faster (`_ASCII_TOKEN`)."""
+    if not text.isascii():
+        for char in set(_NON_ASCII.findall(text)):
+            text = text.replace(char, "0" if char.isalnum() else " ")
+    return text
 
 
 def _keep_heaviest(matrix, m: int):
@@ -262,13 +338,15 @@ def make_request(pattern: Pattern, block: GardenBlock | None, ranking: Ranking,
                   for slug in sorted(named) if slug in patterns and slug != pattern.slug}
     exclude = (pattern.curated_targets() | {link.target for link in block.inferred_links}
                | {t for t in map(link_target_of, declined) if t is not None})
+    top = ranking.top(pattern.slug, exclude, k)
+    terms = [tuple(found) for _, found in ranking.overlaps(pattern.slug, [slug for slug, _ in top[:shared]])]
     candidates = []
-    for rank, (slug, score) in enumerate(ranking.top(pattern.slug, exclude, k)):
+    for rank, (slug, score) in enumerate(top):
         other = patterns[slug]
         back = next((kind for kind, slugs in other.relationships.items() if pattern.slug in slugs), None)
         candidates.append(Candidate(
             slug=slug, title=other.title, summary=other.summary, score=round(score, 4),
-            shared_terms=ranking.shared_terms(pattern.slug, slug) if rank < shared else (),
+            shared_terms=terms[rank] if rank < shared else (),
             entity_labels=tuple(e.label or e.id for e in (other.block.entities if other.block else ())),
             curated_back=back,
         ))

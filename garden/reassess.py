@@ -11,7 +11,7 @@ re-assessment. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -24,15 +24,31 @@ from garden.proposals import calibrate_score
 def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> dict[str, Any]:
     """The pair's cosine, the target's rank among `slug`'s candidates (1 = best; None beyond the
     ranked neighbours) and their shared terms; a target not in the garden: cosine 0, missing."""
-    if slug not in ranking or target not in ranking or target == slug:
-        return {"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in ranking}
-    i, j = ranking.index(slug), ranking.index(target)
-    hits = (ranking.neighbours[i] == j).nonzero()[0]
-    rank = int(hits[0]) + 1 if hits.size else None
-    cosine, shared = ranking.overlap(slug, target, terms)
-    if rank is not None:  # the very number a proposal of this candidate was scored by
-        cosine = float(ranking.scores[i][hits[0]])
-    return {"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared}
+    return pair_evidences(ranking, slug, [target], terms)[0]
+
+
+def pair_evidences(ranking: Ranking, slug: str, targets: Sequence[str], terms: int = 4) -> list[dict[str, Any]]:
+    """`pair_evidence` of `slug` with each of `targets`, the overlaps in one pass
+    (`Ranking.overlaps`)."""
+    known = slug in ranking
+    scored = [t for t in targets if known and t in ranking and t != slug]
+    if not scored:
+        return [{"cosine": 0.0, "rank": None, "shared_terms": [], "missing": t not in ranking} for t in targets]
+    overlaps = dict(zip(scored, ranking.overlaps(slug, scored, terms)))
+    i = ranking.index(slug)
+    neighbours = ranking.neighbours[i].tolist()
+    found = []
+    for target in targets:
+        if target not in overlaps:
+            found.append({"cosine": 0.0, "rank": None, "shared_terms": [], "missing": target not in ranking})
+            continue
+        j = ranking.index(target)
+        rank = neighbours.index(j) + 1 if j in neighbours else None
+        cosine, shared = overlaps[target]
+        if rank is not None:  # the very number a proposal of this candidate was scored by
+            cosine = float(ranking.scores[i][rank - 1])
+        found.append({"cosine": round(max(0.0, cosine), 4), "rank": rank, "shared_terms": shared})
+    return found
 
 
 def describe_evidence(evidence: dict[str, Any]) -> str:
