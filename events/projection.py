@@ -59,11 +59,11 @@ def save_snapshot_if_due(store, state: State) -> bool:
 # --- loading with snapshots ----------------------------------------------------------------
 
 
-def load_state(store, until: int | None = None, *, use_snapshots: bool = True, save: bool = True) -> State:
+def load_state(store, until: int | None = None, *, use_snapshots: bool = True) -> State:
     """The state after event `until` (default: the newest), folding from the best snapshot.
 
     Saves a new snapshot when it had to fold many events past the newest one (only when
-    loading the current state, and not with `save` False: a reader without the lock).
+    loading the current state).
     """
     state, start = State(), 0
     if use_snapshots:
@@ -86,6 +86,6 @@ def load_state(store, until: int | None = None, *, use_snapshots: bool = True, s
             gc.enable()
     if until is not None and state.seq < until:
         state.seq = min(until, store.head_seq())
-    if save and use_snapshots and until is None and folded >= SNAPSHOT_EVERY:
+    if use_snapshots and until is None and folded >= SNAPSHOT_EVERY:
         save_snapshot(store, state)
     return state

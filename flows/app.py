@@ -16,7 +16,6 @@ commands (None for the current state): a command loads the current state once.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import threading
@@ -33,7 +32,7 @@ from events.queries import curator_labels, history as read_history, list_runs, r
 from events.queries import verify as verify_log
 from events.replay import compare, replay_into
 from events.store import EventStore
-from flows import calibration, curate, tending
+from flows import calibration, curate
 from flows.lock import garden_lock
 from flows.prepare import Preparation
 from flows.propose import ProposeTally, make_proposer, propose_garden
@@ -318,18 +317,11 @@ class GardenApp:
             os.environ.setdefault(key, value)
         from flows.server import prefect_server
 
-        # The garden is read and ranked while Prefect's server starts (`flows.prepare`); started
+        # The garden is read while Prefect's server starts (`flows.prepare`); started
         # then, not before, so that it does not slow the imports the server's start waits for.
         preparations: list[Preparation] = []
-        def worth_ranking(garden: Garden) -> bool:
-            try:
-                day = dt.date.fromisoformat(today) if today else dt.date.today()  # as the flow reads it
-            except ValueError:  # the flow says so
-                return False
-            return tending.due_in(garden, self.settings, load_policy(), day, limit, patterns)
-
         try:
-            with prefect_server(lambda: preparations.append(Preparation(self.settings, worth_ranking))):
+            with prefect_server(lambda: preparations.append(Preparation(self.settings))):
                 return self._tend_flow(limit, patterns, today, dry_run, progress, task_runner, dask_address,
                                        dask_workers)
         finally:

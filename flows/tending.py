@@ -193,19 +193,6 @@ def chosen_patterns(garden: Garden, state: State, policy: Policy, today: dt.date
     return [c.slug for c in chosen if c.slug not in garden.read_only]
 
 
-def due_in(garden: Garden, settings: Settings, policy: Policy, today: dt.date, limit: int | None,
-           explicit: list[str] | None = None) -> bool:
-    """Whether a tend would ask about any pattern of `garden`, by the log as it is now, read
-    without the lock (a guess: the tend decides under it). With no log yet, every pattern is."""
-    try:
-        with EventStore(settings.db, create=False) as store:
-            state = load_state(store, save=False)
-    except GardenError:
-        return bool(garden.patterns)
-    return bool(chosen_patterns(garden, state, policy, today,
-                                limit if limit is not None else policy.nightly_limit, explicit))
-
-
 def choose_and_rank_step(tend: Tend) -> int:
     """Choose the patterns to ask about, and rank the candidates when there are any."""
     choose_step(tend)
@@ -215,10 +202,8 @@ def choose_and_rank_step(tend: Tend) -> int:
 
 def rank_step(tend: Tend) -> Ranking:
     """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
-    is never anyone's candidate. A ranking prepared of this very garden is taken as it is."""
-    prepared = prepared_for(tend.settings.garden)
-    ranking = prepared.ranking_of(tend.garden, tend.settings.candidates) if prepared is not None else None
-    return ranking or rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
+    is never anyone's candidate."""
+    return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
 
 
 #: Patterns per Prefect task when the policy does not say (`Policy.batch_size`): a model's
@@ -411,8 +396,8 @@ def summary(tend: Tend) -> dict[str, Any]:
 
 
 def _prepared(tend: Tend) -> tuple[list[str], dict[str, float]]:
-    """What the tend took from a `Preparation` (read and ranked while Prefect's server started:
-    "garden", "ranking"), and the timing of that, "prepare", beside the start."""
+    """What the tend took from a `Preparation` (read while Prefect's server started: "garden"),
+    and the timing of that, "prepare", beside the start."""
     prepared = prepared_for(tend.settings.garden)
     if prepared is None or not prepared.used:
         return [], {}

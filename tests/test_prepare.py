@@ -1,5 +1,5 @@
-"""What a tend reads and ranks while Prefect's server starts (`flows.prepare`): taken only when
-the files are still the bytes it read, and then the tend records exactly what it would have."""
+"""What a tend reads while Prefect's server starts (`flows.prepare`): taken only when the files
+are still the bytes it read, and then the tend records exactly what it would have."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def tend_here(root, preparation=None):
     prepared = Preparation(settings) if preparation else None
     try:
         if prepared is not None:
-            prepared.ranked.wait(60)
+            prepared.read.wait(60)
             preparation(root / "patterns")
         with EventStore(settings.db) as store:
             tend = tending.start_tend(settings, Policy(), store, today=TODAY)
@@ -44,14 +44,14 @@ def tend_here(root, preparation=None):
             prepared.close()
 
 
-def test_the_prepared_garden_and_ranking_are_taken_and_change_nothing(tmp_path):
+def test_the_prepared_garden_is_taken_and_changes_nothing(tmp_path):
     make_garden(tmp_path / "a" / "patterns", 40)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     untended = load_garden(tmp_path / "a" / "patterns")
     plain, plain_events, _ = tend_here(tmp_path / "a")
     prepared, prepared_events, tend = tend_here(tmp_path / "b", preparation=lambda garden: None)
     assert plain["prepared"] == []
-    assert prepared["prepared"] == ["garden", "ranking"]
+    assert prepared["prepared"] == ["garden"]
     assert len(prepared_events) > 100 and prepared_events == plain_events
     fresh = rank_patterns(untended.patterns.values(), k=tend.settings.candidates)
     assert tend.ranking.slugs == fresh.slugs
@@ -66,7 +66,7 @@ def test_a_file_changed_after_it_was_prepared_is_read_again(tmp_path):
         edited.write_text(edited.read_text().replace("\n---\n", "\n---\n\nA sentence added after the preparation.\n", 1))
 
     result, events, tend = tend_here(tmp_path, preparation=edit)
-    assert result["prepared"] == []  # neither the garden nor its ranking
+    assert result["prepared"] == []
     pattern = tend.garden.patterns[edited.stem]
     assert "A sentence added after the preparation." in pattern.body
     assert result["files_written"] > 0
@@ -76,7 +76,7 @@ def test_files_added_after_the_preparation_are_read_by_the_tend(tmp_path):
     settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
     prepared = Preparation(settings)  # no folder yet: nothing to read
     try:
-        prepared.ranked.wait(60)
+        prepared.read.wait(60)
         make_garden(tmp_path / "patterns", 10)
         assert prepared.garden() is None
         with EventStore(settings.db) as store:
@@ -86,23 +86,3 @@ def test_files_added_after_the_preparation_are_read_by_the_tend(tmp_path):
         assert result["prepared"] == [] and result["patterns"] == 10
     finally:
         prepared.close()
-
-
-def test_a_garden_with_nothing_due_is_read_but_not_ranked(tmp_path):
-    make_garden(tmp_path / "patterns", 20)
-    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
-
-    def due(garden):
-        return tending.due_in(garden, settings, Policy(), TODAY, None)
-
-    first = Preparation(settings, due)  # no log yet: every pattern is due
-    first.ranked.wait(60)
-    assert first.ranking is not None
-    first.close()
-    tend_here(tmp_path)
-    second = Preparation(settings, due)  # all tended today: nothing is, until retend_after_days
-    try:
-        second.ranked.wait(60)
-        assert second.ranking is None and second.garden() is not None
-    finally:
-        second.close()

@@ -55,7 +55,7 @@ def test_a_tend_writes_changed_blocks_and_a_second_changes_nothing(small_garden,
     assert "Traceback" not in first.stderr and "database is locked" not in first.stderr
     result = json.loads(first.stdout)
     assert result["tended"] == 60 and result["proposed"] > 0 and result["files_written"] > 0
-    assert result["prepared"] == ["garden", "ranking"]  # read and ranked while Prefect started
+    assert result["prepared"] == ["garden"]  # read while Prefect started
     for name in ("run_id", "accepted", "pending", "rejected", "pruned", "errors", "tokens"):
         assert name in result
     written = [p for p in (small_garden / "patterns").iterdir() if "last_pruned: 2026-11-22" in p.read_text()]
@@ -63,7 +63,7 @@ def test_a_tend_writes_changed_blocks_and_a_second_changes_nothing(small_garden,
     before = snapshot(small_garden / "patterns")
     second = json.loads(tend(small_garden, prefect_env, "--json").stdout)
     assert (second["tended"], second["files_written"], second["proposed"]) == (0, 0, 0)
-    assert second["prepared"] == ["garden"]  # nothing to rank for
+    assert second["prepared"] == ["garden"]
     assert snapshot(small_garden / "patterns") == before
     verify = subprocess.run([garden_bin(), "verify"], cwd=small_garden, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout
