@@ -14,7 +14,7 @@ second on the unchanged garden (its goal: 0 files written). Per tend it reports 
 (perf_counter around the subprocess), the stage timings of the JSON summary, Prefect's overhead =
 wall - sum of the stages (Python start-up, imports, Prefect's temporary server start and stop,
 flow-run bookkeeping, lock, RunCompleted, the artifact, printing; the per-task bookkeeping is
-inside the stage timings), the reading and ranking done while Prefect's server starts
+inside the stage timings), the reading done while Prefect's server starts
 (`flows/prepare.py`, the summary's "prepared" and timing "prepare"; overlapped with the start, so outside the stages,
 but counted in "load to write", the moonshot's figure, as work the stages would otherwise do),
 the counts, and the peak memory:
@@ -127,7 +127,7 @@ def tend(garden_dir: Path, env: dict[str, str]) -> dict:
         sys.exit(f"garden tend failed in {garden_dir} (exit {r['rc']}):\n{r['stderr'][-3000:]}")
     summary = json.loads(r["stdout"])
     stages = {s: summary["timings"].get(s, 0.0) for s in STAGES}
-    # Read and ranked while Prefect's server started (flows/prepare.py): overlapped with the
+    # Read while Prefect's server started (flows/prepare.py): overlapped with the
     # start, so not in the wall's stages, but work the stages would do: counted in load to write.
     prepared = summary["timings"].get("prepare", 0.0)
     return {
@@ -189,7 +189,7 @@ def print_garden(g: dict) -> None:
     print(f"{'':<34}{'1st tend':>12}{'2nd tend':>12}")
     rows = [("wall (s)", "wall_s", ".2f")] + [(f"  {st} (s)", st, ".2f") for st in STAGES] + [
         ("  sum of stages (s)", "stages_sum_s", ".2f"),
-        ("read+ranked during Prefect start (s)", "prepared_s", ".2f"),
+        ("read during Prefect's start (s)", "prepared_s", ".2f"),
         ("load to write, that included (s)", "load_to_write_s", ".2f"),
         ("Prefect overhead (s)", "prefect_overhead_s", ".2f"),
         ("peak RSS, process tree (MB)", "tree_peak_mb", ".0f"), ("max RSS, one process (MB)", "process_max_mb", ".0f"),
