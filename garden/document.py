@@ -155,15 +155,15 @@ def parse_document(path: Path, raw: bytes, display: str | None = None) -> Docume
         context = getattr(e, "context", None)
         message = f"broken YAML: {what}" + (f" ({context})" if context else "")
         raise DocumentError(Problem(display, line, col, "error", message, "yaml")) from e
-    except (ValueError, TypeError, OverflowError, AttributeError) as e:
+    except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as e:
         # The loader reads `2026-02-30` as a date and fails on it, without a position (and
-        # `!!timestamp abc` ends in an AttributeError inside it).
+        # `!!timestamp abc` ends in an AttributeError inside it, `!!bool maybe` in a KeyError).
         where = _impossible_date(text, fm_start, fm_end)
         if where is None:  # e.g. `!!int abc`: the loader says what, not where
             raise DocumentError(
                 Problem(display, 2, 1, "error",
                         f"a value in the frontmatter cannot be read ({e}); look for a tagged value "
-                        "such as !!int or !!float", "bad-value")
+                        "such as !!int, !!float or !!bool", "bad-value")
             ) from e
         raise DocumentError(
             Problem(display, *where, "error",

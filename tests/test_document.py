@@ -227,6 +227,7 @@ def test_a_banner_left_without_its_block_is_filled_in_not_repeated(garden, seed_
     ("2026-02-10T10:00:00+25:00", "3:8", "not a real date"),
     ('!!int "abc"', "2:1", "cannot be read (invalid literal for int()"),
     ("!!timestamp abc", "2:1", "cannot be read"),
+    ("!!bool maybe", "2:1", "cannot be read ('maybe')"),  # PyYAML's KeyError, not a YAMLError
 ])
 def test_values_the_loader_cannot_make_are_placed_errors(garden, value, where, says):
     write(garden, "odd.md", f"---\nslug: odd\nstamp: {value}\n---\n")
