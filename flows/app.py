@@ -319,14 +319,13 @@ class GardenApp:
 
         # The garden is read while Prefect's server starts (`flows.prepare`); started
         # then, not before, so that it does not slow the imports the server's start waits for.
-        preparations: list[Preparation] = []
+        preparation = Preparation(self.settings)
         try:
-            with prefect_server(lambda: preparations.append(Preparation(self.settings))):
+            with prefect_server(preparation.start):
                 return self._tend_flow(limit, patterns, today, dry_run, progress, task_runner, dask_address,
                                        dask_workers)
         finally:
-            for preparation in preparations:
-                preparation.close()
+            preparation.close()
 
     def _tend_flow(self, limit, patterns, today, dry_run, progress, task_runner, dask_address,
                    dask_workers) -> dict[str, Any]:

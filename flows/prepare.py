@@ -4,8 +4,8 @@ Starting the server takes seconds (5-6 s on a 2-core machine, more the first tim
 the tend's own process waits, one core idle. The files do not depend on the log, so a
 `Preparation` reads the garden (through the parse cache, which it fills) in a thread meanwhile,
 then imports the ranking's libraries. The flow, once it holds the lock, takes the garden only if
-the files are still byte for byte the ones read (`Preparation.garden`): the same paths, the same
-hashes, taken before and after the thread read them and again under the lock. Anything else, or
+the files are still byte for byte the ones read (`Preparation.garden`): the same paths and the
+same hashes as the thread's, whose patterns were each parsed from the bytes it hashed. Anything else, or
 a preparation that failed, and the flow reads the garden as it always does. It changes nothing on
 disk but the parse cache, and nothing in the log.
 
@@ -43,26 +43,31 @@ def file_hashes(root: Path) -> dict[Path, str] | None:
 
 
 class Preparation:
-    """Read a garden in a thread (started here); see the module's docstring."""
+    """A garden read in a thread, from `start` on; see the module's docstring."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.key = os.path.realpath(settings.garden)
         self.read = threading.Event()  # the garden is read (or the reading failed)
+        self.started = False
         self.files: dict[Path, str] | None = None
         self.loaded: Garden | None = None
         self.seconds = 0.0
-        self.used: dict[str, None] = {}  # what the flow took: "garden"
+        self.taken = False  # by the flow
         _PREPARED[self.key] = self
+
+    def start(self) -> None:
+        self.started = True
         threading.Thread(target=self._run, name="garden-prepare", daemon=True).start()
 
     def _run(self) -> None:
         started = time.perf_counter()
         try:
-            before = file_hashes(self.settings.garden)
+            files = file_hashes(self.settings.garden)
             garden = load_garden(self.settings.garden, keep_bodies=False, cache=open_parse_cache(self.settings))
-            if before is not None and file_hashes(self.settings.garden) == before:
-                self.files, self.loaded = before, garden
+            # Each pattern was parsed from the bytes hashed before (none changed in between).
+            if files is not None and all(files.get(Path(p.path)) == p.content_hash for p in garden.patterns.values()):
+                self.files, self.loaded = files, garden
         except BaseException:  # the flow reads the garden itself and reports what is wrong
             pass
         finally:
@@ -76,11 +81,13 @@ class Preparation:
     def garden(self) -> Garden | None:
         """The garden read, if its files are still exactly the ones read (call holding the
         lock); waits for the reading to end."""
+        if not self.started:
+            return None
         self.read.wait()
         if self.loaded is None or file_hashes(self.settings.garden) != self.files:
             self.loaded = None  # not to be held beside the garden read again
             return None
-        self.used["garden"] = None
+        self.taken = True
         return self.loaded
 
     def close(self) -> None:

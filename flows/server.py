@@ -143,9 +143,8 @@ def _start_server(env: dict[str, str], timeout: float,
              "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env=env, preexec_fn=_die_with_parent(os.getpid()))
         url = f"http://127.0.0.1:{port}/api"
-        if meanwhile is not None:
-            meanwhile, started = None, meanwhile
-            started()
+        if meanwhile is not None and _attempt == 0:
+            meanwhile()
         try:
             if _wait_until_up(server, url, deadline):
                 return server, url

@@ -179,18 +179,13 @@ def observe_step(tend: Tend) -> int:
 def choose_step(tend: Tend) -> list[str]:
     if tend.explicit:
         tend.garden.require(tend.explicit)
-    tend.chosen = chosen_patterns(tend.garden, tend.state, tend.policy, tend.today, tend.limit, tend.explicit)
-    return tend.chosen
-
-
-def chosen_patterns(garden: Garden, state: State, policy: Policy, today: dt.date, limit: int | None,
-                    explicit: list[str] | None = None) -> list[str]:
-    """The patterns a tend of `garden` asks about, by the log's `state` (`garden.schedule`)."""
-    hashes = {slug: p.text_hash for slug, p in garden.patterns.items() if slug not in garden.read_only}
-    known = state.patterns
+    hashes = {slug: p.text_hash for slug, p in tend.garden.patterns.items() if slug not in tend.garden.read_only}
+    known = tend.state.patterns
     tended = {slug: known[slug].tended for slug in hashes if slug in known}
-    chosen = choose_patterns(hashes, tended, today, limit, policy.retend_after_days, explicit)
-    return [c.slug for c in chosen if c.slug not in garden.read_only]
+    chosen = choose_patterns(hashes, tended, tend.today, tend.limit,
+                             tend.policy.retend_after_days, tend.explicit)
+    tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
+    return tend.chosen
 
 
 def choose_and_rank_step(tend: Tend) -> int:
@@ -243,8 +238,8 @@ def shipped_job(tend: Tend, job: AskJob) -> tuple[AskJob, list[Asked]]:
 
 def record_batch(tend: Tend, job: AskJob, answers: Iterable[Asked],
                  cache_puts: Iterable[tuple] = ()) -> ProposeTally:
-    """Record one batch's answers as they come (each pattern's events one append), then its
-    re-assessments (one append); `cache_puts`: what a worker's proposer would have cached."""
+    """Record one batch's answers as they come, then its re-assessments, in few appends
+    (`Recorder.holding`); `cache_puts`: what a worker's proposer would have cached."""
     with tend.recorder.holding():
         return _record_batch(tend, job, answers, cache_puts)
 
@@ -399,9 +394,9 @@ def _prepared(tend: Tend) -> tuple[list[str], dict[str, float]]:
     """What the tend took from a `Preparation` (read while Prefect's server started: "garden"),
     and the timing of that, "prepare", beside the start."""
     prepared = prepared_for(tend.settings.garden)
-    if prepared is None or not prepared.used:
+    if prepared is None or not prepared.taken:
         return [], {}
-    return list(prepared.used), {"prepare": round(prepared.seconds, 3)}
+    return ["garden"], {"prepare": round(prepared.seconds, 3)}
 
 
 def _cost(tend: Tend) -> float | None:

@@ -30,13 +30,10 @@ def pair_evidence(ranking: Ranking, slug: str, target: str, terms: int = 4) -> d
 def pair_evidences(ranking: Ranking, slug: str, targets: Sequence[str], terms: int = 4) -> list[dict[str, Any]]:
     """`pair_evidence` of `slug` with each of `targets`, the overlaps in one pass
     (`Ranking.overlaps`)."""
-    known = slug in ranking
-    scored = [t for t in targets if known and t in ranking and t != slug]
-    if not scored:
-        return [{"cosine": 0.0, "rank": None, "shared_terms": [], "missing": t not in ranking} for t in targets]
-    overlaps = dict(zip(scored, ranking.overlaps(slug, scored, terms)))
-    i = ranking.index(slug)
-    neighbours = ranking.neighbours[i].tolist()
+    scored = [t for t in targets if slug in ranking and t in ranking and t != slug]
+    overlaps = dict(zip(scored, ranking.overlaps(slug, scored, terms))) if scored else {}
+    i = ranking.index(slug) if scored else -1
+    neighbours = ranking.neighbours[i].tolist() if scored else []
     found = []
     for target in targets:
         if target not in overlaps:

@@ -30,6 +30,7 @@ def tend_here(root, preparation=None):
     prepared = Preparation(settings) if preparation else None
     try:
         if prepared is not None:
+            prepared.start()
             prepared.read.wait(60)
             preparation(root / "patterns")
         with EventStore(settings.db) as store:
@@ -76,6 +77,7 @@ def test_files_added_after_the_preparation_are_read_by_the_tend(tmp_path):
     settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
     prepared = Preparation(settings)  # no folder yet: nothing to read
     try:
+        prepared.start()
         prepared.read.wait(60)
         make_garden(tmp_path / "patterns", 10)
         assert prepared.garden() is None
