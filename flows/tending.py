@@ -35,6 +35,7 @@ from flows.asking import AskJob, Asked, ask, cached_answers, ranking_for
 from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, record_answers
 from garden.candidates import Ranking, rank_patterns
 from garden.catalog import Garden, load_garden
+from garden.collector import full_collections_paused
 from garden.errors import GardenError, display_path
 from garden.event import Event, new_id
 from garden.policy import Policy, cap_prunes, decide, prune
@@ -342,6 +343,7 @@ def steps_of(tend: Tend) -> tuple[str, ...]:
     return STEPS[:-1] if tend.recorder.dry_run else STEPS
 
 
+@full_collections_paused()
 def run_steps(tend: Tend, stop_before: str | None = None) -> None:
     """Every step in order, in this process, as the Prefect flow runs them (without Prefect):
     for tests, benchmarks, and a tend that must not need a server."""

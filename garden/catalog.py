@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from garden.block import to_kebab
+from garden.collector import full_collections_paused
 from garden.document import (
     Document,
     DocumentError,
@@ -420,6 +421,7 @@ def garden_as_logged(root: Path, known: Mapping[str, tuple[str, str]],
                   known_slugs=set(slugs), as_logged=True)
 
 
+@full_collections_paused()
 def load_garden(root: Path, progress=None, keep_bodies: bool = True, cache: ParsedFiles | None = None) -> Garden:
     """Read every pattern under `root`. `progress(done, total)` is called as files are read.
 
