@@ -10,7 +10,8 @@ still goes; one that outlives them waits for the first full collection after the
 
 Threads may overlap (the preparation reads the garden while the flow starts): the collector's
 thresholds are the process's, so the first to enter saves them and the last to leave puts them
-back.
+back. Python 3.14's collector is incremental and has no full collections to pause; there the
+third threshold is not used, and this changes nothing.
 """
 
 from __future__ import annotations
