@@ -41,6 +41,7 @@ from flows.report import html_report
 from flows.run import recorded_run
 from garden import precision
 from garden.catalog import Garden, garden_as_logged, load_garden, pattern_files, read_files
+from garden.collector import full_collections_paused
 from garden.errors import GardenError, display_path
 from garden.health import KnownLibrary, KnownPattern, garden_health
 from garden.neighbours import Neighbourhood, neighbourhood
@@ -602,12 +603,14 @@ class GardenApp:
         found.history = self.history(slug, target, entity)
         return found
 
+    @full_collections_paused()
     def verify(self, heads: list | None = None):
         """The log's chain, schemas, integrity, heads and MACs, and the files against it."""
         garden = self.read_garden() if self.settings.garden.is_dir() else None
         with self._log() as store:
             return verify_log(store, garden, heads)
 
+    @full_collections_paused()
     def replay(self, out: Path | None = None, until: str | None = None, check: bool = False) -> Replayed:
         """The garden rebuilt from the log as of `until` (default: now): written into `out`, or,
         with `check`, compared with the files in place."""
