@@ -32,6 +32,7 @@ from garden.state import PatternState, State, apply_event, proposal_key
 from events.store import EventStore
 from flows.prepare import prepared_for
 from flows.asking import AskJob, Asked, ask, cached_answers, ranking_for
+from flows.helper import Helper, failure_note, wanted
 from flows.propose import ProposeTally, budget_of, build_requests, make_proposer, record_answers
 from garden.candidates import Ranking, rank_patterns
 from garden.catalog import Garden, load_garden
@@ -133,6 +134,8 @@ class Tend:
     timings: dict[str, float] = field(default_factory=dict)
     ranking: Ranking | None = None
     deferred_prunes: Counter = field(default_factory=Counter)  # by rule, held back by max_prunes_per_run
+    runner: dict | None = None  # the task runner's options (None: the default runner)
+    helper: Helper | None = None  # the second process the offline proposer is asked in, if any
 
     @property
     def state(self) -> State:
@@ -160,7 +163,7 @@ def start_tend(settings: Settings, policy: Policy, store: EventStore, *, today: 
     proposer = make_proposer(settings, store)
     tend = Tend(run_id or new_id(), settings, policy, today, store, garden,
                 Recorder(store, state, dry_run), proposer, patterns,
-                limit if limit is not None else policy.nightly_limit)
+                limit if limit is not None else policy.nightly_limit, runner=runner)
     for problem in garden.errors:
         tend.errors.append(str(problem))
     for slug in sorted(garden.read_only):  # never chosen, decided, pruned or written
@@ -190,8 +193,12 @@ def choose_step(tend: Tend) -> list[str]:
 
 
 def choose_and_rank_step(tend: Tend) -> int:
-    """Choose the patterns to ask about, and rank the candidates when there are any."""
+    """Choose the patterns to ask about, and rank the candidates when there are any. A helper
+    process for the asking, when it pays, starts in between, to import its modules while the
+    flow ranks (`flows.helper`)."""
     choose_step(tend)
+    if tend.runner is None and tend.helper is None and wanted(tend.settings, tend.proposer.name, len(tend.chosen)):
+        tend.helper = Helper(tend.settings)
     tend.ranking = rank_step(tend) if tend.chosen else None
     return len(tend.chosen)
 
@@ -214,10 +221,41 @@ def batches(tend: Tend) -> list[list[str]]:
 
 
 def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTally:
-    """Ask about one batch here, and record each answer as it arrives. Patterns already asked in
-    this run (a retried batch) are skipped."""
+    """Ask about one batch here, or in the tend's helper process, and record each answer as it
+    arrives. Patterns already asked in this run (a retried batch) are skipped."""
+    if tend.helper is not None:
+        return _propose_in_helper(tend, tend.helper, slugs, ranking)
     job = ask_job(tend, slugs, ranking)
     return record_batch(tend, job, ask(job, tend.proposer))
+
+
+def _propose_in_helper(tend: Tend, helper: Helper, slugs: list[str], ranking: Ranking) -> ProposeTally:
+    """The batch's answers from the helper, the next batch's question sent to it before they are
+    recorded (as `flows.cluster.propose_on` sends a window ahead); after the last batch the
+    helper goes. A helper that failed or died: this batch and the rest are asked here."""
+    following = batches(tend)
+    after = next((following[i + 1] for i, batch in enumerate(following[:-1]) if batch == slugs), None)
+    jobs = {tuple(batch): ask_job(tend, batch, ranking)
+            for batch in (slugs, after) if batch is not None and not helper.sent(tuple(batch))}
+    try:
+        for key, job in jobs.items():
+            helper.send(key, job, *shipped_job(tend, job))
+        job, cached, answers = helper.take(tuple(slugs))
+        batch = answers.result()
+    except Exception as e:  # what the helper raised, or BrokenProcessPool: ask here, as without it
+        tend.notes.append(failure_note(e))
+        close_helper(tend, wait=False)
+        job = ask_job(tend, slugs, ranking)
+        return record_batch(tend, job, ask(job, tend.proposer))
+    if after is None:
+        close_helper(tend)
+    return record_batch(tend, job, cached + batch.asked, batch.cache_puts)
+
+
+def close_helper(tend: Tend, wait: bool = True) -> None:
+    if tend.helper is not None:
+        tend.helper.close(wait)
+        tend.helper = None
 
 
 def ask_job(tend: Tend, slugs: list[str], ranking: Ranking) -> AskJob:
@@ -410,6 +448,7 @@ def _cost(tend: Tend) -> float | None:
 
 
 def finish_tend(tend: Tend) -> dict[str, Any]:
+    close_helper(tend)
     result = summary(tend)
     counts = {k: v for k, v in result.items() if k not in ("run_id", "timings")}
     head = complete_run(tend.record, None if tend.recorder.dry_run else tend.store, tend.run_id, counts)
@@ -427,5 +466,6 @@ def finish_tend(tend: Tend) -> dict[str, Any]:
 
 
 def fail_tend(tend: Tend, error: BaseException) -> None:
+    close_helper(tend, wait=False)
     if not tend.recorder.dry_run:  # straight to the store: the in-memory state ends with the tend
         fail_run(tend.store.append, tend.store, tend.run_id, error, summary(tend))

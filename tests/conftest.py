@@ -36,7 +36,9 @@ def needs_corpus():
 
 # --- a real Prefect server, one per test session ---------------------------------------------
 
+import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -149,3 +151,34 @@ def _wide_review_policy():
 
 
 WIDE_REVIEW_POLICY = _wide_review_policy()
+
+
+#: Run options that say where a run ran, not what it did (`events_of` leaves them out).
+RUNNER_OPTIONS = ("task_runner", "dask_address", "dask_workers")
+
+
+def events_of(root: Path) -> list[tuple]:
+    """The log as (type, slug, actor, payload), ids numbered by position and times, run ids and
+    the runner's options left out."""
+    with sqlite3.connect(root / ".garden" / "events.db") as db:
+        rows = db.execute("SELECT id, type, slug, actor, payload FROM events ORDER BY seq").fetchall()
+    position = {row[0]: f"#{i}" for i, row in enumerate(rows)}
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()
+                    if k not in RUNNER_OPTIONS and k not in ("latency_ms", "published_at")}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return position.get(value, value) if isinstance(value, str) else value
+
+    return [(kind, slug, actor, plain(json.loads(payload))) for _, kind, slug, actor, payload in rows]
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "patterns").glob("*.md"))}
+
+
+def verify(root: Path) -> None:
+    done = subprocess.run([garden_bin(), "verify"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -16,48 +16,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _free_port, garden_bin, make_garden
+from conftest import _free_port, events_of, files_of, garden_bin, make_garden, verify
 from fake_openai import fake_openai
 
 pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
 
 TODAY = "2026-11-22"
-#: Run options that say where a run ran, not what it did.
-RUNNER_OPTIONS = ("task_runner", "dask_address", "dask_workers")
 
 
 def tend(cwd: Path, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([garden_bin(), "tend", "--today", TODAY, "--json", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def events_of(root: Path) -> list[tuple]:
-    """The log as (type, slug, actor, payload), ids numbered by position and times, run ids and
-    the runner's options left out."""
-    with sqlite3.connect(root / ".garden" / "events.db") as db:
-        rows = db.execute("SELECT id, type, slug, actor, payload FROM events ORDER BY seq").fetchall()
-    position = {row[0]: f"#{i}" for i, row in enumerate(rows)}
-
-    def plain(value):
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()
-                    if k not in RUNNER_OPTIONS and k not in ("latency_ms", "published_at")}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return position.get(value, value) if isinstance(value, str) else value
-
-    return [(kind, slug, actor, plain(json.loads(payload))) for _, kind, slug, actor, payload in rows]
-
-
-def files_of(root: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((root / "patterns").glob("*.md"))}
-
-
-def verify(root: Path) -> None:
-    done = subprocess.run([garden_bin(), "verify"], cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @pytest.fixture
 def batches_of_8(prefect_env):
     # 40 patterns in 5 batches, so the workers answer several batches, out of order.

@@ -1,0 +1,98 @@
+"""The offline proposer asked in a second process, on the core a tend would leave idle.
+
+A tend's own process works on one core: the flow alone folds and appends the events and writes
+the files (one writer), and Python's threads share one core. The offline proposer's asking is a
+pure function of a batch's question (`flows.asking`), so on a machine with a core to spare it
+runs in a helper process, as it runs on a Dask worker (`flows.cluster`): while the helper answers
+one batch, the flow records the answers of the batch before and builds the question of the
+batch after. The answers are recorded in the batches' order and are the ones the flow would have
+made itself (tests/test_helper.py).
+
+The helper is the standard library's `ProcessPoolExecutor` with one process, started by spawn (a
+fork would copy Prefect's threads). Like Dask's local cluster, a spawned process imports the
+program's `__main__` module again: a script that runs the tend itself must guard its entry point
+with `if __name__ == "__main__":` (the `garden` command, pytest and Prefect's workers do), or set
+GARDEN_SECOND_PROCESS=off.
+
+It is used when it pays (GARDEN_SECOND_PROCESS=auto, the default): the offline proposer, at
+least `MIN_PATTERNS` patterns to ask, and a second core. It starts when the patterns are
+chosen, so that it imports its modules while the flow ranks. A helper that fails or dies leaves
+its batch, and the rest, to be asked in the flow's process, and the tend says so in its notes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from flows.asking import AskedBatch, AskJob
+from flows.propose import ask_elsewhere
+from garden.settings import Settings
+
+#: Patterns to ask below which the helper's start (a second Python importing its modules, about
+#: 2 s of the other core) is not paid back: under about three batches of the offline proposer.
+MIN_PATTERNS = 1_500
+
+
+def wanted(settings: Settings, proposer_name: str, patterns: int) -> bool:
+    """Whether a tend that asks `patterns` patterns asks them in a helper process."""
+    if settings.second_process == "off" or proposer_name != "offline" or patterns == 0:
+        return False
+    if settings.second_process == "on":
+        return True
+    return patterns >= MIN_PATTERNS and _cores() >= 2
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _ready() -> int:
+    """Run first in the helper, so that it imports at once what the first batch needs: the
+    proposer, and scipy for the ranking's matrix (this module brings `flows.propose`)."""
+    import scipy.sparse  # noqa: F401
+
+    import proposers.offline  # noqa: F401
+
+    return os.getpid()
+
+
+class Helper:
+    """One helper process, and the batches sent ahead to it: `send` a batch's question, `take`
+    its answers (waiting for them)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._ready = self._pool.submit(_ready)
+        self._sent: dict[tuple[str, ...], tuple[AskJob, list, Future]] = {}
+
+    def send(self, key: tuple[str, ...], job: AskJob, shipped: AskJob, cached: list) -> None:
+        """Ask `shipped` (the job as `tending.shipped_job` ships it) in the helper; `job` and
+        `cached` are kept for recording its answers."""
+        self._sent[key] = (job, cached, self._pool.submit(ask_elsewhere, shipped, self.settings))
+
+    def pid(self) -> int:
+        """The helper process's id, once it has started."""
+        return self._ready.result()
+
+    def sent(self, key: tuple[str, ...]) -> bool:
+        return key in self._sent
+
+    def take(self, key: tuple[str, ...]) -> tuple[AskJob, list, Future[AskedBatch]]:
+        """The job, the cached answers and the future answers of the batch sent as `key`. The
+        future raises what the helper raised, or BrokenProcessPool if it died."""
+        return self._sent.pop(key)
+
+    def close(self, wait: bool = True) -> None:
+        self._sent.clear()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def failure_note(error: BaseException) -> str:
+    return (f"the second process stopped ({type(error).__name__}: {error}); "
+            "the flow asked that batch and the rest itself")

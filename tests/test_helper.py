@@ -1,0 +1,110 @@
+"""The offline proposer asked in a second process (`flows.helper`): the same files and log as
+asking in the flow's own process, through `garden tend` and Prefect; a helper killed mid-tend
+leaves the flow to ask the rest, and nothing is lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import subprocess
+
+from conftest import events_of, files_of, garden_bin, make_garden, verify
+from events.store import EventStore
+from flows import tending
+from flows.helper import MIN_PATTERNS, wanted
+from garden.policy import Policy
+from garden.settings import load_settings
+
+TODAY = dt.date(2026, 11, 22)
+ULID = re.compile(r'"[0-9A-HJKMNP-TV-Z]{26}"')
+
+
+def tend_cli(root, env: dict, second_process: str) -> dict:
+    done = subprocess.run([garden_bin(), "tend", "--today", TODAY.isoformat(), "--json"], cwd=root,
+                          env=dict(env, GARDEN_SECOND_PROCESS=second_process, GARDEN_POLICY_BATCH_SIZE="8"),
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_tend_asking_in_a_second_process_writes_and_logs_what_one_process_does(tmp_path, prefect_env):
+    here, there = tmp_path / "one", tmp_path / "two"
+    make_garden(here / "patterns", 40)
+    shutil.copytree(here, there)
+
+    alone = tend_cli(here, prefect_env, "off")
+    helped = tend_cli(there, prefect_env, "on")  # 5 batches: answers sent ahead, recorded in order
+
+    assert helped["tended"] == 40 and helped["proposed"] > 0 and helped["rescored"] > 0
+    plain = lambda summary: {k: v for k, v in summary.items() if k not in ("run_id", "timings", "head")}  # noqa: E731
+    assert plain(helped) == plain(alone)
+    assert files_of(there) == files_of(here)
+    assert events_of(there) == events_of(here)
+    verify(here)
+    verify(there)
+
+
+def tend_here(root, second_process: str, before_proposing=None):
+    """A tend in this process, batches of 8; `before_proposing(tend)` is called once the patterns
+    are chosen and ranked. Its summary, its notes, and the log as (type, slug, payload)."""
+    settings = load_settings(garden=root / "patterns", db=root / "events.db", second_process=second_process)
+    with EventStore(settings.db) as store:
+        tend = tending.start_tend(settings, Policy(batch_size=8), store, today=TODAY)
+        tending.observe_step(tend)
+        tending.choose_and_rank_step(tend)
+        if before_proposing is not None:
+            before_proposing(tend)
+        for batch in tending.batches(tend):
+            tending.propose_batch(tend, batch, tend.ranking)
+        tending.decide_and_prune_step(tend)
+        tending.write_step(tend)
+        result = tending.finish_tend(tend)
+        events = [(row[2], row[3], ULID.sub('"<id>"', row[8].replace(str(root), "<root>")))
+                  for row in store.rows() if row[2] not in ("RunStarted", "RunCompleted")]
+    return result, tend.notes, events
+
+
+def test_a_helper_killed_mid_tend_leaves_the_flow_to_ask_and_nothing_is_lost(tmp_path):
+    make_garden(tmp_path / "a" / "patterns", 40)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    killed = []
+
+    def kill_the_helper(tend):
+        assert tend.helper is not None
+        killed.append(tend.helper.pid())
+        os.kill(killed[0], signal.SIGKILL)
+
+    alone, _, alone_events = tend_here(tmp_path / "a", "off")
+    helped, notes, helped_events = tend_here(tmp_path / "b", "on", kill_the_helper)
+
+    assert killed and helped_events == alone_events and len(helped_events) > 100
+    assert helped["files_written"] == alone["files_written"] == 40 and helped["errors"] == 0
+    assert [n for n in notes if n.startswith("the second process stopped (BrokenProcessPool")] == [notes[-1]]
+    assert multiprocessing.active_children() == []
+
+
+def test_the_helper_is_gone_when_the_tend_ends(tmp_path):
+    make_garden(tmp_path / "patterns", 20)
+    pids = []
+    tend_here(tmp_path, "on", lambda tend: pids.append(tend.helper.pid()))
+    assert pids and multiprocessing.active_children() == []
+    try:
+        os.kill(pids[0], 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+
+
+def test_when_a_second_process_is_used():
+    auto, on, off = (load_settings(second_process=mode) for mode in ("auto", "on", "off"))
+    assert wanted(auto, "offline", MIN_PATTERNS) == (len(os.sched_getaffinity(0)) >= 2)
+    assert not wanted(auto, "offline", MIN_PATTERNS - 1)  # its start would not be paid back
+    assert not wanted(auto, "llm", 10_000) and not wanted(on, "llm", 10_000)  # a model's answers come by HTTP
+    assert wanted(on, "offline", 1) and not wanted(on, "offline", 0)
+    assert not wanted(off, "offline", 10_000)
