@@ -1,12 +1,17 @@
-"""The offline proposer asked in a second process, on the core a tend would leave idle.
+"""A second process for a tend, on the core it would leave idle.
 
 A tend's own process works on one core: the flow alone folds and appends the events and writes
-the files (one writer), and Python's threads share one core. The offline proposer's asking is a
-pure function of a batch's question (`flows.asking`), so on a machine with a core to spare it
-runs in a helper process, as it runs on a Dask worker (`flows.cluster`): while the helper answers
-one batch, the flow records the answers of the batch before and builds the question of the
-batch after. The answers are recorded in the batches' order and are the ones the flow would have
-made itself (tests/test_helper.py).
+the files (one writer), and Python's threads share one core. Two parts of a tend are pure
+functions of values that can be sent to another process, so on a machine with a core to spare
+they run in a helper process, a step ahead of the flow:
+- the offline proposer's asking (`flows.asking`), as on a Dask worker (`flows.cluster`): while
+  the helper answers one batch, the flow records the answers of the batch before and builds the
+  question of the batch after;
+- the preparing of each group of files to write (`flows.writing.prepare_group`: read the file,
+  put the new block in, check that the result reads back right): while the helper prepares one
+  group, the flow writes the group before (the atomic swap, its events, the parse cache).
+The flow records and writes in the same order, so the log and the files are the ones it would
+have made alone (tests/test_helper.py).
 
 The helper is the standard library's `ProcessPoolExecutor` with one process, started by spawn (a
 fork would copy Prefect's threads). Like Dask's local cluster, a spawned process imports the
@@ -16,15 +21,19 @@ GARDEN_SECOND_PROCESS=off.
 
 It is used when it pays (GARDEN_SECOND_PROCESS=auto, the default): the offline proposer, at
 least `MIN_PATTERNS` patterns to ask, and a second core. It starts when the patterns are
-chosen, so that it imports its modules while the flow ranks. A helper that fails or dies leaves
-its batch, and the rest, to be asked in the flow's process, and the tend says so in its notes.
+chosen, so that it imports its modules while the flow ranks, and goes after the write step. A
+helper that fails or dies leaves its batch or group, and the rest, to the flow's process, and
+the tend says so in its notes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
 
 from flows.asking import AskedBatch, AskJob
 from flows.propose import ask_elsewhere
@@ -33,6 +42,9 @@ from garden.settings import Settings
 #: Patterns to ask below which the helper's start (a second Python importing its modules, about
 #: 2 s of the other core) is not paid back: under about three batches of the offline proposer.
 MIN_PATTERNS = 1_500
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def wanted(settings: Settings, proposer_name: str, patterns: int) -> bool:
@@ -88,11 +100,21 @@ class Helper:
         future raises what the helper raised, or BrokenProcessPool if it died."""
         return self._sent.pop(key)
 
+    def ahead(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """`fn(item)` for each item, computed in the helper, in order; the next item is sent
+        before each result is waited for, so the helper works on it meanwhile."""
+        waiting: deque[Future] = deque()
+        for item in items:
+            waiting.append(self._pool.submit(fn, item))
+            if len(waiting) > 1:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
+
     def close(self, wait: bool = True) -> None:
         self._sent.clear()
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
-def failure_note(error: BaseException) -> str:
-    return (f"the second process stopped ({type(error).__name__}: {error}); "
-            "the flow asked that batch and the rest itself")
+def failure_note(error: BaseException, then: str = "asked that batch and the rest") -> str:
+    return f"the second process stopped ({type(error).__name__}: {error}); the flow {then} itself"

@@ -231,8 +231,8 @@ def propose_batch(tend: Tend, slugs: list[str], ranking: Ranking) -> ProposeTall
 
 def _propose_in_helper(tend: Tend, helper: Helper, slugs: list[str], ranking: Ranking) -> ProposeTally:
     """The batch's answers from the helper, the next batch's question sent to it before they are
-    recorded (as `flows.cluster.propose_on` sends a window ahead); after the last batch the
-    helper goes. A helper that failed or died: this batch and the rest are asked here."""
+    recorded (as `flows.cluster.propose_on` sends a window ahead). A helper that failed or died:
+    this batch and the rest are asked here."""
     following = batches(tend)
     after = next((following[i + 1] for i, batch in enumerate(following[:-1]) if batch == slugs), None)
     jobs = {tuple(batch): ask_job(tend, batch, ranking)
@@ -247,8 +247,6 @@ def _propose_in_helper(tend: Tend, helper: Helper, slugs: list[str], ranking: Ra
         close_helper(tend, wait=False)
         job = ask_job(tend, slugs, ranking)
         return record_batch(tend, job, ask(job, tend.proposer))
-    if after is None:
-        close_helper(tend)
     return record_batch(tend, job, cached + batch.asked, batch.cache_puts)
 
 
@@ -366,7 +364,9 @@ def write_step(tend: Tend) -> list[str]:
     """Write every block whose content the log changed; stamp last_pruned with the run's date."""
     written, errors = write_changed_blocks(tend.record, tend.garden, tend.state, tend.today,
                                            tend.run_id, dry_run=tend.recorder.dry_run,
-                                           cache=open_parse_cache(tend.settings))
+                                           cache=open_parse_cache(tend.settings), helper=tend.helper,
+                                           notes=tend.notes)
+    close_helper(tend)
     tend.written.extend(written)
     tend.errors.extend(errors)
     return tend.written
@@ -392,6 +392,7 @@ def run_steps(tend: Tend, stop_before: str | None = None) -> None:
         if step == stop_before:
             return
         calls[step](tend)
+    close_helper(tend)  # a dry run writes nothing
 
 
 def summary(tend: Tend) -> dict[str, Any]:

@@ -12,18 +12,19 @@ outside the garden (`Garden.read_only`) is never written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from garden.state import State
 from events.replay import projected_block
 from events.parse_cache import ParseCache
+from flows.helper import Helper, failure_note
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
 from garden.model import GardenBlock, Pattern, block_for_file
-from garden.writer import commit_writes, discard_file, prepare_write, sync_directory
+from garden.state import State
+from garden.writer import PreparedWrite, commit_writes, discard_file, prepare_write, sync_directory
 
 WRITE_GROUP = 200
 
@@ -31,7 +32,8 @@ WRITE_GROUP = 200
 def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, state: State,
                          today: dt.date, run_id: str | None, *, dry_run: bool = False,
                          only: Iterable[str] | None = None, stamp: bool = True,
-                         cache: ParseCache | None = None) -> tuple[list[str], list[str]]:
+                         cache: ParseCache | None = None, helper: Helper | None = None,
+                         notes: list[str] | None = None) -> tuple[list[str], list[str]]:
     """Write each block (of `only`, or of the whole garden) whose content the log changed,
     stamping last_pruned with `today`. Returns the slugs written and the errors.
 
@@ -42,6 +44,9 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     With a parse `cache`, each file written goes into it as the pattern it now reads as (when that
     is known without parsing it: `garden.writer.pattern_after_write`), so the next command does
     not parse the files this one wrote.
+
+    With a `helper` process (a tend's, `flows.helper`), each group of files is prepared there
+    while the one before is written here; a helper that fails says so in `notes`.
     """
     todo = []
     errors: list[str] = []
@@ -72,11 +77,12 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
                          known.banner_added))
     written: list[str] = []
     parsed: list[tuple[Path, Pattern]] = []  # each file written, as it now reads
+    groups = [todo[start : start + WRITE_GROUP] for start in range(0, len(todo), WRITE_GROUP)]
     # The versions replaced are deleted by a thread while the next group is prepared; all of
     # them before this returns (a crash leaves temporary files, which the next tend removes).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
-        for start in range(0, len(todo), WRITE_GROUP):
-            _write_group(record, todo[start : start + WRITE_GROUP], run_id, dry_run, written, errors,
+        for group, outcomes in zip(groups, _prepared(groups, helper, notes)):
+            _write_group(record, group, outcomes, run_id, dry_run, written, errors,
                          lambda path: deleting.submit(discard_file, path), parsed)
     if cache is not None:
         with_problems = {problem.path for problem in garden.problems}
@@ -94,18 +100,45 @@ def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> b
     return block_for_file(projected, in_file is not None) != in_file
 
 
-def _write_group(record, group, run_id, dry_run, written, errors, discard, parsed) -> None:
-    prepared = []
-    for slug, pattern, expected, block, text, drop_banner in group:
+def prepare_group(group: list[tuple]) -> list[PreparedWrite | str | None]:
+    """`prepare_write` for each item of a group (slug, pattern, expected hash, block, text,
+    drop_banner): the write, None (nothing to write), or the error's message. Plain values, so
+    a helper process can prepare a group (`flows.helper`)."""
+    outcomes: list[PreparedWrite | str | None] = []
+    for _, pattern, expected, block, text, drop_banner in group:
         try:
-            ready = prepare_write(Path(pattern.path), block, expected, pattern, text, drop_banner)
+            outcomes.append(prepare_write(Path(pattern.path), block, expected, pattern, text, drop_banner))
         except (WriteConflictError, PatternError) as e:
-            errors.append(str(e))
-            continue
+            outcomes.append(str(e))
         except OSError as e:  # gone or unreadable since the garden was loaded
-            errors.append(f"{pattern.path}: cannot read it to write its block ({e.strerror or e}); not written")
-            continue
-        if ready is not None:
+            outcomes.append(f"{pattern.path}: cannot read it to write its block ({e.strerror or e}); not written")
+    return outcomes
+
+
+def _prepared(groups: list[list[tuple]], helper: Helper | None, notes: list[str] | None) -> Iterator[list]:
+    """Each group's outcomes (`prepare_group`), in order: prepared by the helper process a group
+    ahead of the one being written, when there is one; here when there is none, or from the
+    group where it failed (said in `notes`)."""
+    given = 0
+    if helper is not None:
+        try:
+            for outcomes in helper.ahead(prepare_group, groups):
+                yield outcomes
+                given += 1
+        except Exception as e:  # what the helper raised, or BrokenProcessPool: prepare here
+            if notes is not None:
+                notes.append(failure_note(e, "prepared those files and the rest"))
+            helper.close(wait=False)
+    for group in groups[given:]:
+        yield prepare_group(group)
+
+
+def _write_group(record, group, outcomes, run_id, dry_run, written, errors, discard, parsed) -> None:
+    prepared = []
+    for (slug, pattern, _, block, _, _), ready in zip(group, outcomes):
+        if isinstance(ready, str):
+            errors.append(ready)
+        elif ready is not None:
             prepared.append((slug, pattern, ready, block))
     if dry_run:
         written.extend(slug for slug, _, _, _ in prepared)

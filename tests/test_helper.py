@@ -49,9 +49,10 @@ def test_a_tend_asking_in_a_second_process_writes_and_logs_what_one_process_does
     verify(there)
 
 
-def tend_here(root, second_process: str, before_proposing=None):
+def tend_here(root, second_process: str, before_proposing=None, before_writing=None):
     """A tend in this process, batches of 8; `before_proposing(tend)` is called once the patterns
-    are chosen and ranked. Its summary, its notes, and the log as (type, slug, payload)."""
+    are chosen and ranked, `before_writing(tend)` before the write step. Its summary, its notes,
+    and the log as (type, slug, payload)."""
     settings = load_settings(garden=root / "patterns", db=root / "events.db", second_process=second_process)
     with EventStore(settings.db) as store:
         tend = tending.start_tend(settings, Policy(batch_size=8), store, today=TODAY)
@@ -62,6 +63,8 @@ def tend_here(root, second_process: str, before_proposing=None):
         for batch in tending.batches(tend):
             tending.propose_batch(tend, batch, tend.ranking)
         tending.decide_and_prune_step(tend)
+        if before_writing is not None:
+            before_writing(tend)
         tending.write_step(tend)
         result = tending.finish_tend(tend)
         events = [(row[2], row[3], ULID.sub('"<id>"', row[8].replace(str(root), "<root>")))
@@ -88,10 +91,34 @@ def test_a_helper_killed_mid_tend_leaves_the_flow_to_ask_and_nothing_is_lost(tmp
     assert multiprocessing.active_children() == []
 
 
-def test_the_helper_is_gone_when_the_tend_ends(tmp_path):
-    make_garden(tmp_path / "patterns", 20)
+def test_a_helper_killed_before_the_write_leaves_the_flow_to_prepare_the_files(tmp_path, monkeypatch):
+    monkeypatch.setattr("flows.writing.WRITE_GROUP", 7)  # 40 files in 6 groups
+    make_garden(tmp_path / "a" / "patterns", 40)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+
+    def kill_the_helper(tend):
+        os.kill(tend.helper.pid(), signal.SIGKILL)
+
+    alone, _, alone_events = tend_here(tmp_path / "a", "off")
+    helped, notes, helped_events = tend_here(tmp_path / "b", "on", before_writing=kill_the_helper)
+
+    assert helped_events == alone_events and helped["files_written"] == 40 and helped["errors"] == 0
+    assert files_of(tmp_path / "b") == files_of(tmp_path / "a")
+    assert notes[-1].startswith("the second process stopped (BrokenProcessPool") and \
+        notes[-1].endswith("the flow prepared those files and the rest itself")
+    assert multiprocessing.active_children() == []
+
+
+def test_groups_prepared_in_the_helper_are_written_as_the_flow_writes_them_and_it_goes(tmp_path, monkeypatch):
+    monkeypatch.setattr("flows.writing.WRITE_GROUP", 7)  # 30 files in 5 groups, each sent ahead
+    make_garden(tmp_path / "a" / "patterns", 30)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
     pids = []
-    tend_here(tmp_path, "on", lambda tend: pids.append(tend.helper.pid()))
+    alone, _, alone_events = tend_here(tmp_path / "a", "off")
+    helped, notes, helped_events = tend_here(tmp_path / "b", "on", lambda tend: pids.append(tend.helper.pid()))
+    assert helped_events == alone_events and helped["files_written"] == 30
+    assert files_of(tmp_path / "b") == files_of(tmp_path / "a")
+    assert not any(n.startswith("the second process") for n in notes)
     assert pids and multiprocessing.active_children() == []
     try:
         os.kill(pids[0], 0)
