@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -42,6 +44,9 @@ from garden.settings import Settings
 #: Patterns to ask below which the helper's start (a second Python importing its modules, about
 #: 2 s of the other core) is not paid back: under about three batches of the offline proposer.
 MIN_PATTERNS = 1_500
+
+#: How often the helper looks whether the tend that started it is still there.
+PARENT_CHECK_SECONDS = 0.5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,6 +68,18 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _watch_parent(parent: int) -> None:
+    """In the helper: end it when the process that started it is gone. A tend killed with
+    SIGKILL cannot shut its pool down, and the helper, which holds both ends of its own pipe,
+    would wait for work forever."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="garden-parent-watch", daemon=True).start()
+
+
 def _ready() -> int:
     """Run first in the helper, so that it imports at once what the first batch needs: the
     proposer, and scipy for the ranking's matrix (this module brings `flows.propose`)."""
@@ -79,7 +96,8 @@ class Helper:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_watch_parent, initargs=(os.getpid(),))
         self._ready = self._pool.submit(_ready)
         self._sent: dict[tuple[str, ...], tuple[AskJob, list, Future]] = {}
 

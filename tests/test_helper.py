@@ -12,6 +12,9 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 from conftest import events_of, files_of, garden_bin, make_garden, verify
 from events.store import EventStore
@@ -135,3 +138,38 @@ def test_when_a_second_process_is_used():
     assert not wanted(auto, "llm", 10_000) and not wanted(on, "llm", 10_000)  # a model's answers come by HTTP
     assert wanted(on, "offline", 1) and not wanted(on, "offline", 0)
     assert not wanted(off, "offline", 10_000)
+
+
+def test_a_helper_whose_tend_is_killed_goes_too(tmp_path):
+    """SIGKILL leaves no shutdown to the tend: its helper sees that its parent is gone."""
+    script = ("import time\n"
+              "from flows.helper import Helper\n"
+              "from garden.settings import load_settings\n"
+              "if __name__ == '__main__':\n"
+              "    helper = Helper(load_settings())\n"
+              "    print(helper.pid(), flush=True)\n"
+              "    time.sleep(60)\n")
+    (tmp_path / "starts_a_helper.py").write_text(script)
+    tend = subprocess.Popen([sys.executable, str(tmp_path / "starts_a_helper.py")], cwd=Path.cwd(),
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        helper = int(tend.stdout.readline())
+        os.kill(helper, 0)  # alive
+        tend.kill()
+        tend.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(helper):
+            time.sleep(0.1)
+        assert not _alive(helper)
+    finally:
+        tend.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
