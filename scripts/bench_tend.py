@@ -2,7 +2,8 @@
 
 Run from the repo root (takes several minutes with the defaults):
 
-    .venv/bin/python scripts/bench_tend.py [--corpus DIR] [--library N] [--big N | --skip-big] [--skip-events] [--json]
+    .venv/bin/python scripts/bench_tend.py [--corpus DIR] [--library N] [--big N | --skip-big] [--skip-events]
+                                           [--second-process auto|on|off] [--json]
 
 Gardens, each copied or generated into a temporary folder (nothing is written into the corpus):
 the corpus itself (default ../shared/corpus/patterns); `--library N` patterns (default 3,600, the
@@ -255,6 +256,8 @@ def main() -> int:
     parser.add_argument("--skip-big", action="store_true", help="skip the big garden")
     parser.add_argument("--skip-events", action="store_true", help="skip the event store's append rate")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--second-process", choices=("auto", "on", "off"), default="auto",
+                        help="GARDEN_SECOND_PROCESS for the tends (flows/helper.py; default auto)")
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"corpus folder not found: {args.corpus} (pass --corpus DIR)")
@@ -262,10 +265,11 @@ def main() -> int:
         sys.exit(f"no garden command next to {sys.executable}; install the package in this venv")
     meta = {"python": platform.python_version(), "prefect": prefect.__version__,
             "cpu_count": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()],
-            "corpus": str(args.corpus), "today": TODAY}
+            "corpus": str(args.corpus), "today": TODAY, "second_process": args.second_process}
     if not args.json:
         print(f"python {meta['python']}  prefect {meta['prefect']}  cpus: {meta['cpu_count']}  "
-              f"load average: {' '.join(map(str, meta['loadavg']))}\ncorpus: {meta['corpus']}")
+              f"load average: {' '.join(map(str, meta['loadavg']))}\ncorpus: {meta['corpus']}  "
+              f"second process: {args.second_process}")
 
     def copy_tree(src):
         return lambda dst: shutil.copytree(src, dst, copy_function=shutil.copyfile)
@@ -279,7 +283,7 @@ def main() -> int:
         plan.append((big, generated(args.big)))
     with tempfile.TemporaryDirectory(prefix="bench-tend-") as tmp:
         tmp = Path(tmp)
-        env = child_env(tmp / "prefect-home")
+        env = dict(child_env(tmp / "prefect-home"), GARDEN_SECOND_PROCESS=args.second_process)
         copy_tree(REPO / "patterns")(tmp / "warmup" / "patterns")
         warmup = tend(tmp / "warmup", env)
         startup_walls = prefect_startup(tmp, env)
