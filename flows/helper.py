@@ -21,20 +21,23 @@ GARDEN_SECOND_PROCESS=off.
 
 It is used when it pays (GARDEN_SECOND_PROCESS=auto, the default): the offline proposer, at
 least `MIN_PATTERNS` patterns to ask, and a second core. It starts when the patterns are
-chosen, so that it imports its modules while the flow ranks, and goes after the write step. A
-helper that fails or dies leaves its batch or group, and the rest, to the flow's process, and
-the tend says so in its notes.
+chosen, so that it imports its modules while the flow ranks, and goes after the write step (in
+a dry run, at the end of the flow). A helper that fails or dies leaves its batch or group, and
+the rest, to the flow's process, and the tend says so in its notes. The summary says whether a
+tend had one (`second_process`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from flows.asking import AskedBatch, AskJob
@@ -69,9 +72,12 @@ def _cores() -> int:
 
 
 def _watch_parent(parent: int) -> None:
-    """In the helper: end it when the process that started it is gone. A tend killed with
+    """In the helper, first: end it when the process that started it is gone (a tend killed with
     SIGKILL cannot shut its pool down, and the helper, which holds both ends of its own pipe,
-    would wait for work forever."""
+    would wait for work forever); and leave Ctrl-C, which the terminal sends to the whole
+    process group, to the tend, which then shuts the helper down (else it printed a traceback
+    under the tend's one-line message)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_SECONDS)
@@ -135,4 +141,5 @@ class Helper:
 
 
 def failure_note(error: BaseException, then: str = "asked that batch and the rest") -> str:
-    return f"the second process stopped ({type(error).__name__}: {error}); the flow {then} itself"
+    happened = "stopped" if isinstance(error, BrokenProcessPool) else "failed"
+    return f"the second process {happened} ({type(error).__name__}: {error}); the flow {then} itself"

@@ -153,7 +153,7 @@ def _tend(settings, policy, store, day, limit, patterns, dry_run, progress, runn
                     clock = time.perf_counter()
                     stack.close()
                     tend.timings["cluster"] += time.perf_counter() - clock
-            tending.close_helper(tend)  # the write step closed it; a dry run has none
+            tending.close_helper(tend)  # the write step closed it; a dry run has no write step
         result = tending.summary(tend) if dry_run else tending.finish_tend(tend)
     except BaseException as e:
         tending.fail_tend(tend, e)

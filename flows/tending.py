@@ -135,7 +135,8 @@ class Tend:
     ranking: Ranking | None = None
     deferred_prunes: Counter = field(default_factory=Counter)  # by rule, held back by max_prunes_per_run
     runner: dict | None = None  # the task runner's options (None: the default runner)
-    helper: Helper | None = None  # the second process the offline proposer is asked in, if any
+    helper: Helper | None = None  # the second process (`flows.helper`), while it runs
+    helped: bool = False  # whether this tend started one
 
     @property
     def state(self) -> State:
@@ -188,17 +189,23 @@ def choose_step(tend: Tend) -> list[str]:
     tended = {slug: known[slug].tended for slug in hashes if slug in known}
     chosen = choose_patterns(hashes, tended, tend.today, tend.limit,
                              tend.policy.retend_after_days, tend.explicit)
-    tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
+    # Each once, in order: a slug named twice (`--pattern x --pattern x`) is asked once, whether
+    # the next batch's question is built before this one's answers are recorded or after.
+    tend.chosen = list(dict.fromkeys(c.slug for c in chosen if c.slug not in tend.garden.read_only))
     return tend.chosen
 
 
 def choose_and_rank_step(tend: Tend) -> int:
     """Choose the patterns to ask about, and rank the candidates when there are any. A helper
-    process for the asking, when it pays, starts in between, to import its modules while the
-    flow ranks (`flows.helper`)."""
+    process, when it pays, starts in between, to import its modules while the flow ranks
+    (`flows.helper`); one that cannot start leaves the tend to one process, and a note."""
     choose_step(tend)
     if tend.runner is None and tend.helper is None and wanted(tend.settings, tend.proposer.name, len(tend.chosen)):
-        tend.helper = Helper(tend.settings)
+        try:
+            tend.helper = Helper(tend.settings)
+            tend.helped = True
+        except Exception as e:  # no working semaphores or /dev/shm, no process to spare, ...
+            tend.notes.append(f"no second process ({type(e).__name__}: {e}); the flow did all the work itself")
     tend.ranking = rank_step(tend) if tend.chosen else None
     return len(tend.chosen)
 
@@ -388,11 +395,13 @@ def run_steps(tend: Tend, stop_before: str | None = None) -> None:
     calls = {"observe": observe_step, "choose_and_rank": choose_and_rank_step,
              "propose": lambda t: [propose_batch(t, batch, t.ranking) for batch in batches(t)],
              "decide_and_prune": decide_and_prune_step, "write": write_step}
-    for step in steps_of(tend):
-        if step == stop_before:
-            return
-        calls[step](tend)
-    close_helper(tend)  # a dry run writes nothing
+    try:
+        for step in steps_of(tend):
+            if step == stop_before:
+                break
+            calls[step](tend)
+    finally:
+        close_helper(tend)  # the write step closed it, unless it failed or did not run
 
 
 def summary(tend: Tend) -> dict[str, Any]:
@@ -428,6 +437,7 @@ def summary(tend: Tend) -> dict[str, Any]:
         "cost": _cost(tend),
         "timings": {k: round(v, 3) for k, v in tend.timings.items()} | prepare_timing,
         "prepared": prepared,
+        "second_process": tend.helped,
     }
 
 

@@ -76,20 +76,22 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
             todo.append((slug, pattern, known.content_hash, projected, text if projected == block else None,
                          known.banner_added))
     written: list[str] = []
-    parsed: list[tuple[Path, Pattern]] = []  # each file written, as it now reads
     groups = [todo[start : start + WRITE_GROUP] for start in range(0, len(todo), WRITE_GROUP)]
+    with_problems = {problem.path for problem in garden.problems}
     # The versions replaced are deleted by a thread while the next group is prepared; all of
     # them before this returns (a crash leaves temporary files, which the next tend removes).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
         for group, outcomes in zip(groups, _prepared(groups, helper, notes)):
+            parsed: list[tuple[Path, Pattern]] = []  # each file written, as it now reads
             _write_group(record, group, outcomes, run_id, dry_run, written, errors,
                          lambda path: deleting.submit(discard_file, path), parsed)
+            # Into the cache group by group: a pattern prepared by the helper is a copy, and
+            # 20,000 of them kept to the end held 360 MB.
+            for path, pattern in parsed if cache is not None else ():
+                shown = display_path(path)
+                if shown not in with_problems:
+                    cache.put(cache.key(pattern.content_hash, path, shown), (pattern, []))
     if cache is not None:
-        with_problems = {problem.path for problem in garden.problems}
-        for path, pattern in parsed:
-            shown = display_path(path)
-            if shown not in with_problems:
-                cache.put(cache.key(pattern.content_hash, path, shown), (pattern, []))
         cache.save(forget=False)  # it read nothing: every other file's entry stays
     return written, errors
 

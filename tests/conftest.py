@@ -153,8 +153,8 @@ def _wide_review_policy():
 WIDE_REVIEW_POLICY = _wide_review_policy()
 
 
-#: Run options that say where a run ran, not what it did (`events_of` leaves them out).
-RUNNER_OPTIONS = ("task_runner", "dask_address", "dask_workers")
+#: Run options and counts that say where a run ran, not what it did (`events_of` leaves them out).
+RUNNER_OPTIONS = ("task_runner", "dask_address", "dask_workers", "second_process")
 
 
 def events_of(root: Path) -> list[tuple]:

@@ -102,8 +102,9 @@ def thresholds_during(work) -> list[int]:
 
 
 def test_reading_and_tending_a_garden_run_without_full_collections(tmp_path):
-    """Every collection while `load_garden` reads and while the steps of a tend run (as the
-    flow's `_tend` runs them, and `tending.run_steps`) sees the pause."""
+    """Every collection while `load_garden` reads and while `tending.run_steps` runs the steps of
+    a tend sees the pause (the flow's `_tend`, `GardenApp.verify` and `replay` are decorated with
+    it the same way)."""
     make_garden(tmp_path / "patterns", 30)
     settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db")
     before = gc.get_threshold()

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import events_of, files_of, garden_bin, make_garden, verify
 from events.store import EventStore
 from flows import tending
@@ -43,8 +45,10 @@ def test_a_tend_asking_in_a_second_process_writes_and_logs_what_one_process_does
     alone = tend_cli(here, prefect_env, "off")
     helped = tend_cli(there, prefect_env, "on")  # 5 batches: answers sent ahead, recorded in order
 
+    assert helped["second_process"] is True and alone["second_process"] is False
     assert helped["tended"] == 40 and helped["proposed"] > 0 and helped["rescored"] > 0
-    plain = lambda summary: {k: v for k, v in summary.items() if k not in ("run_id", "timings", "head")}  # noqa: E731
+    plain = lambda summary: {k: v for k, v in summary.items()  # noqa: E731
+                             if k not in ("run_id", "timings", "head", "second_process")}
     assert plain(helped) == plain(alone)
     assert files_of(there) == files_of(here)
     assert events_of(there) == events_of(here)
@@ -52,19 +56,23 @@ def test_a_tend_asking_in_a_second_process_writes_and_logs_what_one_process_does
     verify(there)
 
 
-def tend_here(root, second_process: str, before_proposing=None, before_writing=None):
-    """A tend in this process, batches of 8; `before_proposing(tend)` is called once the patterns
-    are chosen and ranked, `before_writing(tend)` before the write step. Its summary, its notes,
-    and the log as (type, slug, payload)."""
+def tend_here(root, second_process: str, before_proposing=None, before_writing=None, after_batch=None,
+              patterns=None):
+    """A tend in this process, batches of 8 (of `patterns` only, if given); `before_proposing(tend)`
+    is called once the patterns are chosen and ranked, `after_batch(tend, i)` after batch i is
+    recorded, `before_writing(tend)` before the write step. Its summary, its notes, and the log
+    as (type, slug, payload)."""
     settings = load_settings(garden=root / "patterns", db=root / "events.db", second_process=second_process)
     with EventStore(settings.db) as store:
-        tend = tending.start_tend(settings, Policy(batch_size=8), store, today=TODAY)
+        tend = tending.start_tend(settings, Policy(batch_size=8), store, today=TODAY, patterns=patterns)
         tending.observe_step(tend)
         tending.choose_and_rank_step(tend)
         if before_proposing is not None:
             before_proposing(tend)
-        for batch in tending.batches(tend):
+        for i, batch in enumerate(tending.batches(tend)):
             tending.propose_batch(tend, batch, tend.ranking)
+            if after_batch is not None:
+                after_batch(tend, i)
         tending.decide_and_prune_step(tend)
         if before_writing is not None:
             before_writing(tend)
@@ -75,23 +83,53 @@ def tend_here(root, second_process: str, before_proposing=None, before_writing=N
     return result, tend.notes, events
 
 
-def test_a_helper_killed_mid_tend_leaves_the_flow_to_ask_and_nothing_is_lost(tmp_path):
+@pytest.mark.parametrize("when", ["before the first batch", "with the third batch sent ahead"])
+def test_a_helper_killed_mid_tend_leaves_the_flow_to_ask_and_nothing_is_lost(tmp_path, when):
     make_garden(tmp_path / "a" / "patterns", 40)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     killed = []
 
-    def kill_the_helper(tend):
-        assert tend.helper is not None
-        killed.append(tend.helper.pid())
-        os.kill(killed[0], signal.SIGKILL)
+    def kill_the_helper(tend, *_):
+        if not killed:
+            assert tend.helper is not None
+            killed.append(tend.helper.pid())
+            os.kill(killed[0], signal.SIGKILL)
 
     alone, _, alone_events = tend_here(tmp_path / "a", "off")
-    helped, notes, helped_events = tend_here(tmp_path / "b", "on", kill_the_helper)
+    if when == "before the first batch":
+        helped, notes, helped_events = tend_here(tmp_path / "b", "on", before_proposing=kill_the_helper)
+    else:  # two batches answered by the helper, recorded; the third sent to it already
+        helped, notes, helped_events = tend_here(tmp_path / "b", "on",
+                                                 after_batch=lambda tend, i: i == 1 and kill_the_helper(tend))
 
     assert killed and helped_events == alone_events and len(helped_events) > 100
     assert helped["files_written"] == alone["files_written"] == 40 and helped["errors"] == 0
+    assert helped["second_process"] is True
     assert [n for n in notes if n.startswith("the second process stopped (BrokenProcessPool")] == [notes[-1]]
     assert multiprocessing.active_children() == []
+
+
+def test_a_pattern_named_twice_is_asked_once(tmp_path):
+    """The next batch's question is built before this one's answers are recorded: a slug in both
+    would be asked twice, so the tend chooses each once."""
+    make_garden(tmp_path / "a" / "patterns", 20)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    slugs = sorted(p.stem for p in (tmp_path / "a" / "patterns").glob("*.md"))[:10]
+    twice = slugs[:8] + slugs[2:3] + slugs[8:]  # the repeat lands in the second batch
+    _, _, alone_events = tend_here(tmp_path / "a", "off", patterns=twice)
+    helped, _, helped_events = tend_here(tmp_path / "b", "on", patterns=twice)
+    assert helped["tended"] == 10 and helped_events == alone_events  # 11 and more events, before
+
+
+def test_a_tend_on_dask_starts_no_helper(tmp_path):
+    make_garden(tmp_path / "patterns", 20)
+    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db", second_process="on")
+    with EventStore(settings.db) as store:
+        tend = tending.start_tend(settings, Policy(), store, today=TODAY,
+                                  runner={"task_runner": "dask", "dask_address": None, "dask_workers": 2})
+        tending.choose_and_rank_step(tend)
+        assert tend.chosen and tend.helper is None
+        tending.finish_tend(tend)
 
 
 def test_a_helper_killed_before_the_write_leaves_the_flow_to_prepare_the_files(tmp_path, monkeypatch):
