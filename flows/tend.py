@@ -32,7 +32,6 @@ from flows.cluster import check_task_runner, dask_runner, propose_on
 from flows.lock import garden_lock
 from flows.propose import ask_elsewhere
 from flows.report import summary_markdown
-from garden.collector import full_collections_paused
 from garden.errors import GardenError
 from garden.policy import load_policy
 from garden.settings import Settings, load_settings
@@ -122,8 +121,12 @@ def _progress_detail(tend: tending.Tend, step: str) -> str:
     return "..."
 
 
-@full_collections_paused()  # the tend's heap grows by the garden, its state and its events
 def _tend(settings, policy, store, day, limit, patterns, dry_run, progress, runner_options=None) -> dict[str, Any]:
+    with tending.collector_for(settings):  # the tend's heap grows by the garden, its state and its events
+        return _tend_steps(settings, policy, store, day, limit, patterns, dry_run, progress, runner_options)
+
+
+def _tend_steps(settings, policy, store, day, limit, patterns, dry_run, progress, runner_options) -> dict[str, Any]:
     clock = time.perf_counter()
     tend = tending.start_tend(settings, policy, store, today=day, limit=limit, patterns=patterns,
                               dry_run=dry_run, runner=runner_options)

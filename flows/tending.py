@@ -21,7 +21,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -388,10 +388,21 @@ def steps_of(tend: Tend) -> tuple[str, ...]:
     return STEPS[:-1] if tend.recorder.dry_run else STEPS
 
 
-@full_collections_paused()
 def run_steps(tend: Tend, stop_before: str | None = None) -> None:
     """Every step in order, in this process, as the Prefect flow runs them (without Prefect):
     for tests, benchmarks, and a tend that must not need a server."""
+    with collector_for(tend.settings):
+        _run_steps(tend, stop_before)
+
+
+def collector_for(settings: Settings) -> AbstractContextManager:
+    """No full garbage collections during a tend that works all the time (the offline proposer:
+    minutes of building and keeping); a model's tend waits on HTTP for hours, and its clients'
+    cyclic garbage is collected as usual."""
+    return full_collections_paused() if settings.proposer == "offline" else nullcontext()
+
+
+def _run_steps(tend: Tend, stop_before: str | None) -> None:
     calls = {"observe": observe_step, "choose_and_rank": choose_and_rank_step,
              "propose": lambda t: [propose_batch(t, batch, t.ranking) for batch in batches(t)],
              "decide_and_prune": decide_and_prune_step, "write": write_step}

@@ -115,3 +115,13 @@ def test_reading_and_tending_a_garden_run_without_full_collections(tmp_path):
         tending.finish_tend(tend)
     assert read and tended and min(read + tended) > 10**9
     assert gc.get_threshold() == before
+
+
+def test_a_tend_with_a_model_collects_as_usual():
+    """A model's tend waits on HTTP for hours: its clients' cyclic garbage must not build up."""
+    before = gc.get_threshold()
+    with tending.collector_for(load_settings(proposer="llm")):
+        assert gc.get_threshold() == before
+    with tending.collector_for(load_settings(proposer="offline")):
+        assert gc.get_threshold()[2] > 10**9
+    assert gc.get_threshold() == before
