@@ -78,6 +78,7 @@ def _watch_parent(parent: int) -> None:
     process group, to the tend, which then shuts the helper down (else it printed a traceback
     under the tend's one-line message)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_SECONDS)

@@ -189,9 +189,7 @@ def choose_step(tend: Tend) -> list[str]:
     tended = {slug: known[slug].tended for slug in hashes if slug in known}
     chosen = choose_patterns(hashes, tended, tend.today, tend.limit,
                              tend.policy.retend_after_days, tend.explicit)
-    # Each once, in order: a slug named twice (`--pattern x --pattern x`) is asked once, whether
-    # the next batch's question is built before this one's answers are recorded or after.
-    tend.chosen = list(dict.fromkeys(c.slug for c in chosen if c.slug not in tend.garden.read_only))
+    tend.chosen = [c.slug for c in chosen if c.slug not in tend.garden.read_only]
     return tend.chosen
 
 
@@ -216,14 +214,15 @@ def rank_step(tend: Tend) -> Ranking:
     return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
 
 
-#: Patterns per Prefect task when the policy does not say (`Policy.batch_size`): a model's
-#: answers take seconds each; the offline proposer's about 3 ms, so a batch of 50 cost it as
-#: much in task runs as in answers (a first tend of 3,600: 72 tasks, 1.3 s more than 8).
-BATCH_SIZE, OFFLINE_BATCH_SIZE = 50, 500
+#: Patterns per Prefect task when neither the policy (`Policy.batch_size`) nor the proposer
+#: (its `batch_size`) says: a model's answers take seconds each. The offline proposer's take
+#: about 3 ms, so a batch of 50 cost it as much in task runs as in answers (a first tend of
+#: 3,600: 72 tasks, 1.3 s more than 8); it asks for 500.
+BATCH_SIZE = 50
 
 
 def batches(tend: Tend) -> list[list[str]]:
-    size = tend.policy.batch_size or (OFFLINE_BATCH_SIZE if tend.proposer.name == "offline" else BATCH_SIZE)
+    size = tend.policy.batch_size or getattr(tend.proposer, "batch_size", BATCH_SIZE)
     return [tend.chosen[i : i + size] for i in range(0, len(tend.chosen), size)]
 
 

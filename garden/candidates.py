@@ -92,10 +92,6 @@ class Ranking:
                     break
         return found
 
-    def shared_terms(self, a: str, b: str, n: int = 5) -> tuple[str, ...]:
-        """The terms that contribute most to the two patterns' similarity."""
-        return tuple(self.overlap(a, b, n)[1])
-
     def overlap(self, a: str, b: str, n: int = 5) -> tuple[float, list[str]]:
         """The two patterns' cosine (the sum of their common terms' weight products, the rows
         being L2-normalised) and the n terms that contribute most to it, in one pass."""
@@ -256,9 +252,7 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
 
     import numpy as np
     from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    stop = CountVectorizer(stop_words="english").get_stop_words()
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as stop
     vocabulary: defaultdict[str, int] = defaultdict()  # term -> column, in order of first use
     vocabulary.default_factory = vocabulary.__len__
     columns, values = array("i"), array("i")  # compact, as CountVectorizer's: 2 x 4 bytes an entry

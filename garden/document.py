@@ -18,7 +18,6 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -36,12 +35,6 @@ _BOM = "\ufeff"
 
 def hash_bytes(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
-
-def load_yaml(text: str) -> Any:
-    """The frontmatter as python-frontmatter's YAML handler reads it (`yaml.load` with libyaml's
-    safe loader): the same values and errors, read faster (`garden.yaml_fast`)."""
-    return yaml_fast.load_yaml(text)
 
 
 @dataclass(frozen=True, slots=True)

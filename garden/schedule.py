@@ -26,9 +26,10 @@ def choose_patterns(patterns: dict[str, str], tended: Mapping[str, Tended | None
                     limit: int | None = None, retend_after_days: int = 30,
                     explicit: Iterable[str] | None = None) -> list[Choice]:
     """`patterns` maps each slug in the garden to its current text hash, `tended` (some of)
-    them to when they were last proposed for (`PatternState.tended`)."""
+    them to when they were last proposed for (`PatternState.tended`). A slug `explicit` names
+    twice is chosen once."""
     if explicit:
-        return [Choice(slug, "asked") for slug in explicit]
+        return [Choice(slug, "asked") for slug in dict.fromkeys(explicit)]
     groups: dict[str, list[tuple]] = {"retry": [], "new": [], "changed": [], "rotation": []}
     for slug, text_hash in patterns.items():
         last = tended.get(slug)

@@ -137,6 +137,9 @@ def _head_words(title: str, summary: str) -> str:
 class OfflineProposer:
     name = "offline"
     model = "tfidf-v1"
+    #: Patterns per Prefect task (`flows.tending.batches`): an answer takes about 3 ms, and a task
+    #: run about 20 ms.
+    batch_size = 500
 
     def __init__(self, max_links: int = 5, max_entities: int = 5):
         self.max_links = max_links
@@ -271,7 +274,12 @@ _ASCII_SEPARATORS = bytes(b if b >= 128 or chr(b).isalnum() else ord(" ") for b 
 def _words(text: str) -> str:
     """Text as its lower-case words (the runs of letters and digits, `[^\\W_]+` of its casefold),
     space-separated and padded, so a phrase is a substring."""
-    return " " + b" ".join(_word_list(text)).decode() + " "
+    return _joined(_word_list(text))
+
+
+def _joined(words: list[bytes] | tuple[bytes, ...]) -> str:
+    """UTF-8 words space-separated and padded (`_words`)."""
+    return " " + b" ".join(words).decode() + " "
 
 
 def _word_list(text: str) -> list[bytes]:
@@ -297,7 +305,7 @@ class TextWords:
 
     def __init__(self, text: str):
         found = _word_list(text)
-        self.words = " " + b" ".join(found).decode() + " "
+        self.words = _joined(found)
         self.vocabulary = set(found)
         self._counts: dict[str, int] = {}
 
@@ -320,7 +328,7 @@ def _text_words(text: str) -> TextWords:
 
 @lru_cache(maxsize=100_000)
 def _phrase(label: str) -> str:
-    return _words(label)
+    return _joined(_phrase_words(label))
 
 
 @lru_cache(maxsize=100_000)
