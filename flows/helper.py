@@ -3,13 +3,16 @@
 A tend's own process works on one core: the flow alone folds and appends the events and writes
 the files (one writer), and Python's threads share one core. Two parts of a tend are pure
 functions of values that can be sent to another process, so on a machine with a core to spare
-they run in a helper process, a step ahead of the flow:
+they run in a helper process, a step ahead of the flow or beside it:
+- the ranking's tokenising (`garden.candidates.count_sources`), shared between the two
+  processes (`Helper.share`);
 - the offline proposer's asking (`flows.asking`), as on a Dask worker (`flows.cluster`): while
   the helper answers one batch, the flow records the answers of the batch before and builds the
   question of the batch after;
 - the preparing of each group of files to write (`flows.writing.prepare_group`: read the file,
   put the new block in, check that the result reads back right): while the helper prepares one
-  group, the flow writes the group before (the atomic swap, its events, the parse cache).
+  group, the flow writes the group before (the atomic swap, its events, the parse cache), and
+  prepares a group from the end itself when the helper's next is not ready.
 The flow records and writes in the same order, so the log and the files are the ones it would
 have made alone (tests/test_helper.py).
 
@@ -21,7 +24,7 @@ GARDEN_SECOND_PROCESS=off.
 
 It is used when it pays (GARDEN_SECOND_PROCESS=auto, the default): the offline proposer, at
 least `MIN_PATTERNS` patterns to ask, and a second core. It starts when the patterns are
-chosen, so that it imports its modules while the flow ranks, and goes after the write step (in
+chosen, so that it imports its modules while the flow begins to rank, and goes after the write step (in
 a dry run, at the end of the flow). A helper that fails or dies leaves its batch or group, and
 the rest, to the flow's process, and the tend says so in its notes. The summary says whether a
 tend had one (`second_process`).
@@ -125,15 +128,27 @@ class Helper:
         future raises what the helper raised, or BrokenProcessPool if it died."""
         return self._sent.pop(key)
 
-    def ahead(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """`fn(item)` for each item, computed in the helper, in order; the next item is sent
-        before each result is waited for, so the helper works on it meanwhile."""
-        waiting: deque[Future] = deque()
-        for item in items:
-            waiting.append(self._pool.submit(fn, item))
-            if len(waiting) > 1:
-                yield waiting.popleft().result()
-        while waiting:
+    def share(self, fn: Callable[[T], R], items: Iterable[T], most_held: int | None = None) -> Iterator[R]:
+        """`fn(item)` for each item, in order, the work shared between the two processes: the
+        helper takes the items from the front, the next one sent before a result is waited for;
+        whenever the next result is not ready, this process does the last item nobody has
+        taken, and keeps its result until its turn (at most `most_held` of them, for memory).
+        They meet where their speeds put them: a helper still starting, or slower at `fn` than
+        this process at using the results, is left fewer items."""
+        items = list(items)
+        front, back = 0, len(items)  # the helper has items[:front], this process items[back:]
+        waiting: deque[Future] = deque()  # the helper's results not given yet, in order
+        done_here: dict[int, R] = {}
+        for i in range(len(items)):
+            if i in done_here:
+                yield done_here.pop(i)
+                continue
+            while front < back and len(waiting) < 2:
+                waiting.append(self._pool.submit(fn, items[front]))
+                front += 1
+            while not waiting[0].done() and front < back and (most_held is None or len(done_here) < most_held):
+                back -= 1
+                done_here[back] = fn(items[back])
             yield waiting.popleft().result()
 
     def close(self, wait: bool = True) -> None:

@@ -210,8 +210,16 @@ def choose_and_rank_step(tend: Tend) -> int:
 
 def rank_step(tend: Tend) -> Ranking:
     """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
-    is never anyone's candidate."""
-    return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
+    is never anyone's candidate. With a helper, the two processes share the tokenising; a
+    helper that fails or dies leaves the ranking to this process."""
+    patterns, k = tend.garden.patterns.values(), tend.settings.candidates
+    if tend.helper is not None:
+        try:
+            return rank_patterns(patterns, k=k, share=tend.helper.share)
+        except Exception as e:  # what the helper raised, or BrokenProcessPool: rank here
+            tend.notes.append(failure_note(e, "ranked the patterns and did the rest"))
+            close_helper(tend, wait=False)
+    return rank_patterns(patterns, k=k)
 
 
 #: Patterns per Prefect task when neither the policy (`Policy.batch_size`) nor the proposer

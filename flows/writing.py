@@ -27,6 +27,9 @@ from garden.state import State
 from garden.writer import PreparedWrite, commit_writes, discard_file, prepare_write, sync_directory
 
 WRITE_GROUP = 200
+#: Groups the flow prepares itself from the end, while a helper prepares from the front, and
+#: keeps until their turn (`Helper.share`): 1,600 files' new bytes at most.
+HELD_GROUPS = 8
 
 
 def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, state: State,
@@ -119,12 +122,13 @@ def prepare_group(group: list[tuple]) -> list[PreparedWrite | str | None]:
 
 def _prepared(groups: list[list[tuple]], helper: Helper | None, notes: list[str] | None) -> Iterator[list]:
     """Each group's outcomes (`prepare_group`), in order: prepared by the helper process a group
-    ahead of the one being written, when there is one; here when there is none, or from the
-    group where it failed (said in `notes`)."""
+    ahead of the one being written when there is one, and here from the end when the helper's
+    next is not ready (`Helper.share`); here when there is none, or from the group where it
+    failed (said in `notes`)."""
     given = 0
     if helper is not None:
         try:
-            for outcomes in helper.ahead(prepare_group, groups):
+            for outcomes in helper.share(prepare_group, groups, most_held=HELD_GROUPS):
                 yield outcomes
                 given += 1
         except Exception as e:  # what the helper raised, or BrokenProcessPool: prepare here

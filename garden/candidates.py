@@ -12,13 +12,15 @@ memory grows with N x K, never N x N.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 if TYPE_CHECKING:  # imported where a ranking is made: every command would pay numpy's import
     import numpy as np
 
+from garden.document import read_body
 from garden.model import GardenBlock, Pattern
 from garden.proposal import Candidate, PatternRef, ProposalRequest
 from garden.state import link_target_of
@@ -50,10 +52,25 @@ def pattern_prose(pattern: Pattern) -> str:
 
 def pattern_document(pattern: Pattern) -> str:
     """The text a pattern is ranked by; the short fields count more by repetition."""
+    return document_of(document_source(pattern))
+
+
+def document_source(pattern: Pattern) -> tuple:
+    """What `pattern_document` is made of, as plain values that another process makes the
+    document from (`document_of`), cheaper to send than the pattern: the head (title, summary,
+    keywords and entity labels repeated by weight, then the title and summary that begin
+    `pattern_prose`), and the body's UTF-8 when the pattern keeps it, else where to read it."""
     labels = " ".join(e.label or e.id for e in (pattern.block.entities if pattern.block else ()))
     keywords = " ".join(pattern.keywords)
     head = " ".join([pattern.title] * 2 + [pattern.summary] + [keywords] * 3 + [labels] * 2)
-    return f"{head}\n{pattern_prose(pattern)}"
+    return f"{head}\n{pattern.title}\n{pattern.summary}\n", pattern.body_utf8, pattern.path, \
+        pattern.content_hash, pattern.layout
+
+
+def document_of(source: tuple) -> str:
+    head, body_utf8, path, content_hash, layout = source
+    body = body_utf8.decode("utf-8") if body_utf8 is not None else read_body(path, content_hash, layout)
+    return head + _CODE.sub(" ", body)
 
 
 @dataclass
@@ -183,9 +200,19 @@ def warm_ranking_imports() -> None:
         import_module(name)
 
 
-def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> Ranking:
+#: Patterns tokenised per piece of work (`count_sources`): pieces small enough that two
+#: processes sharing them (`share`) finish together, large enough to cost little to send.
+TOKENIZE_CHUNK = 150
+
+#: `map`'s shape: fn applied to each item, the results in order, possibly computed elsewhere
+#: (`flows.helper.Helper.share`): fn and the items must then pickle.
+Mapper = Callable[[Callable[[Any], Any], list], Iterable[Any]]
+
+
+def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30, share: Mapper | None = None) -> Ranking:
     """Rank every pattern's neighbours. Keeps k + extra per pattern, so that callers can skip
-    curated targets and existing links and still have k candidates."""
+    curated targets and existing links and still have k candidates. The documents are tokenised
+    in pieces through `share` (the builtin `map` when None), most of a ranking's time."""
     import numpy as np
 
     patterns = list(patterns)
@@ -203,7 +230,9 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30) -> 
     max_df = 0.5 if n >= 50 else 1.0
     common: frozenset[str] = frozenset()
     try:
-        counts, terms = count_terms((pattern_document(p) for p in patterns), min_df=2 if n >= 50 else 1)
+        sources = [document_source(p) for p in patterns]
+        pieces = [sources[i : i + TOKENIZE_CHUNK] for i in range(0, n, TOKENIZE_CHUNK)]
+        counts, terms = merge_counts((share or map)(count_sources, pieces), min_df=2 if n >= 50 else 1)
         counts = counts.tocsc()
         df = np.diff(counts.indptr)
         if n >= 20:  # too few patterns to call a word common
@@ -247,36 +276,69 @@ def count_terms(documents: Iterable[str], min_df: int = 1):
     a document at a time (`collections.Counter`) rather than a token at a time in Python. Raises
     ValueError when no term is left, as it does. tests/test_candidates_speed.py holds the two
     equal."""
-    from array import array
+    return merge_counts([tokenize(documents)], min_df)
+
+
+class TermCounts(NamedTuple):
+    """The words of some documents, counted (`tokenize`), as compact as CountVectorizer's
+    (2 x 4 bytes an entry): word `words[j]` is column j; a document's columns and counts follow
+    the one before's, up to its `ends` entry. Stop words are still in: `merge_counts` drops them."""
+
+    words: list[str]  # in order of first use
+    columns: array
+    counts: array
+    ends: list[int]
+
+
+def tokenize(documents: Iterable[str]) -> TermCounts:
     from collections import Counter, defaultdict
+
+    vocabulary: defaultdict[str, int] = defaultdict()  # word -> column, in order of first use
+    vocabulary.default_factory = vocabulary.__len__
+    columns, values, ends = array("i"), array("i"), []
+    for document in documents:
+        counts = Counter(_ASCII_TOKEN.findall(_as_ascii(document.lower())))
+        columns.extend(map(vocabulary.__getitem__, counts))
+        values.extend(counts.values())
+        ends.append(len(columns))
+    return TermCounts(list(vocabulary), columns, values, ends)
+
+
+def count_sources(sources: list[tuple]) -> TermCounts:
+    """`tokenize` of the documents of `document_source`s: one piece of a ranking's tokenising,
+    done where it is sent (it imports neither numpy nor scikit-learn)."""
+    return tokenize(map(document_of, sources))
+
+
+def merge_counts(parts: Iterable[TermCounts], min_df: int = 1):
+    """`count_terms`'s result from the counts of its documents in consecutive parts, in order."""
+    from collections import defaultdict
 
     import numpy as np
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as stop
-    vocabulary: defaultdict[str, int] = defaultdict()  # term -> column, in order of first use
+    vocabulary: defaultdict[str, int] = defaultdict()  # word -> column, in order of first use
     vocabulary.default_factory = vocabulary.__len__
-    columns, values = array("i"), array("i")  # compact, as CountVectorizer's: 2 x 4 bytes an entry
-    indptr = [0]
-    for document in documents:
-        counts = Counter(_ASCII_TOKEN.findall(_as_ascii(document.lower())))
-        for word in stop.intersection(counts):
-            del counts[word]
-        columns.extend(map(vocabulary.__getitem__, counts))
-        values.extend(counts.values())
-        indptr.append(len(columns))
-    if not vocabulary:
+    columns, values, indptr = [], [], [0]
+    for part in parts:
+        own = np.fromiter(map(vocabulary.__getitem__, part.words), dtype=np.int32, count=len(part.words))
+        columns.append(own[np.frombuffer(part.columns, dtype=np.intc)])
+        values.append(np.frombuffer(part.counts, dtype=np.intc))
+        indptr += [indptr[-1] + end for end in part.ends]
+    if not vocabulary.keys() - stop:
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-    terms = np.array(sorted(vocabulary), dtype=object)
-    sorted_column = np.empty(len(terms), dtype=np.int32)
-    sorted_column[[vocabulary[term] for term in terms]] = np.arange(len(terms), dtype=np.int32)
-    index = np.int32 if len(columns) <= np.iinfo(np.int32).max else np.int64  # as CountVectorizer's
-    counts = csr_matrix((np.frombuffer(values, dtype=np.intc).astype(np.float32),
-                         sorted_column[np.frombuffer(columns, dtype=np.intc)],
-                         np.array(indptr, dtype=index)), shape=(len(indptr) - 1, len(terms)))
-    kept = np.flatnonzero(np.bincount(counts.indices, minlength=len(terms)) >= min_df)
+    words = np.array(sorted(vocabulary), dtype=object)
+    sorted_column = np.empty(len(words), dtype=np.int32)
+    sorted_column[[vocabulary[word] for word in words]] = np.arange(len(words), dtype=np.int32)
+    entries = indptr[-1]
+    index = np.int32 if entries <= np.iinfo(np.int32).max else np.int64  # as CountVectorizer's
+    counts = csr_matrix((np.concatenate(values).astype(np.float32), sorted_column[np.concatenate(columns)],
+                         np.array(indptr, dtype=index)), shape=(len(indptr) - 1, len(words)))
+    kept = np.flatnonzero((np.bincount(counts.indices, minlength=len(words)) >= min_df)
+                          & np.fromiter((word not in stop for word in words), dtype=bool, count=len(words)))
     if kept.size == 0:
         raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-    return counts[:, kept], terms[kept]
+    return counts[:, kept], words[kept]
 
 
 def _as_ascii(text: str) -> str:

@@ -211,3 +211,67 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+COMPUTED_HERE: list[int] = []  # the items `square_slowly` did in this process (not the helper's)
+
+
+def square_slowly(item: int) -> tuple[int, int]:
+    time.sleep(0.03)
+    if os.getpid() == PARENT:
+        COMPUTED_HERE.append(item)
+    return item * item, os.getpid()
+
+
+PARENT = os.getpid()
+
+
+@pytest.mark.parametrize("most_held", [None, 2])
+def test_shared_work_comes_back_in_order_done_by_both_processes(most_held):
+    """The helper, still starting, takes the front; this process the back, meanwhile."""
+    from flows.helper import Helper
+
+    COMPUTED_HERE.clear()
+    helper = Helper(load_settings())
+    try:
+        results, held = [], []
+        for i, result in enumerate(helper.share(square_slowly, range(60), most_held=most_held)):
+            results.append(result)
+            held.append(sum(1 for j in COMPUTED_HERE if j > i))  # done here, not given yet
+        helper_pid = helper.pid()
+    finally:
+        helper.close()
+    assert [square for square, _ in results] == [i * i for i in range(60)]
+    by = [pid for _, pid in results]
+    assert set(by) == {PARENT, helper_pid}
+    split = by.index(PARENT)
+    assert by[:split] == [helper_pid] * split and by[split:] == [PARENT] * (60 - split)  # they met once
+    assert sorted(COMPUTED_HERE) == list(range(split, 60))
+    if most_held is not None:
+        assert max(held) <= most_held
+
+
+def test_the_ranking_shared_with_a_helper_is_the_ranking_and_survives_its_death(tmp_path, monkeypatch):
+    from flows.helper import Helper
+    from garden.candidates import rank_patterns
+
+    monkeypatch.setattr("garden.candidates.TOKENIZE_CHUNK", 3)  # 40 patterns in 14 pieces
+    make_garden(tmp_path / "patterns", 40)
+    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db", second_process="on")
+    with EventStore(settings.db) as store:
+        tend = tending.start_tend(settings, Policy(), store, today=TODAY)
+        plain = rank_patterns(tend.garden.patterns.values(), k=settings.candidates)
+        tending.choose_and_rank_step(tend)  # starts the helper; the first piece is always its (`share`)
+        assert tend.helper is not None and not tend.notes
+        shared, tend.ranking = tend.ranking, None
+        os.kill(tend.helper.pid(), signal.SIGKILL)
+        alone = tending.rank_step(tend)
+        assert tend.helper is None
+        assert tend.notes[-1].startswith("the second process stopped (BrokenProcessPool") and \
+            tend.notes[-1].endswith("the flow ranked the patterns and did the rest itself")
+        tending.finish_tend(tend)
+    for ranking in (shared, alone):
+        assert ranking.slugs == plain.slugs and ranking.terms.tolist() == plain.terms.tolist()
+        assert (ranking.neighbours == plain.neighbours).all() and (ranking.scores == plain.scores).all()
+        assert (ranking.matrix != plain.matrix).nnz == 0 and ranking.common_terms == plain.common_terms
+    assert multiprocessing.active_children() == []
