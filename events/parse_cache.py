@@ -64,6 +64,14 @@ def encode_parsed(pattern: Pattern | None, problems: list[Problem]) -> bytes:
     })
 
 
+def encoded(value: Parsed) -> bytes | None:
+    """`encode_parsed`, or None for a value it cannot hold (not cached)."""
+    try:
+        return encode_parsed(*value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def decode_parsed(data: bytes) -> Parsed:
     """A cache entry back as the pattern (without its body) and the problems; raises one of
     `_UNREADABLE` for an entry that does not decode or validate."""
@@ -210,12 +218,13 @@ class ParseCache:
             return None
 
     def put(self, key: str, value: Parsed) -> None:
-        if self.conn is None:
-            return
-        try:
-            self.new.append((key, encode_parsed(*value)))
-        except (TypeError, ValueError, RecursionError):  # a value it cannot hold: not cached
-            pass
+        if self.conn is not None and (data := encoded(value)) is not None:
+            self.new.append((key, data))
+
+    def put_encoded(self, key: str, data: bytes) -> None:
+        """An entry `encoded` already (where the pattern was made: another process)."""
+        if self.conn is not None:
+            self.new.append((key, data))
 
     def save(self, forget: bool = True) -> None:
         """Store the new parses, forget the old ones of files that were not read this time

@@ -14,15 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from events.replay import projected_block
-from events.parse_cache import ParseCache
+from events.parse_cache import ParseCache, encoded
 from flows.helper import Helper, failure_note
 from garden.catalog import Garden
 from garden.errors import PatternError, WriteConflictError, display_path
 from garden.event import BlockWriteStarted, BlockWritten, Event, event
-from garden.model import GardenBlock, Pattern, block_for_file
+from garden.model import GardenBlock, block_for_file
 from garden.state import State
 from garden.writer import PreparedWrite, commit_writes, discard_file, prepare_write, sync_directory
 
@@ -84,16 +86,14 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     # The versions replaced are deleted by a thread while the next group is prepared; all of
     # them before this returns (a crash leaves temporary files, which the next tend removes).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
-        for group, outcomes in zip(groups, _prepared(groups, helper, notes)):
-            parsed: list[tuple[Path, Pattern]] = []  # each file written, as it now reads
+        for group, outcomes in zip(groups, _prepared(groups, cache is not None, helper, notes)):
+            parsed: list[tuple[Path, str, bytes]] = []  # each file written: its hash, its cache entry
             _write_group(record, group, outcomes, run_id, dry_run, written, errors,
                          lambda path: deleting.submit(discard_file, path), parsed)
-            # Into the cache group by group: a pattern prepared by the helper is a copy, and
-            # 20,000 of them kept to the end held 360 MB.
-            for path, pattern in parsed if cache is not None else ():
+            for path, new_hash, entry in parsed if cache is not None else ():
                 shown = display_path(path)
                 if shown not in with_problems:
-                    cache.put(cache.key(pattern.content_hash, path, shown), (pattern, []))
+                    cache.put_encoded(cache.key(new_hash, path, shown), entry)
     if cache is not None:
         cache.save(forget=False)  # it read nothing: every other file's entry stays
     return written, errors
@@ -105,14 +105,21 @@ def needs_write(projected: GardenBlock | None, in_file: GardenBlock | None) -> b
     return block_for_file(projected, in_file is not None) != in_file
 
 
-def prepare_group(group: list[tuple]) -> list[PreparedWrite | str | None]:
+def prepare_group(group: list[tuple], encode: bool = True) -> list[tuple[PreparedWrite, bytes | None] | str | None]:
     """`prepare_write` for each item of a group (slug, pattern, expected hash, block, text,
-    drop_banner): the write, None (nothing to write), or the error's message. Plain values, so
-    a helper process can prepare a group (`flows.helper`)."""
-    outcomes: list[PreparedWrite | str | None] = []
+    drop_banner): the write with the parse cache's entry for the file it makes (`encoded`; None
+    when only a parse would know it, or not `encode`), None (nothing to write), or the error's
+    message. Plain values, so a helper process can prepare a group (`flows.helper`); the
+    pattern made for the cache goes back encoded, not as a model to pickle and encode again."""
+    outcomes: list[tuple[PreparedWrite, bytes | None] | str | None] = []
     for _, pattern, expected, block, text, drop_banner in group:
         try:
-            outcomes.append(prepare_write(Path(pattern.path), block, expected, pattern, text, drop_banner))
+            ready = prepare_write(Path(pattern.path), block, expected, pattern, text, drop_banner)
+            if ready is None:
+                outcomes.append(None)
+            else:
+                entry = encoded((ready.parsed, [])) if encode and ready.parsed is not None else None
+                outcomes.append((replace(ready, parsed=None), entry))
         except (WriteConflictError, PatternError) as e:
             outcomes.append(str(e))
         except OSError as e:  # gone or unreadable since the garden was loaded
@@ -120,7 +127,8 @@ def prepare_group(group: list[tuple]) -> list[PreparedWrite | str | None]:
     return outcomes
 
 
-def _prepared(groups: list[list[tuple]], helper: Helper | None, notes: list[str] | None) -> Iterator[list]:
+def _prepared(groups: list[list[tuple]], encode: bool, helper: Helper | None,
+              notes: list[str] | None) -> Iterator[list]:
     """Each group's outcomes (`prepare_group`), in order: prepared by the helper process a group
     ahead of the one being written when there is one, and here from the end when the helper's
     next is not ready (`Helper.share`); here when there is none, or from the group where it
@@ -128,7 +136,7 @@ def _prepared(groups: list[list[tuple]], helper: Helper | None, notes: list[str]
     given = 0
     if helper is not None:
         try:
-            for outcomes in helper.share(prepare_group, groups, most_held=HELD_GROUPS):
+            for outcomes in helper.share(partial(prepare_group, encode=encode), groups, most_held=HELD_GROUPS):
                 yield outcomes
                 given += 1
         except Exception as e:  # what the helper raised, or BrokenProcessPool: prepare here
@@ -136,15 +144,16 @@ def _prepared(groups: list[list[tuple]], helper: Helper | None, notes: list[str]
                 notes.append(failure_note(e, "prepared those files and the rest"))
             helper.close(wait=False)
     for group in groups[given:]:
-        yield prepare_group(group)
+        yield prepare_group(group, encode)
 
 
 def _write_group(record, group, outcomes, run_id, dry_run, written, errors, discard, parsed) -> None:
-    prepared = []
+    prepared, entries = [], {}
     for (slug, pattern, _, block, _, _), ready in zip(group, outcomes):
         if isinstance(ready, str):
             errors.append(ready)
         elif ready is not None:
+            ready, entries[slug] = ready
             prepared.append((slug, pattern, ready, block))
     if dry_run:
         written.extend(slug for slug, _, _, _ in prepared)
@@ -165,8 +174,8 @@ def _write_group(record, group, outcomes, run_id, dry_run, written, errors, disc
         else:
             folders.add(outcome)
             done.append(item)
-            if item[2].parsed is not None:
-                parsed.append((Path(item[1].path), item[2].parsed))
+            if entries[item[0]] is not None:
+                parsed.append((Path(item[1].path), item[2].new_hash, entries[item[0]]))
     for directory in folders:
         sync_directory(directory)
     record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])

@@ -70,12 +70,17 @@ def test_on_every_corpus_file_the_pattern_after_a_write_is_what_a_parse_gives():
     assert checked > 500 and known > 0.8 * checked, (checked, known)
 
 
-def test_the_tend_after_a_tend_parses_no_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("second_process", ["off", "on"])
+def test_the_tend_after_a_tend_parses_no_file(tmp_path, monkeypatch, second_process):
+    """With a helper process, the files' cache entries are made where they are prepared."""
     from garden import catalog
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GARDEN_SECOND_PROCESS", second_process)
+    monkeypatch.setattr("flows.writing.WRITE_GROUP", 4)  # 7 groups: the helper's and the flow's
     make_garden(tmp_path / "patterns", 25)
-    assert tend_in_process()["files_written"] > 10
+    first = tend_in_process()
+    assert first["files_written"] > 10 and first["second_process"] == (second_process == "on")
     parses = []
     real = catalog.parse_document
     monkeypatch.setattr(catalog, "parse_document", lambda *a, **k: parses.append(a[0]) or real(*a, **k))
