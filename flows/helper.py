@@ -45,6 +45,7 @@ from typing import TypeVar
 
 from flows.asking import AskedBatch, AskJob
 from flows.propose import ask_elsewhere
+from garden.collector import no_full_collections
 from garden.settings import Settings
 
 #: Patterns to ask below which the helper's start (a second Python importing its modules, about
@@ -92,11 +93,13 @@ def _watch_parent(parent: int) -> None:
 
 def _ready() -> int:
     """Run first in the helper, so that it imports at once what the first batch needs: the
-    proposer, and scipy for the ranking's matrix (this module brings `flows.propose`)."""
+    proposer, and scipy for the ranking's matrix (this module brings `flows.propose`); then
+    its garbage collector does only young collections (`no_full_collections`)."""
     import scipy.sparse  # noqa: F401
 
     import proposers.offline  # noqa: F401
 
+    no_full_collections()
     return os.getpid()
 
 

@@ -44,3 +44,12 @@ def full_collections_paused() -> Iterator[None]:
             if _depth == 0 and _saved is not None:
                 gc.set_threshold(*_saved)
                 _saved = None
+
+
+def no_full_collections() -> None:
+    """For the rest of a process that does only such work (a tend's helper process,
+    `flows.helper`): no full collections, and what it holds now (its imported modules) is left
+    out of every collection (`gc.freeze`). The helper answered or prepared each batch in a heap
+    that grew by a quarter time and again: 14 full collections, 0.9 s of a first tend of 3,600."""
+    gc.freeze()
+    gc.set_threshold(*gc.get_threshold()[:2], _NEVER)
