@@ -23,7 +23,8 @@ with `if __name__ == "__main__":` (the `garden` command, pytest and Prefect's wo
 GARDEN_SECOND_PROCESS=off.
 
 It is used when it pays (GARDEN_SECOND_PROCESS=auto, the default): the offline proposer, at
-least `MIN_PATTERNS` patterns to ask, and a second core. It starts when the patterns are
+least `MIN_PATTERNS` patterns to ask, and a second core (by the CPUs the process may run on and
+its container's CPU quota). It starts when the patterns are
 chosen, so that it imports its modules while the flow begins to rank, and goes after the write step (in
 a dry run, at the end of the flow). A helper that fails or dies leaves its batch or group, and
 the rest, to the flow's process, and the tend says so in its notes. The summary says whether a
@@ -41,6 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import TypeVar
 
 from flows.asking import AskedBatch, AskJob
@@ -68,11 +70,33 @@ def wanted(settings: Settings, proposer_name: str, patterns: int) -> bool:
     return patterns >= MIN_PATTERNS and _cores() >= 2
 
 
-def _cores() -> int:
+def _cores(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
+    """The cores this process may use: the CPUs it may run on, or fewer when its container's
+    CPU quota allows fewer (a container limited to one CPU on a many-core host: a helper
+    there would only take turns with the flow)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores: float = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    quota = _cpu_quota(cgroup)
+    return cores if quota is None else min(cores, quota)
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """The CPU quota of the cgroup mounted at `cgroup`, in CPUs (quota / period): cgroup v2's
+    cpu.max ("max 100000" when unlimited), or v1's cpu/cpu.cfs_quota_us (-1 when unlimited);
+    None when there is none or it cannot be read."""
+    try:
+        if (cgroup / "cpu.max").exists():
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1") or int(period) <= 0:
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
 
 
 def _watch_parent(parent: int) -> None:

@@ -292,3 +292,23 @@ def test_the_helper_makes_no_full_collections():
     finally:
         helper.close()
     assert gc.get_threshold()[2] != 2**31 - 1  # this process's is its own
+
+
+@pytest.mark.parametrize("files, cores", [
+    ({}, None),  # no cgroup: the CPUs the process may run on
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu.max": "150000 100000\n"}, 1.5),
+    ({"cpu.max": "50000 100000\n"}, 0.5),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.0),
+    ({"cpu.max": "garbage\n"}, None),
+])
+def test_a_container_s_cpu_quota_counts_as_its_cores(tmp_path, files, cores):
+    """A container limited to one CPU on a many-core host starts no helper (`auto`)."""
+    from flows import helper
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    cpus = len(os.sched_getaffinity(0))
+    assert helper._cores(tmp_path) == (cpus if cores is None else min(cpus, cores))
