@@ -1,18 +1,20 @@
 """A second process for a tend, on the core it would leave idle.
 
 A tend's own process works on one core: the flow alone folds and appends the events and writes
-the files (one writer), and Python's threads share one core. Two parts of a tend are pure
+the files (one writer), and Python's threads share one core. Three parts of a tend are pure
 functions of values that can be sent to another process, so on a machine with a core to spare
-they run in a helper process, a step ahead of the flow or beside it:
-- the ranking's tokenising (`garden.candidates.count_sources`), shared between the two
-  processes (`Helper.share`);
+they run in a helper process too:
+- the ranking's tokenising (`garden.candidates.count_sources`), shared (`Helper.share`): the
+  helper takes pieces from the front, the flow from the back while the helper's next is not
+  ready;
 - the offline proposer's asking (`flows.asking`), as on a Dask worker (`flows.cluster`): while
   the helper answers one batch, the flow records the answers of the batch before and builds the
   question of the batch after;
-- the preparing of each group of files to write (`flows.writing.prepare_group`: read the file,
-  put the new block in, check that the result reads back right): while the helper prepares one
-  group, the flow writes the group before (the atomic swap, its events, the parse cache), and
-  prepares a group from the end itself when the helper's next is not ready.
+- the preparing of the groups of files to write (`flows.writing.prepare_group`: read the file,
+  put the new block in, check that the result reads back right, encode its parse-cache entry),
+  shared the same way: the helper prepares groups from the front while the flow writes the
+  group before (the atomic swap, its events, the parse cache), and the flow prepares a group
+  from the end itself when the helper's next is not ready.
 The flow records and writes in the same order, so the log and the files are the ones it would
 have made alone (tests/test_helper.py).
 
@@ -24,11 +26,11 @@ GARDEN_SECOND_PROCESS=off.
 
 It is used when it pays (GARDEN_SECOND_PROCESS=auto, the default): the offline proposer, at
 least `MIN_PATTERNS` patterns to ask, and a second core (by the CPUs the process may run on and
-its container's CPU quota). It starts when the patterns are
-chosen, so that it imports its modules while the flow begins to rank, and goes after the write step (in
-a dry run, at the end of the flow). A helper that fails or dies leaves its batch or group, and
-the rest, to the flow's process, and the tend says so in its notes. The summary says whether a
-tend had one (`second_process`).
+its container's CPU quota). It starts when the patterns are chosen, so that it imports its
+modules while the flow begins to rank, and goes after the write step (in a dry run, at the end
+of the flow). A helper that fails or dies leaves its batch, piece or group, and the rest, to
+the flow's process, and the tend says so in its notes. The summary says whether a tend had one
+(`second_process`); the helper makes no full garbage collections (`garden.collector`).
 """
 
 from __future__ import annotations
@@ -128,8 +130,8 @@ def _ready() -> int:
 
 
 class Helper:
-    """One helper process, and the batches sent ahead to it: `send` a batch's question, `take`
-    its answers (waiting for them)."""
+    """One helper process: the proposal batches sent ahead to it (`send` a batch's question,
+    `take` its answers, waiting for them), and work it shares with this process (`share`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -155,32 +157,65 @@ class Helper:
         future raises what the helper raised, or BrokenProcessPool if it died."""
         return self._sent.pop(key)
 
-    def share(self, fn: Callable[[T], R], items: Iterable[T], most_held: int | None = None) -> Iterator[R]:
-        """`fn(item)` for each item, in order, the work shared between the two processes: the
-        helper takes the items from the front, the next one sent before a result is waited for;
-        whenever the next result is not ready, this process does the last item nobody has
-        taken, and keeps its result until its turn (at most `most_held` of them, for memory).
-        They meet where their speeds put them: a helper still starting, or slower at `fn` than
-        this process at using the results, is left fewer items."""
+    def share(self, fn: Callable[[T], R], items: Iterable[T], most_held: int | None = None,
+              on_failure: Callable[[BaseException], None] | None = None) -> Iterator[R]:
+        """`fn(item)` for each item, in order, as `map` gives them, the work shared between the
+        two processes: the helper takes the items from the front, the next one sent before a
+        result is waited for; whenever the next result is not ready, this process does the last
+        item nobody has taken, and keeps its result until its turn (at most `most_held` of
+        them, for memory). They meet where their speeds put them: a helper still starting, or
+        slower at `fn` than this process at using the results, is left fewer items.
+
+        A helper that fails or dies (what it raised, or BrokenProcessPool) is shut down and told
+        to `on_failure`; this process then does each item not given yet, in order, keeping the
+        results it holds. What `fn` raises in this process is raised at its item's turn."""
         items = list(items)
         front, back = 0, len(items)  # the helper has items[:front], this process items[back:]
         waiting: deque[Future] = deque()  # the helper's results not given yet, in order
-        done_here: dict[int, R] = {}
+        done_here: dict[int, R | _Raised] = {}
+        helped, taking = True, True  # the helper works; this process takes from the back
         for i in range(len(items)):
-            if i in done_here:
-                yield done_here.pop(i)
-                continue
-            while front < back and len(waiting) < 2:
-                waiting.append(self._pool.submit(fn, items[front]))
-                front += 1
-            while not waiting[0].done() and front < back and (most_held is None or len(done_here) < most_held):
-                back -= 1
-                done_here[back] = fn(items[back])
-            yield waiting.popleft().result()
+            if i not in done_here and helped:
+                try:
+                    while front < back and len(waiting) < 2:
+                        waiting.append(self._pool.submit(fn, items[front]))
+                        front += 1
+                    while taking and not waiting[0].done() and front < back and \
+                            (most_held is None or len(done_here) < most_held):
+                        back -= 1
+                        done_here[back] = _Raised.calling(fn, items[back])
+                        taking = not isinstance(done_here[back], _Raised)  # the rest to the helper
+                    result = waiting.popleft().result()
+                except Exception as e:  # the helper's failure, or its death: the rest here
+                    helped = False
+                    self.close(wait=False)
+                    if on_failure is not None:
+                        on_failure(e)
+                else:
+                    yield result
+                    continue
+            done = done_here.pop(i) if i in done_here else fn(items[i])
+            if isinstance(done, _Raised):
+                raise done.error
+            yield done
 
     def close(self, wait: bool = True) -> None:
         self._sent.clear()
         self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class _Raised:
+    """What `fn` raised in this process, kept until its item's turn (`Helper.share`)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    @staticmethod
+    def calling(fn: Callable[[T], R], item: T) -> R | _Raised:
+        try:
+            return fn(item)
+        except Exception as e:
+            return _Raised(e)
 
 
 def failure_note(error: BaseException, then: str = "asked that batch and the rest") -> str:

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from events.parse_cache import open_parse_cache
@@ -211,15 +212,16 @@ def choose_and_rank_step(tend: Tend) -> int:
 def rank_step(tend: Tend) -> Ranking:
     """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
     is never anyone's candidate. With a helper, the two processes share the tokenising; a
-    helper that fails or dies leaves the ranking to this process."""
-    patterns, k = tend.garden.patterns.values(), tend.settings.candidates
-    if tend.helper is not None:
-        try:
-            return rank_patterns(patterns, k=k, share=tend.helper.share)
-        except Exception as e:  # what the helper raised, or BrokenProcessPool: rank here
-            tend.notes.append(failure_note(e, "ranked the patterns and did the rest"))
-            close_helper(tend, wait=False)
-    return rank_patterns(patterns, k=k)
+    helper that fails or dies leaves the rest of it, and of the tend, to this process."""
+    if tend.helper is None:
+        return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
+    failed: list[BaseException] = []
+    ranking = rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates,
+                            share=partial(tend.helper.share, on_failure=failed.append))
+    if failed:
+        tend.notes.append(failure_note(failed[0], "tokenised the rest and did the rest of the tend"))
+        close_helper(tend, wait=False)
+    return ranking
 
 
 #: Patterns per Prefect task when neither the policy (`Policy.batch_size`) nor the proposer

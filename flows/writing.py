@@ -30,7 +30,7 @@ from garden.writer import PreparedWrite, commit_writes, discard_file, prepare_wr
 
 WRITE_GROUP = 200
 #: Groups the flow prepares itself from the end, while a helper prepares from the front, and
-#: keeps until their turn (`Helper.share`): 1,600 files' new bytes at most.
+#: keeps until their turn (`Helper.share`): 1,600 files' new bytes and cache entries at most.
 HELD_GROUPS = 8
 
 
@@ -50,8 +50,9 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     is known without parsing it: `garden.writer.pattern_after_write`), so the next command does
     not parse the files this one wrote.
 
-    With a `helper` process (a tend's, `flows.helper`), each group of files is prepared there
-    while the one before is written here; a helper that fails says so in `notes`.
+    With a `helper` process (a tend's, `flows.helper`), the groups of files are prepared there
+    while the one before is written here, and here from the end when the helper's next is not
+    ready; a helper that fails leaves the rest here, and says so in `notes`.
     """
     todo = []
     errors: list[str] = []
@@ -86,7 +87,7 @@ def write_changed_blocks(record: Callable[[list[Event]], None], garden: Garden, 
     # The versions replaced are deleted by a thread while the next group is prepared; all of
     # them before this returns (a crash leaves temporary files, which the next tend removes).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="garden-discard") as deleting:
-        for group, outcomes in zip(groups, _prepared(groups, cache is not None, helper, notes)):
+        for group, outcomes in zip(groups, _prepared(groups, cache is not None and not dry_run, helper, notes)):
             parsed: list[tuple[Path, str, bytes]] = []  # each file written: its hash, its cache entry
             _write_group(record, group, outcomes, run_id, dry_run, written, errors,
                          lambda path: deleting.submit(discard_file, path), parsed)
@@ -129,37 +130,35 @@ def prepare_group(group: list[tuple], encode: bool = True) -> list[tuple[Prepare
 
 def _prepared(groups: list[list[tuple]], encode: bool, helper: Helper | None,
               notes: list[str] | None) -> Iterator[list]:
-    """Each group's outcomes (`prepare_group`), in order: prepared by the helper process a group
-    ahead of the one being written when there is one, and here from the end when the helper's
-    next is not ready (`Helper.share`); here when there is none, or from the group where it
-    failed (said in `notes`)."""
-    given = 0
-    if helper is not None:
-        try:
-            for outcomes in helper.share(partial(prepare_group, encode=encode), groups, most_held=HELD_GROUPS):
-                yield outcomes
-                given += 1
-        except Exception as e:  # what the helper raised, or BrokenProcessPool: prepare here
-            if notes is not None:
-                notes.append(failure_note(e, "prepared those files and the rest"))
-            helper.close(wait=False)
-    for group in groups[given:]:
-        yield prepare_group(group, encode)
+    """Each group's outcomes (`prepare_group`), in order: shared with the helper process when
+    there is one (`Helper.share`: it prepares groups from the front while the flow writes,
+    the flow prepares from the end when the helper's next is not ready), here when there is
+    none; a helper that fails leaves the rest here, and says so in `notes`."""
+    prepare = partial(prepare_group, encode=encode)
+    if helper is None:
+        yield from map(prepare, groups)
+        return
+
+    def said(error: BaseException) -> None:
+        if notes is not None:
+            notes.append(failure_note(error, "prepared those files and the rest"))
+
+    yield from helper.share(prepare, groups, most_held=HELD_GROUPS, on_failure=said)
 
 
 def _write_group(record, group, outcomes, run_id, dry_run, written, errors, discard, parsed) -> None:
-    prepared, entries = [], {}
-    for (slug, pattern, _, block, _, _), ready in zip(group, outcomes):
-        if isinstance(ready, str):
-            errors.append(ready)
-        elif ready is not None:
-            ready, entries[slug] = ready
-            prepared.append((slug, pattern, ready, block))
+    prepared = []
+    for (slug, pattern, _, block, _, _), outcome in zip(group, outcomes):
+        if isinstance(outcome, str):
+            errors.append(outcome)
+        elif outcome is not None:
+            ready, entry = outcome
+            prepared.append((slug, pattern, ready, block, entry))
     if dry_run:
-        written.extend(slug for slug, _, _, _ in prepared)
+        written.extend(item[0] for item in prepared)
         return
 
-    def payload(kind, pattern, ready, block):
+    def payload(kind, pattern, ready, block, _entry):
         return kind(path=pattern.path, content_hash=ready.new_hash, previous_hash=ready.old_hash,
                     last_pruned=None if block is None else block.last_pruned, banner_added=ready.banner_added)
 
@@ -174,8 +173,8 @@ def _write_group(record, group, outcomes, run_id, dry_run, written, errors, disc
         else:
             folders.add(outcome)
             done.append(item)
-            if entries[item[0]] is not None:
-                parsed.append((Path(item[1].path), item[2].new_hash, entries[item[0]]))
+            if item[4] is not None:
+                parsed.append((Path(item[1].path), item[2].new_hash, item[4]))
     for directory in folders:
         sync_directory(directory)
     record([event(payload(BlockWritten, *item[1:]), slug=item[0], run_id=run_id) for item in done])

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # imported where a ranking is made: every command would pay numpy's import
     import numpy as np
@@ -55,22 +55,33 @@ def pattern_document(pattern: Pattern) -> str:
     return document_of(document_source(pattern))
 
 
-def document_source(pattern: Pattern) -> tuple:
+class DocumentSource(NamedTuple):
     """What `pattern_document` is made of, as plain values that another process makes the
     document from (`document_of`), cheaper to send than the pattern: the head (title, summary,
     keywords and entity labels repeated by weight, then the title and summary that begin
     `pattern_prose`), and the body's UTF-8 when the pattern keeps it, else where to read it."""
+
+    head: str
+    body_utf8: bytes | None
+    path: str
+    content_hash: str
+    layout: tuple
+
+
+def document_source(pattern: Pattern) -> DocumentSource:
     labels = " ".join(e.label or e.id for e in (pattern.block.entities if pattern.block else ()))
     keywords = " ".join(pattern.keywords)
     head = " ".join([pattern.title] * 2 + [pattern.summary] + [keywords] * 3 + [labels] * 2)
-    return f"{head}\n{pattern.title}\n{pattern.summary}\n", pattern.body_utf8, pattern.path, \
-        pattern.content_hash, pattern.layout
+    return DocumentSource(f"{head}\n{pattern.title}\n{pattern.summary}\n", pattern.body_utf8, pattern.path,
+                          pattern.content_hash, pattern.layout)
 
 
-def document_of(source: tuple) -> str:
-    head, body_utf8, path, content_hash, layout = source
-    body = body_utf8.decode("utf-8") if body_utf8 is not None else read_body(path, content_hash, layout)
-    return head + _CODE.sub(" ", body)
+def document_of(source: DocumentSource) -> str:
+    """The pattern's ranking document (`pattern_document`), its body read from the file if
+    not kept (as `Pattern.body` reads it)."""
+    body = source.body_utf8
+    text = body.decode("utf-8") if body is not None else read_body(source.path, source.content_hash, source.layout)
+    return source.head + _CODE.sub(" ", text)
 
 
 @dataclass
@@ -206,7 +217,7 @@ TOKENIZE_CHUNK = 150
 
 #: `map`'s shape: fn applied to each item, the results in order, possibly computed elsewhere
 #: (`flows.helper.Helper.share`): fn and the items must then pickle.
-Mapper = Callable[[Callable[[Any], Any], list], Iterable[Any]]
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
 
 def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30, share: Mapper | None = None) -> Ranking:
@@ -229,10 +240,12 @@ def rank_patterns(patterns: Iterable[Pattern], k: int = 20, extra: int = 30, sha
     # counted first: they are the garden's generic words (`common_terms`).
     max_df = 0.5 if n >= 50 else 1.0
     common: frozenset[str] = frozenset()
+    sources = [document_source(p) for p in patterns]
+    pieces = [sources[i : i + TOKENIZE_CHUNK] for i in range(0, n, TOKENIZE_CHUNK)]
+    parts = list((share or map)(count_sources, pieces))  # outside the try: its errors are not "no terms"
+    del sources, pieces
     try:
-        sources = [document_source(p) for p in patterns]
-        pieces = [sources[i : i + TOKENIZE_CHUNK] for i in range(0, n, TOKENIZE_CHUNK)]
-        counts, terms = merge_counts((share or map)(count_sources, pieces), min_df=2 if n >= 50 else 1)
+        counts, terms = merge_counts(parts, min_df=2 if n >= 50 else 1)
         counts = counts.tocsc()
         df = np.diff(counts.indptr)
         if n >= 20:  # too few patterns to call a word common
@@ -291,6 +304,7 @@ class TermCounts(NamedTuple):
 
 
 def tokenize(documents: Iterable[str]) -> TermCounts:
+    """Each document's words (lower-cased, `_ASCII_TOKEN`), counted (`TermCounts`)."""
     from collections import Counter, defaultdict
 
     vocabulary: defaultdict[str, int] = defaultdict()  # word -> column, in order of first use
@@ -304,7 +318,7 @@ def tokenize(documents: Iterable[str]) -> TermCounts:
     return TermCounts(list(vocabulary), columns, values, ends)
 
 
-def count_sources(sources: list[tuple]) -> TermCounts:
+def count_sources(sources: list[DocumentSource]) -> TermCounts:
     """`tokenize` of the documents of `document_source`s: one piece of a ranking's tokenising,
     done where it is sent (it imports neither numpy nor scikit-learn)."""
     return tokenize(map(document_of, sources))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.sparse import random as sparse_random
 
 from conftest import SEEDS
-from garden.candidates import TOKEN_PATTERN, Ranking, count_terms, rank_patterns
+from garden.candidates import TOKEN_PATTERN, Ranking, count_terms, merge_counts, rank_patterns, tokenize
 from garden.catalog import load_garden
 from garden.reassess import pair_evidence, pair_evidences
 
@@ -99,14 +99,14 @@ def count_by_scikit_learn(documents: list[str], min_df: int):
     return counts, vectorizer.get_feature_names_out()
 
 
-def assert_same_counts(documents: list[str], min_df: int) -> None:
+def assert_same_counts(documents: list[str], min_df: int, count=count_terms) -> None:
     try:
         expected, expected_terms = count_by_scikit_learn(documents, min_df)
     except ValueError:  # no term left (rank_patterns takes any ValueError for that)
         with pytest.raises(ValueError):
-            count_terms(documents, min_df)
+            count(documents, min_df)
         return
-    counts, terms = count_terms(documents, min_df)
+    counts, terms = count(documents, min_df)
     assert terms.dtype == expected_terms.dtype and terms.tolist() == expected_terms.tolist()
     assert type(counts) is type(expected) and counts.shape == expected.shape
     a, b = counts.tocsc(), expected.tocsc()  # as rank_patterns reads them
@@ -124,6 +124,17 @@ WORDS = ["the", "and", "garden", "Garden", "grief", "self-leadership", "-x-", "a
        st.sampled_from([1, 2, 3]), st.sampled_from([" ", "\n", "-", "0", "é", ", "]))
 def test_count_terms_equal_scikit_learn(documents, min_df, glue):
     assert_same_counts([glue.join(words) for words in documents], min_df)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=12), min_size=1, max_size=8),
+       st.sampled_from([1, 2, 3]), st.sampled_from([" ", "\n", "-", "0", "é", ", "]), st.integers(1, 4))
+def test_counts_merged_from_parts_equal_scikit_learn(documents, min_df, glue, size):
+    """As a ranking shared between two processes counts them: `tokenize` a piece at a time."""
+    def in_pieces(documents, min_df):
+        return merge_counts([tokenize(documents[i : i + size]) for i in range(0, len(documents), size)], min_df)
+
+    assert_same_counts([glue.join(words) for words in documents], min_df, in_pieces)
 
 
 def test_count_terms_equal_scikit_learn_on_the_seed_patterns():

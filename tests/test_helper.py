@@ -22,6 +22,7 @@ from conftest import events_of, files_of, garden_bin, make_garden, verify
 from events.store import EventStore
 from flows import tending
 from flows.helper import MIN_PATTERNS, wanted
+from garden.candidates import count_sources as real_count_sources
 from garden.policy import Policy
 from garden.settings import load_settings
 
@@ -106,7 +107,7 @@ def test_a_helper_killed_mid_tend_leaves_the_flow_to_ask_and_nothing_is_lost(tmp
     assert helped["files_written"] == alone["files_written"] == 40 and helped["errors"] == 0
     assert helped["second_process"] is True
     assert [n for n in notes if n.startswith("the second process stopped (BrokenProcessPool")] == [notes[-1]]
-    assert multiprocessing.active_children() == []
+    assert no_children_left()
 
 
 def test_a_pattern_named_twice_is_asked_once(tmp_path):
@@ -147,7 +148,7 @@ def test_a_helper_killed_before_the_write_leaves_the_flow_to_prepare_the_files(t
     assert files_of(tmp_path / "b") == files_of(tmp_path / "a")
     assert notes[-1].startswith("the second process stopped (BrokenProcessPool") and \
         notes[-1].endswith("the flow prepared those files and the rest itself")
-    assert multiprocessing.active_children() == []
+    assert no_children_left()
 
 
 def test_groups_prepared_in_the_helper_are_written_as_the_flow_writes_them_and_it_goes(tmp_path, monkeypatch):
@@ -213,17 +214,30 @@ def _alive(pid: int) -> bool:
         return False
 
 
-COMPUTED_HERE: list[int] = []  # the items `square_slowly` did in this process (not the helper's)
+COMPUTED_HERE: list[int] = []  # the items `square_slowly` did in the tend's process
 
 
 def square_slowly(item: int) -> tuple[int, int]:
     time.sleep(0.03)
-    if os.getpid() == PARENT:
+    if multiprocessing.parent_process() is None:  # not in the helper
         COMPUTED_HERE.append(item)
     return item * item, os.getpid()
 
 
-PARENT = os.getpid()
+def square_or_die(item: int) -> int:
+    """Squares; the helper dies at item 5."""
+    if multiprocessing.parent_process() is not None:
+        time.sleep(0.05)
+        if item == 5:
+            os._exit(1)
+    return item * item
+
+
+def square_or_fail_at_the_end(item: int) -> int:
+    if item == 59 and multiprocessing.parent_process() is None:
+        raise KeyError(item)
+    time.sleep(0.03)
+    return item * item
 
 
 @pytest.mark.parametrize("most_held", [None, 2])
@@ -243,9 +257,9 @@ def test_shared_work_comes_back_in_order_done_by_both_processes(most_held):
         helper.close()
     assert [square for square, _ in results] == [i * i for i in range(60)]
     by = [pid for _, pid in results]
-    assert set(by) == {PARENT, helper_pid}
-    split = by.index(PARENT)
-    assert by[:split] == [helper_pid] * split and by[split:] == [PARENT] * (60 - split)  # they met once
+    assert set(by) == {os.getpid(), helper_pid}
+    split = by.index(os.getpid())
+    assert by[:split] == [helper_pid] * split and by[split:] == [os.getpid()] * (60 - split)  # they met once
     assert sorted(COMPUTED_HERE) == list(range(split, 60))
     if most_held is not None:
         assert max(held) <= most_held
@@ -268,13 +282,13 @@ def test_the_ranking_shared_with_a_helper_is_the_ranking_and_survives_its_death(
         alone = tending.rank_step(tend)
         assert tend.helper is None
         assert tend.notes[-1].startswith("the second process stopped (BrokenProcessPool") and \
-            tend.notes[-1].endswith("the flow ranked the patterns and did the rest itself")
+            tend.notes[-1].endswith("the flow tokenised the rest and did the rest of the tend itself")
         tending.finish_tend(tend)
     for ranking in (shared, alone):
         assert ranking.slugs == plain.slugs and ranking.terms.tolist() == plain.terms.tolist()
         assert (ranking.neighbours == plain.neighbours).all() and (ranking.scores == plain.scores).all()
         assert (ranking.matrix != plain.matrix).nnz == 0 and ranking.common_terms == plain.common_terms
-    assert multiprocessing.active_children() == []
+    assert no_children_left()
 
 
 def test_the_helper_makes_no_full_collections():
@@ -312,3 +326,120 @@ def test_a_container_s_cpu_quota_counts_as_its_cores(tmp_path, files, cores):
         (tmp_path / name).write_text(text)
     cpus = len(os.sched_getaffinity(0))
     assert helper._cores(tmp_path) == (cpus if cores is None else min(cpus, cores))
+
+
+def test_shared_work_with_nothing_to_do_or_nothing_held_here():
+    from flows.helper import Helper
+
+    COMPUTED_HERE.clear()
+    helper = Helper(load_settings())
+    try:
+        assert list(helper.share(square_slowly, [])) == []
+        assert [r[0] for r in helper.share(square_slowly, range(12), most_held=0)] == [i * i for i in range(12)]
+    finally:
+        helper.close()
+    assert COMPUTED_HERE == []  # nothing may be held here: all of it the helper's
+
+
+def test_a_helper_that_dies_mid_share_leaves_the_rest_here_in_order():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from flows.helper import Helper
+
+    failures = []
+    helper = Helper(load_settings())
+    try:
+        helper.pid()
+        results = list(helper.share(square_or_die, range(40), most_held=3, on_failure=failures.append))
+    finally:
+        helper.close()
+    assert results == [i * i for i in range(40)]
+    assert len(failures) == 1 and isinstance(failures[0], BrokenProcessPool)
+    assert no_children_left()
+
+
+def test_what_fails_here_is_raised_at_its_turn_after_every_result_before_it():
+    from flows.helper import Helper
+
+    failures, given = [], []
+    helper = Helper(load_settings())
+    try:
+        with pytest.raises(KeyError):
+            for result in helper.share(square_or_fail_at_the_end, range(60), on_failure=failures.append):
+                given.append(result)
+    finally:
+        helper.close()
+    assert given == [i * i for i in range(59)] and failures == []  # not the helper's failure
+
+
+def test_a_helper_killed_mid_write_leaves_the_flow_to_prepare_the_rest(tmp_path, monkeypatch):
+    """Killed after the first group is written, with groups sent to it and held here."""
+    from flows import writing
+
+    monkeypatch.setattr("flows.writing.WRITE_GROUP", 3)  # 40 files in 14 groups
+    make_garden(tmp_path / "a" / "patterns", 40)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    alone, _, alone_events = tend_here(tmp_path / "a", "off")
+    pids, write_group = [], writing._write_group
+
+    def write_then_kill(*args):
+        write_group(*args)
+        if pids and not pids[1:]:
+            os.kill(pids[0], signal.SIGKILL)
+            pids.append("killed")
+
+    monkeypatch.setattr(writing, "_write_group", write_then_kill)
+    helped, notes, helped_events = tend_here(tmp_path / "b", "on", before_writing=lambda tend: pids.append(tend.helper.pid()))
+
+    assert pids[1:] == ["killed"]
+    assert helped_events == alone_events and helped["files_written"] == 40 and helped["errors"] == 0
+    assert files_of(tmp_path / "b") == files_of(tmp_path / "a")
+    assert [n for n in notes if n.startswith("the second process")] == [notes[-1]]
+    assert notes[-1].startswith("the second process stopped (BrokenProcessPool")
+    done = subprocess.run([garden_bin(), "verify", "--db", "events.db"], cwd=tmp_path / "b",
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert no_children_left()
+
+
+HELPER_TO_KILL: list[int] = []
+
+
+def count_and_kill_the_helper(sources):
+    """`count_sources`; in the tend's process, first kills the helper (its pid given)."""
+    if HELPER_TO_KILL and multiprocessing.parent_process() is None:
+        os.kill(HELPER_TO_KILL.pop(), signal.SIGKILL)
+    return real_count_sources(sources)
+
+
+def test_a_helper_killed_mid_ranking_leaves_the_flow_to_tokenise_the_rest(tmp_path, monkeypatch):
+    from flows.helper import Helper
+    from garden.candidates import rank_patterns
+
+    monkeypatch.setattr("garden.candidates.TOKENIZE_CHUNK", 3)
+    make_garden(tmp_path / "patterns", 60)  # 20 pieces; min_df 2 across them
+    settings = load_settings(garden=tmp_path / "patterns", db=tmp_path / "events.db", second_process="on")
+    with EventStore(settings.db) as store:
+        tend = tending.start_tend(settings, Policy(), store, today=TODAY)
+        plain = rank_patterns(tend.garden.patterns.values(), k=settings.candidates)
+        tending.choose_step(tend)
+        tend.helper = Helper(settings)
+        HELPER_TO_KILL[:] = [tend.helper.pid()]
+        monkeypatch.setattr("garden.candidates.count_sources", count_and_kill_the_helper)
+        ranking = tending.rank_step(tend)
+        assert tend.helper is None and HELPER_TO_KILL == []
+        assert tend.notes[-1].startswith("the second process stopped (BrokenProcessPool") and \
+            tend.notes[-1].endswith("the flow tokenised the rest and did the rest of the tend itself")
+        tending.finish_tend(tend)
+    assert ranking.terms.tolist() == plain.terms.tolist() and (ranking.neighbours == plain.neighbours).all()
+    assert (ranking.matrix != plain.matrix).nnz == 0 and ranking.common_terms == plain.common_terms
+    assert no_children_left()
+
+
+def no_children_left(seconds: float = 10) -> bool:
+    """Whether this process's children are all gone, within `seconds`: a pool shut down without
+    waiting (its helper failed) ends its process a moment later."""
+    deadline = time.monotonic() + seconds
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return multiprocessing.active_children() == []
