@@ -40,8 +40,15 @@ def prefect_server(meanwhile: Callable[[], object] | None = None) -> Iterator[st
     `meanwhile` is called once the server is starting (a temporary one's process is running),
     or at once for a configured one: work for the seconds a start takes (`flows.prepare`)."""
     from prefect.settings import get_current_settings
+    from pydantic import ValidationError
 
-    settings = get_current_settings()
+    try:
+        settings = get_current_settings()
+    except ValidationError as e:  # a PREFECT_ variable (or the profile) Prefect cannot read
+        problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']} (given {error['input']!r})"
+                             for error in e.errors())
+        raise GardenError(f"Prefect's settings do not load ({e.title}: {problems}); "
+                          "check the PREFECT_ variables and the Prefect profile") from None
     if settings.api.url:
         if meanwhile is not None:
             meanwhile()
@@ -153,8 +160,9 @@ def _start_server(env: dict[str, str], timeout: float,
             raise
         if server.poll() is None:
             stop_process(server)
-            raise GardenError(f"Prefect's temporary server did not start in {timeout:g} s; "
-                              "start one with `prefect server start` and set PREFECT_API_URL")
+            raise GardenError(f"Prefect's temporary server did not start in {timeout:g} s; give it longer "
+                              "with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with "
+                              "`prefect server start` and set PREFECT_API_URL")
         if _port_is_free(port):  # it did not exit for want of the port: trying again won't help
             break
     raise GardenError(f"Prefect's temporary server exited at start (status {server.returncode}); "

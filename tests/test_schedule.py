@@ -296,3 +296,39 @@ def test_nothing_a_tend_starts_outlives_it(tmp_path):
     assert processes_with(home) == []
     verify = subprocess.run([garden_bin(), "verify"], cwd=tmp_path, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_temporary_server_too_slow_to_start_is_one_line_that_says_how_to_wait_longer(tmp_path):
+    """A cold or loaded machine can take longer than Prefect's 20 s to start its server (seen
+    once here): the message names the setting that gives it longer, and nothing is left."""
+    home = tmp_path / "prefect-home"
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
+    env.pop("PREFECT_API_URL", None)
+    make_garden(tmp_path / "patterns", 3)
+    done = subprocess.run([garden_bin(), "tend"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: Prefect's temporary server did not start in 1 s; give it longer with "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with `prefect server start` "
+        "and set PREFECT_API_URL")
+    assert "Traceback" not in done.stderr
+    assert wait_until_gone(home) == []
+    assert not (tmp_path / ".garden" / "events.db").exists() or subprocess.run(
+        [garden_bin(), "verify"], cwd=tmp_path, capture_output=True).returncode == 0
+
+
+def test_a_prefect_setting_prefect_cannot_read_is_an_error_of_the_setting_not_a_bug(tmp_path):
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0.2")  # an integer, for Prefect
+    env.pop("PREFECT_API_URL", None)
+    make_garden(tmp_path / "patterns", 3)
+    done = subprocess.run([garden_bin(), "tend"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1, done.stderr  # not 70, "graph-garden hit a bug"
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Prefect's settings do not load (ServerEphemeralSettings: "
+                           "startup_timeout_seconds: ") and "(given '0.2')" in last
+    assert not (tmp_path / ".garden" / "events.db").exists()  # nothing recorded, nothing written
