@@ -213,11 +213,9 @@ def rank_step(tend: Tend) -> Ranking:
     """Rank the patterns that loaded without errors (`Garden.patterns`): a file `check` rejects
     is never anyone's candidate. With a helper, the two processes share the tokenising; a
     helper that fails or dies leaves the rest of it, and of the tend, to this process."""
-    if tend.helper is None:
-        return rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates)
     failed: list[BaseException] = []
-    ranking = rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates,
-                            share=partial(tend.helper.share, on_failure=failed.append))
+    share = None if tend.helper is None else partial(tend.helper.share, on_failure=failed.append)
+    ranking = rank_patterns(tend.garden.patterns.values(), k=tend.settings.candidates, share=share)
     if failed:
         tend.notes.append(failure_note(failed[0], "tokenised the rest and did the rest of the tend"))
         close_helper(tend, wait=False)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # imported where a ranking is made: every command would pay numpy's import
     import numpy as np
 
-from garden.document import read_body
+from garden.document import stored_body
 from garden.model import GardenBlock, Pattern
 from garden.proposal import Candidate, PatternRef, ProposalRequest
 from garden.state import link_target_of
@@ -47,7 +47,11 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 def pattern_prose(pattern: Pattern) -> str:
     """Title, summary and body, without code blocks (diagrams would rank patterns by syntax)."""
-    return f"{pattern.title}\n{pattern.summary}\n{_CODE.sub(' ', pattern.body)}"
+    return prose(pattern.title, pattern.summary, pattern.body)
+
+
+def prose(title: str, summary: str, body: str) -> str:
+    return f"{title}\n{summary}\n{_CODE.sub(' ', body)}"
 
 
 def pattern_document(pattern: Pattern) -> str:
@@ -58,10 +62,12 @@ def pattern_document(pattern: Pattern) -> str:
 class DocumentSource(NamedTuple):
     """What `pattern_document` is made of, as plain values that another process makes the
     document from (`document_of`), cheaper to send than the pattern: the head (title, summary,
-    keywords and entity labels repeated by weight, then the title and summary that begin
-    `pattern_prose`), and the body's UTF-8 when the pattern keeps it, else where to read it."""
+    keywords and entity labels repeated by weight), the title and summary again, and the body's
+    UTF-8 when the pattern keeps it, else where to read it (`garden.document.stored_body`)."""
 
     head: str
+    title: str
+    summary: str
     body_utf8: bytes | None
     path: str
     content_hash: str
@@ -72,16 +78,14 @@ def document_source(pattern: Pattern) -> DocumentSource:
     labels = " ".join(e.label or e.id for e in (pattern.block.entities if pattern.block else ()))
     keywords = " ".join(pattern.keywords)
     head = " ".join([pattern.title] * 2 + [pattern.summary] + [keywords] * 3 + [labels] * 2)
-    return DocumentSource(f"{head}\n{pattern.title}\n{pattern.summary}\n", pattern.body_utf8, pattern.path,
+    return DocumentSource(head, pattern.title, pattern.summary, pattern.body_utf8, pattern.path,
                           pattern.content_hash, pattern.layout)
 
 
 def document_of(source: DocumentSource) -> str:
-    """The pattern's ranking document (`pattern_document`), its body read from the file if
-    not kept (as `Pattern.body` reads it)."""
-    body = source.body_utf8
-    text = body.decode("utf-8") if body is not None else read_body(source.path, source.content_hash, source.layout)
-    return source.head + _CODE.sub(" ", text)
+    """The pattern's ranking document (`pattern_document`): the head, then its `prose`."""
+    body = stored_body(source.body_utf8, source.path, source.content_hash, source.layout)
+    return f"{source.head}\n{prose(source.title, source.summary, body)}"
 
 
 @dataclass

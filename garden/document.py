@@ -264,6 +264,12 @@ def read_body(path: str, content_hash: str, layout: tuple) -> str:
         return ""
 
 
+def stored_body(body_utf8: bytes | None, path: str, content_hash: str, layout: tuple) -> str:
+    """A pattern's body (`Pattern.body`): its UTF-8 when kept in memory, else read from its file
+    again (`read_body`)."""
+    return body_utf8.decode("utf-8") if body_utf8 is not None else read_body(path, content_hash, layout)
+
+
 def block_layout(text: str, fm_start: int) -> tuple[int, tuple[int, int] | None] | None:
     """Where the frontmatter opened at `fm_start` ends and where its block sits, by the same line
     scans `parse_document` uses (no YAML): (fm_end, block span or None), or None unclosed."""

@@ -162,11 +162,9 @@ class Pattern(BaseModel):
 
     @property
     def body(self) -> str:
-        if self.body_utf8 is not None:
-            return self.body_utf8.decode("utf-8")
-        from garden.document import read_body
+        from garden.document import stored_body
 
-        return read_body(self.path, self.content_hash, self.layout)
+        return stored_body(self.body_utf8, self.path, self.content_hash, self.layout)
 
     def curated_targets(self) -> set[str]:
         """Every slug the human-curated graph already links this pattern to."""

@@ -26,9 +26,9 @@ class Settings(BaseSettings):
     cache: bool = True
 
     proposer: Literal["offline", "llm"] = "offline"
-    #: A tend's second process (`flows.helper`: the offline proposer's asking, and preparing the
-    #: files to write): auto (when the tend asks enough patterns and the machine has a second
-    #: core), on, or off.
+    #: A tend's second process (`flows.helper`: the offline proposer's asking, a share of the
+    #: ranking's tokenising and of preparing the files to write): auto (when the tend asks enough
+    #: patterns and the machine has a second core), on, or off.
     second_process: Literal["auto", "on", "off"] = "auto"
     candidates: int = Field(20, ge=1, le=200, description="candidates shown per pattern")
 
