@@ -34,6 +34,7 @@ from pathlib import Path
 
 import orjson
 
+from events.background import CHUNK, Checkpointer, Inserter
 from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
@@ -46,6 +47,8 @@ INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"  # the m
 INSERT_MAC = f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 KEY_ENV, KEY_FILE_ENV = "GARDEN_LOG_KEY", "GARDEN_LOG_KEY_FILE"
 MIN_KEY = 16
+CHECKPOINT_ROWS = 4_096  # the checkpoint thread is woken after this many rows appended
+BACKSTOP_PAGES = 8_192  # SQLite's own checkpoint once a checkpoint thread runs (128 MB of 16 KB pages)
 _dumps, _sha256 = orjson.dumps, hashlib.sha256
 _FROM_ENV = object()
 
@@ -196,6 +199,9 @@ class EventStore:
         self.mac = EventMac(key) if key else None  # type: ignore[arg-type]
         self.heads = heads or heads_path(self.path)
         self._unpublished: str | None = None  # the run of the last event appended since a publish
+        self._inserter: Inserter | None = None  # started by the first batch larger than a chunk
+        self._checkpointer: Checkpointer | None = None  # started by the first CHECKPOINT_ROWS rows
+        self._timeout, self._not_checkpointed = timeout, 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
@@ -231,6 +237,10 @@ class EventStore:
             if self._unpublished is not None:
                 self.publish_head()
         finally:
+            for thread in (self._inserter, self._checkpointer):
+                if thread is not None:
+                    thread.close()
+            self._inserter = self._checkpointer = None
             self.conn.close()
 
     def __enter__(self) -> "EventStore":
@@ -281,7 +291,8 @@ class EventStore:
         """The first and last sequence numbers stored (last < first: none). Rows are made as
         SQLite stores them, so each is freed once stored: a batch's rows are never all in memory
         at once, and the garbage collector, which counts the containers alive, is not set off
-        (a list of them cost a quarter of an append's time in collections)."""
+        (a list of them cost a quarter of an append's time in collections). A batch of more
+        than a chunk is stored by the `Inserter`'s thread while the next chunk is made here."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -294,7 +305,12 @@ class EventStore:
             if mac := self.mac:
                 rows = ((*row, mac(row[9])) for row in rows)
             try:
-                conn.executemany(INSERT_MAC if mac else INSERT, rows)
+                if len(batch) > CHUNK:
+                    if self._inserter is None:
+                        self._inserter = Inserter(conn)
+                    self._inserter.insert(rows, f"{COLUMNS}, mac" if mac else COLUMNS)
+                else:
+                    conn.executemany(INSERT_MAC if mac else INSERT, rows)
             except sqlite3.IntegrityError as e:
                 if not check_present and "events.id" in str(e):
                     raise _AlreadyStored from e
@@ -311,7 +327,19 @@ class EventStore:
             raise
         if last > head:
             self._unpublished = run_id or "-"
+            self._not_checkpointed += last - head
+            if self._not_checkpointed >= CHECKPOINT_ROWS:
+                self._checkpoint()
         return head + 1, last
+
+    def _checkpoint(self) -> None:
+        """Wake the checkpoint thread (started the first time, when SQLite's own checkpoint,
+        which would copy the WAL here at a commit, becomes only a backstop)."""
+        self._not_checkpointed = 0
+        if self._checkpointer is None:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            self._checkpointer = Checkpointer(self.path, self._timeout)
+        self._checkpointer.wake()
 
     def publish_head(self, run_id: str | None = None) -> Head | None:
         """Append the log's head to the head file (None if the log is empty).
