@@ -5,7 +5,9 @@ become `StoreError`s here (`EventStore.error`). `EventStore` implements `events.
 the in-memory `events.memory.MemoryEventStore` does. The database runs in WAL mode. Each append is one `BEGIN IMMEDIATE`
 transaction, so a batch is stored whole or not at all and its sequence numbers are contiguous;
 a second writer waits up to `timeout` seconds for the first, then fails with `StoreBusyError`.
-Triggers refuse any UPDATE or DELETE of an event: undo is a new event.
+Triggers refuse any UPDATE or DELETE of an event: undo is a new event. SQLite's part of a large
+append, and the WAL's checkpoints, run in threads beside the one making the rows
+(`events/background.py`); the transaction is still this one's.
 
 Each event's hash covers its stored columns and the previous event's hash, so changing any byte
 of any event breaks the chain from there on, and `verify_chain` names the first broken event.
