@@ -1,36 +1,37 @@
-"""SQLite's part of an append, done beside Python's: two threads an `EventStore` starts when
-it first needs them.
+"""An append's two halves at once: Python making the rows in a thread, SQLite storing them in
+the appending thread; and the WAL's checkpoints in a thread of their own.
 
 An append is two kinds of work of about the same size: Python making each row (its payload's
 JSON, the chain hash) and SQLite storing it (the table, four indexes, the WAL), and then, every
 few megabytes, SQLite copying the WAL into the database (a checkpoint). SQLite lets go of
-Python's lock (the GIL) while it works, so a second core can do SQLite's part while this one
-makes the next rows:
+Python's lock (the GIL) while it works, so a second core can make the next rows meanwhile:
 
-- `Inserter` runs the INSERTs of a large batch, a chunk of rows per statement, in a thread,
-  while the appending thread makes the next chunk. The appending thread hands a chunk over and
-  waits until the thread has taken it: otherwise the thread would wait for the GIL, which the
-  appending thread holds while it makes rows, up to Python's switch interval (5 ms) per chunk,
-  and the two would take turns instead of working at once.
+- `stored_ahead` stores a large batch a chunk of rows per INSERT statement, while a thread
+  (`RowMaker`) makes the next chunk. The connection is only ever used by the appending thread:
+  a Ctrl-C, which Python delivers to the main thread at any line, can only stop the appending
+  thread, which then rolls back its own transaction; the row maker holds nothing of SQLite's
+  and is told to stop. It makes one chunk at a time, when given leave, and then waits: so the
+  appending thread, its statement done, waits for the GIL at most until that chunk is made.
 - `Checkpointer` copies the WAL into the database in a thread with its own connection, woken
   after commits (a passive checkpoint: it never blocks a writer or a reader). The store's own
-  connection keeps SQLite's automatic checkpoint at a larger size, as a backstop should the
-  thread fall behind.
+  connection keeps SQLite's automatic checkpoint at a larger size, as a backstop for appends
+  that come too close together for the thread to finish between them.
 
-Neither changes what is stored or when it is durable: an append is still one transaction,
-committed by the appending thread, and a checkpoint only moves committed pages.
+Neither changes what is stored or when it is durable: an append is still one transaction of the
+appending thread's, and a checkpoint only moves committed pages.
 """
 
 from __future__ import annotations
 
 import functools
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import chain, islice
+from pathlib import Path
 
-CHUNK = 256  # rows per INSERT statement: 2,560 parameters, under SQLite's 32,766
+CHUNK = 256  # rows per INSERT statement: 2,560 parameters, under SQLite's usual 32,766
 
 
 @functools.lru_cache(maxsize=16)
@@ -40,61 +41,90 @@ def insert_rows(columns: str, width: int, rows: int) -> str:
     return f"INSERT INTO events ({columns}) VALUES {','.join([one] * rows)}"
 
 
-class Inserter:
-    """A thread that runs multi-row INSERTs on a connection while the caller makes more rows."""
+def chunk_rows(conn: sqlite3.Connection, width: int) -> int:
+    """Rows per statement: CHUNK, or fewer where SQLite was built to take fewer parameters
+    (999 before 3.32)."""
+    return min(CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
 
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="garden-inserts")
 
-    def insert(self, rows: Iterator[tuple], columns: str) -> None:
-        """Store every row (its values those of `columns`), in order, a chunk per statement: the rows of the
-        next chunk are made here while the thread stores the last. The caller holds the write
-        transaction and does nothing else with the connection until this returns. Whatever the
-        thread raises is raised here; whatever is raised here (a Ctrl-C too) first waits for
-        the chunk in flight, so the caller can roll back a connection no one is using."""
-        in_flight: Future | None = None
-        width = columns.count(",") + 1
+def stored_ahead(conn: sqlite3.Connection, rows: Iterator[tuple], columns: str, size: int) -> None:
+    """Store every row (its values those of `columns`), in order, `size` rows a statement, the
+    next chunk made by a `RowMaker` while SQLite stores the last. The caller holds the write
+    transaction; what the rows raise is raised here, at their chunk."""
+    width = columns.count(",") + 1
+    try:
+        maker = RowMaker(rows, size)
+    except RuntimeError:  # no new threads (the interpreter is shutting down): a row a statement
+        conn.executemany(insert_rows(columns, width, 1), rows)
+        return
+    try:
+        for params in maker:
+            conn.execute(insert_rows(columns, width, len(params) // width), params)
+    finally:
+        maker.stop()
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class RowMaker:
+    """A thread making rows a chunk at a time (each chunk's values in one flat list), one chunk
+    ahead of the thread iterating it. A daemon, never waited for: told to stop, it ends when its
+    chunk is made."""
+
+    def __init__(self, rows: Iterator[tuple], size: int):
+        self._ready: queue.SimpleQueue = queue.SimpleQueue()
+        self._leave: queue.SimpleQueue = queue.SimpleQueue()
+        self._leave.put(True)
+        self.thread = threading.Thread(target=self._make, args=(rows, size), name="garden-rows",
+                                       daemon=True)
+        self.thread.start()
+
+    def _make(self, rows: Iterator[tuple], size: int) -> None:
         try:
-            while params := list(chain.from_iterable(islice(rows, CHUNK))):
-                if in_flight is not None:
-                    in_flight.result()
-                taken = threading.Event()
-                in_flight = self._pool.submit(self._run, params, columns, width, taken)
-                taken.wait()  # the GIL goes to the thread until SQLite lets go of it
-            if in_flight is not None:
-                in_flight.result()
-        except BaseException:
-            if in_flight is not None:
-                wait([in_flight])
-            raise
+            while self._leave.get():
+                params = list(chain.from_iterable(islice(rows, size)))
+                self._ready.put(params)
+                if not params:
+                    return
+        except BaseException as e:  # raised where the rows are used, at their turn
+            self._ready.put(_Failed(e))
 
-    def _run(self, params: list, columns: str, width: int, taken: threading.Event) -> None:
-        taken.set()
-        self._conn.execute(insert_rows(columns, width, len(params) // width), params)
+    def __iter__(self) -> Iterator[list]:
+        while True:
+            params = self._ready.get()
+            if isinstance(params, _Failed):
+                raise params.error
+            if not params:
+                return
+            self._leave.put(True)  # the next chunk is made while this one is stored
+            yield params
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+    def stop(self) -> None:
+        self._leave.put(False)
 
 
 class Checkpointer:
-    """A thread with its own connection to `path` that copies the WAL into the database when
-    woken. A checkpoint that fails (the file busy, gone) is left for the next wake, SQLite's
-    automatic checkpoint, or the last connection's close, which checkpoints too."""
+    """A thread with its own connection to the database at `path` (absolute) that copies the WAL
+    into it when woken. It never creates a database (one moved away is not made again empty).
+    A checkpoint that fails (the file busy, gone) is left for the next wake, SQLite's automatic
+    checkpoint, or the last connection's close, which checkpoints too."""
 
-    def __init__(self, path, timeout: float):
-        self._path, self._timeout = path, timeout
+    def __init__(self, path: Path, timeout: float):
+        self._uri, self._timeout = path.as_uri() + "?mode=rw", timeout
         self._wake, self._stop = threading.Event(), False
-        self.done = 0  # checkpoints run (for tests and figures)
-        self._thread = threading.Thread(target=self._loop, name="garden-checkpoints", daemon=True)
-        self._thread.start()
+        self.copied = 0  # frames copied into the database (for tests and figures)
+        self.thread = threading.Thread(target=self._loop, name="garden-checkpoints", daemon=True)
+        self.thread.start()
 
     def wake(self) -> None:
         self._wake.set()
 
     def _loop(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None,
+            conn = sqlite3.connect(self._uri, uri=True, timeout=self._timeout, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.Error:
             return
@@ -105,14 +135,15 @@ class Checkpointer:
                 if self._stop:
                     return
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.done += 1
+                    busy, _, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.copied += max(copied, 0)
                 except sqlite3.Error:
                     pass
         finally:
             conn.close()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self._stop = True
         self._wake.set()
-        self._thread.join()
+        if wait:
+            self.thread.join()

@@ -5,9 +5,10 @@ become `StoreError`s here (`EventStore.error`). `EventStore` implements `events.
 the in-memory `events.memory.MemoryEventStore` does. The database runs in WAL mode. Each append is one `BEGIN IMMEDIATE`
 transaction, so a batch is stored whole or not at all and its sequence numbers are contiguous;
 a second writer waits up to `timeout` seconds for the first, then fails with `StoreBusyError`.
-Triggers refuse any UPDATE or DELETE of an event: undo is a new event. SQLite's part of a large
-append, and the WAL's checkpoints, run in threads beside the one making the rows
-(`events/background.py`); the transaction is still this one's.
+Triggers refuse any UPDATE or DELETE of an event: undo is a new event. A large batch's rows are
+made in a thread while the appending thread stores the last ones, and the WAL is checkpointed
+in another (`events/background.py`); the connection and its transaction are the appending
+thread's alone.
 
 Each event's hash covers its stored columns and the previous event's hash, so changing any byte
 of any event breaks the chain from there on, and `verify_chain` names the first broken event.
@@ -30,13 +31,14 @@ import hmac
 import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from events.background import CHUNK, Checkpointer, Inserter
+from events.background import Checkpointer, chunk_rows, stored_ahead
 from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
@@ -50,7 +52,7 @@ INSERT_MAC = f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?
 KEY_ENV, KEY_FILE_ENV = "GARDEN_LOG_KEY", "GARDEN_LOG_KEY_FILE"
 MIN_KEY = 16
 CHECKPOINT_ROWS = 4_096  # the checkpoint thread is woken after this many rows appended
-BACKSTOP_PAGES = 8_192  # SQLite's own checkpoint once a checkpoint thread runs (128 MB of 16 KB pages)
+BACKSTOP_PAGES = 4_096  # SQLite's own checkpoint once a checkpoint thread runs (64 MB of 16 KB pages)
 _dumps, _sha256 = orjson.dumps, hashlib.sha256
 _FROM_ENV = object()
 
@@ -201,9 +203,8 @@ class EventStore:
         self.mac = EventMac(key) if key else None  # type: ignore[arg-type]
         self.heads = heads or heads_path(self.path)
         self._unpublished: str | None = None  # the run of the last event appended since a publish
-        self._inserter: Inserter | None = None  # started by the first batch larger than a chunk
         self._checkpointer: Checkpointer | None = None  # started by the first CHECKPOINT_ROWS rows
-        self._timeout, self._not_checkpointed = timeout, 0
+        self._absolute, self._timeout, self._not_checkpointed = self.path.absolute(), timeout, 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
@@ -239,11 +240,12 @@ class EventStore:
             if self._unpublished is not None:
                 self.publish_head()
         finally:
-            for thread in (self._inserter, self._checkpointer):
-                if thread is not None:
-                    thread.close()
-            self._inserter = self._checkpointer = None
-            self.conn.close()
+            try:
+                if self._checkpointer is not None:
+                    self._checkpointer.close()
+            finally:
+                self._checkpointer = None
+                self.conn.close()
 
     def __enter__(self) -> "EventStore":
         return self
@@ -294,23 +296,23 @@ class EventStore:
         SQLite stores them, so each is freed once stored: a batch's rows are never all in memory
         at once, and the garbage collector, which counts the containers alive, is not set off
         (a list of them cost a quarter of an append's time in collections). A batch of more
-        than a chunk is stored by the `Inserter`'s thread while the next chunk is made here."""
+        than a chunk is stored a chunk per statement while a thread makes the next chunk
+        (`stored_ahead`). Whatever ends it early, a Ctrl-C too, rolls the transaction back."""
         conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise self.error("cannot append", e) from e
-        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise self.error("cannot append", e) from e
             present = self._present_ids([e.id for e in batch]) if check_present else set()
             head, prev = self._head()
             rows = chained_rows(batch, head, prev, present)
             if mac := self.mac:
                 rows = ((*row, mac(row[9])) for row in rows)
+            size = chunk_rows(conn, 11 if mac else 10)
             try:
-                if len(batch) > CHUNK:
-                    if self._inserter is None:
-                        self._inserter = Inserter(conn)
-                    self._inserter.insert(rows, f"{COLUMNS}, mac" if mac else COLUMNS)
+                if len(batch) > size > 1:
+                    stored_ahead(conn, rows, f"{COLUMNS}, mac" if mac else COLUMNS, size)
                 else:
                     conn.executemany(INSERT_MAC if mac else INSERT, rows)
             except sqlite3.IntegrityError as e:
@@ -320,10 +322,11 @@ class EventStore:
             last, run_id = conn.execute("SELECT seq, run_id FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             conn.execute("COMMIT")
         except BaseException as e:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             if isinstance(e, sqlite3.Error):
                 raise self.error("cannot append", e) from e
             raise
@@ -335,12 +338,19 @@ class EventStore:
         return head + 1, last
 
     def _checkpoint(self) -> None:
-        """Wake the checkpoint thread (started the first time, when SQLite's own checkpoint,
-        which would copy the WAL here at a commit, becomes only a backstop)."""
+        """Wake the checkpoint thread. Started the first time, SQLite's own checkpoint, which
+        would copy the WAL here at a commit, becomes only a backstop; ended with the store, or
+        when a store nobody closed is collected. The batch is committed already: a thread that
+        cannot start leaves the checkpoints to SQLite, as before."""
         self._not_checkpointed = 0
         if self._checkpointer is None:
+            try:
+                checkpointer = Checkpointer(self._absolute, self._timeout)
+            except RuntimeError:  # no new threads (the interpreter is shutting down)
+                return
+            weakref.finalize(self, checkpointer.close, False)
+            self._checkpointer = checkpointer
             self.conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            self._checkpointer = Checkpointer(self.path, self._timeout)
         self._checkpointer.wake()
 
     def publish_head(self, run_id: str | None = None) -> Head | None:
