@@ -52,16 +52,27 @@ def stored_ahead(conn: sqlite3.Connection, rows: Iterator[tuple], columns: str, 
     next chunk made by a `RowMaker` while SQLite stores the last. The caller holds the write
     transaction; what the rows raise is raised here, at their chunk."""
     width = columns.count(",") + 1
+    maker = RowMaker(rows, size)  # its thread not started: an interrupt here leaves nothing behind
     try:
-        maker = RowMaker(rows, size)
-    except RuntimeError:  # no new threads (the interpreter is shutting down): a row a statement
-        conn.executemany(insert_rows(columns, width, 1), rows)
-        return
-    try:
+        try:
+            maker.thread.start()
+        except RuntimeError as e:
+            raise_interrupt(e)
+            # No new threads (the interpreter is shutting down): a row a statement. A thread that
+            # started all the same waits for leave it is never given, and stop() ends it.
+            conn.executemany(insert_rows(columns, width, 1), rows)
+            return
         for params in maker:
             conn.execute(insert_rows(columns, width, len(params) // width), params)
     finally:
         maker.stop()
+
+
+def raise_interrupt(e: RuntimeError) -> None:
+    """Raise the Ctrl-C that `Thread.start()` turned into a RuntimeError ('release unlocked
+    lock': interrupted inside its wait for the thread), if that is what `e` is."""
+    if e.__context__ is not None and not isinstance(e.__context__, Exception):
+        raise e.__context__
 
 
 class _Failed:
@@ -71,16 +82,14 @@ class _Failed:
 
 class RowMaker:
     """A thread making rows a chunk at a time (each chunk's values in one flat list), one chunk
-    ahead of the thread iterating it. A daemon, never waited for: told to stop, it ends when its
-    chunk is made."""
+    ahead of the thread iterating it, each when given leave. A daemon, started by the caller and
+    never waited for: told to stop, it ends when its chunk is made."""
 
     def __init__(self, rows: Iterator[tuple], size: int):
         self._ready: queue.SimpleQueue = queue.SimpleQueue()
         self._leave: queue.SimpleQueue = queue.SimpleQueue()
-        self._leave.put(True)
         self.thread = threading.Thread(target=self._make, args=(rows, size), name="garden-rows",
                                        daemon=True)
-        self.thread.start()
 
     def _make(self, rows: Iterator[tuple], size: int) -> None:
         try:
@@ -93,6 +102,7 @@ class RowMaker:
             self._ready.put(_Failed(e))
 
     def __iter__(self) -> Iterator[list]:
+        self._leave.put(True)  # the first chunk
         while True:
             params = self._ready.get()
             if isinstance(params, _Failed):
@@ -107,17 +117,36 @@ class RowMaker:
 
 
 class Checkpointer:
-    """A thread with its own connection to the database at `path` (absolute) that copies the WAL
-    into it when woken. It never creates a database (one moved away is not made again empty).
-    A checkpoint that fails (the file busy, gone) is left for the next wake, SQLite's automatic
-    checkpoint, or the last connection's close, which checkpoints too."""
+    """A thread (started by the caller) with its own connection to the database at `path`
+    (absolute) that copies the WAL into it when woken. It never creates a database (one moved
+    away is not made again empty). A checkpoint that fails (the file busy, gone) is left for
+    the next wake, SQLite's automatic checkpoint, or the last connection's close.
+
+    SQLite starts the WAL again from its beginning only when a write begins with all of it
+    copied, and skips the automatic checkpoint at a commit while this thread is copying: appends
+    that follow each other at once would grow the WAL without end. So an appender calls
+    `catch_up` before it begins: it waits for a copy running here to end (between appends that
+    are apart, as a tend's are, it has), and copies what is left (usually nothing)."""
 
     def __init__(self, path: Path, timeout: float):
         self._uri, self._timeout = path.as_uri() + "?mode=rw", timeout
         self._wake, self._stop = threading.Event(), False
-        self.copied = 0  # frames copied into the database (for tests and figures)
+        self.lock = threading.Lock()  # held by whichever thread is copying
+        self.frames = 0  # the WAL's frames, as the last checkpoint saw them
+        self.copied = 0  # of those, in the database
         self.thread = threading.Thread(target=self._loop, name="garden-checkpoints", daemon=True)
-        self.thread.start()
+
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        """Copy what is left of the WAL from `conn` (the appender's, outside a transaction),
+        after the thread's copy if one is running, so the next write starts the WAL again."""
+        with self.lock:
+            self._checkpoint(conn)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            busy, self.frames, self.copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            pass
 
     def wake(self) -> None:
         self._wake.set()
@@ -134,16 +163,13 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stop:
                     return
-                try:
-                    busy, _, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.copied += max(copied, 0)
-                except sqlite3.Error:
-                    pass
+                with self.lock:
+                    self._checkpoint(conn)
         finally:
             conn.close()
 
     def close(self, wait: bool = True) -> None:
         self._stop = True
         self._wake.set()
-        if wait:
+        if wait and self.thread.is_alive():
             self.thread.join()

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import orjson
 
-from events.background import Checkpointer, chunk_rows, stored_ahead
+from events.background import Checkpointer, chunk_rows, raise_interrupt, stored_ahead
 from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
@@ -299,6 +299,8 @@ class EventStore:
         than a chunk is stored a chunk per statement while a thread makes the next chunk
         (`stored_ahead`). Whatever ends it early, a Ctrl-C too, rolls the transaction back."""
         conn = self.conn
+        if self._checkpointer is not None:
+            self._checkpointer.catch_up(conn)
         try:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -344,12 +346,14 @@ class EventStore:
         cannot start leaves the checkpoints to SQLite, as before."""
         self._not_checkpointed = 0
         if self._checkpointer is None:
-            try:
-                checkpointer = Checkpointer(self._absolute, self._timeout)
-            except RuntimeError:  # no new threads (the interpreter is shutting down)
-                return
+            checkpointer = Checkpointer(self._absolute, self._timeout)  # not started
             weakref.finalize(self, checkpointer.close, False)
-            self._checkpointer = checkpointer
+            self._checkpointer = checkpointer  # whatever happens next, close() ends its thread
+            try:
+                checkpointer.thread.start()
+            except RuntimeError as e:
+                raise_interrupt(e)
+                return  # no new threads (the interpreter is shutting down)
             self.conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self._checkpointer.wake()
 
