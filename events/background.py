@@ -14,8 +14,8 @@ Python's lock (the GIL) while it works, so a second core can make the next rows 
   appending thread, its statement done, waits for the GIL at most until that chunk is made.
 - `Checkpointer` copies the WAL into the database in a thread with its own connection, woken
   after commits (a passive checkpoint: it never blocks a writer or a reader). The store's own
-  connection keeps SQLite's automatic checkpoint at a larger size, as a backstop for appends
-  that come too close together for the thread to finish between them.
+  connection keeps SQLite's automatic checkpoint, which would copy at a commit, only at a
+  larger size, and before each append copies what the thread has not (`catch_up`).
 
 Neither changes what is stored or when it is durable: an append is still one transaction of the
 appending thread's, and a checkpoint only moves committed pages.
@@ -132,21 +132,17 @@ class Checkpointer:
         self._uri, self._timeout = path.as_uri() + "?mode=rw", timeout
         self._wake, self._stop = threading.Event(), False
         self.lock = threading.Lock()  # held by whichever thread is copying
-        self.frames = 0  # the WAL's frames, as the last checkpoint saw them
-        self.copied = 0  # of those, in the database
+        self.copied = 0  # the WAL's frames in the database, as the last copy saw them
         self.thread = threading.Thread(target=self._loop, name="garden-checkpoints", daemon=True)
 
     def catch_up(self, conn: sqlite3.Connection) -> None:
-        """Copy what is left of the WAL from `conn` (the appender's, outside a transaction),
-        after the thread's copy if one is running, so the next write starts the WAL again."""
+        """Copy what is left of the WAL through `conn` (the thread's own, or the appender's
+        outside a transaction, so that its next write starts the WAL again), one copy at a time."""
         with self.lock:
-            self._checkpoint(conn)
-
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        try:
-            busy, self.frames, self.copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            pass
+            try:
+                self.copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[2]
+            except sqlite3.Error:
+                pass
 
     def wake(self) -> None:
         self._wake.set()
@@ -163,8 +159,7 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stop:
                     return
-                with self.lock:
-                    self._checkpoint(conn)
+                self.catch_up(conn)
         finally:
             conn.close()
 

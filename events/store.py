@@ -38,7 +38,7 @@ from pathlib import Path
 
 import orjson
 
-from events.background import Checkpointer, chunk_rows, raise_interrupt, stored_ahead
+from events.background import Checkpointer, chunk_rows, insert_rows, raise_interrupt, stored_ahead
 from events.heads import Head, append_head, heads_path, utc_now
 from events.migrations import migrate
 from garden.errors import GardenError, display_path
@@ -47,8 +47,6 @@ from garden.upcast import upcast
 
 GENESIS = "0" * 64
 COLUMNS = "seq, id, type, slug, run_id, actor, recorded_at, schema_version, payload, hash"
-INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"  # the mac NULL
-INSERT_MAC = f"INSERT INTO events ({COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 KEY_ENV, KEY_FILE_ENV = "GARDEN_LOG_KEY", "GARDEN_LOG_KEY_FILE"
 MIN_KEY = 16
 CHECKPOINT_ROWS = 4_096  # the checkpoint thread is woken after this many rows appended
@@ -309,14 +307,16 @@ class EventStore:
             present = self._present_ids([e.id for e in batch]) if check_present else set()
             head, prev = self._head()
             rows = chained_rows(batch, head, prev, present)
+            columns, width = COLUMNS, 10  # the mac NULL
             if mac := self.mac:
                 rows = ((*row, mac(row[9])) for row in rows)
-            size = chunk_rows(conn, 11 if mac else 10)
+                columns, width = f"{COLUMNS}, mac", 11
+            size = chunk_rows(conn, width)
             try:
                 if len(batch) > size > 1:
-                    stored_ahead(conn, rows, f"{COLUMNS}, mac" if mac else COLUMNS, size)
+                    stored_ahead(conn, rows, columns, size)
                 else:
-                    conn.executemany(INSERT_MAC if mac else INSERT, rows)
+                    conn.executemany(insert_rows(columns, width, 1), rows)
             except sqlite3.IntegrityError as e:
                 if not check_present and "events.id" in str(e):
                     raise _AlreadyStored from e
